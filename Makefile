@@ -1,0 +1,60 @@
+# attention-course: `make demo` and `make test` are the quick start (see README.md).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(abspath $(BIN)):$(PATH)
+export MPLBACKEND := Agg
+PIPELINE := $(BIN)/python autograde/pipeline.py
+
+.PHONY: venv demo release check-release samples autograde lab test test-fast bench clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:assignment-list >/dev/null 2>&1 || true
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:course-list >/dev/null 2>&1 || true
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader >/dev/null 2>&1 || true
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:create-assignment >/dev/null 2>&1 || true
+	touch $(STAMP)
+
+## release: regenerate course/ from solutions/ with nbgrader
+release: venv
+	$(PIPELINE) release
+
+check-release: venv
+	$(PIPELINE) check-release
+
+## samples: copy the bundled sample submissions into autograde/submitted/
+samples: venv
+	$(PIPELINE) samples
+
+## autograde: grade everything in autograde/submitted/ (grades.csv, feedback/, a table)
+autograde: venv
+	$(PIPELINE) autograde
+
+## demo: set-up, release, sample submissions, autograde, grade table
+demo: release samples autograde
+
+## lab: JupyterLab on the learner notebooks, with nbgrader's validate button
+lab: venv
+	$(BIN)/jupyter lab --notebook-dir=course
+
+## test: unit tests, notebooks (nbval), release drift, sample autograding
+test: venv
+	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax tests solutions
+
+test-fast: venv
+	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests
+
+bench: venv
+	$(BIN)/python bench/bench_modules.py
+
+clean:
+	rm -rf autograde/submitted autograde/autograded autograde/feedback autograde/gradebook.db \
+	       autograde/grades.csv autograde/report.txt

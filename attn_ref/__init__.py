@@ -1,0 +1,45 @@
+"""attn_ref: reference implementations of the attention modules taught in attention-course.
+
+Every module keeps the maps it applied on its last forward pass in ``module.maps`` (a dict of
+detached tensors named as in the course notation: ``s`` for SE/ECA, ``M_c``/``M_s`` for CBAM,
+``a_h``/``a_w`` for CA, ...), so chapters and tests can look at them without a second pass.
+
+Public names are loaded lazily, so importing the package stays cheap and one module's import
+error never hides another module.
+"""
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> submodule that defines it
+_EXPORTS = {
+    "SqueezeExcitation": "se",
+    "se_squeeze": "se",
+    "se_excitation": "se",
+    "eca_kernel_size": "eca",
+    "ECA": "eca",
+    "ChannelAttention": "cbam",
+    "SpatialAttention": "cbam",
+    "CBAM": "cbam",
+    "CoordinateAttention": "coord",
+    "HSwish": "coord",
+    "CrissCrossAttention": "ccnet",
+    "GAM": "gam",
+    "load_official_state_dict": "official",
+}
+
+__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models"]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    if name in ("complexity", "grading", "plots", "models", "profiling"):
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'attn_ref' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

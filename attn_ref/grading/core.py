@@ -1,0 +1,315 @@
+"""The grading machinery shared by every chapter.
+
+A *check* (``Check``) names one graded step of a chapter, for example ``"se.squeeze"``. It knows
+
+* its hidden **cases**: inputs generated from fixed seeds with NumPy's own generator, so the
+  learner's kernel and the grader build the same inputs independently;
+* how to **run** a learner's object (function, class or value) on a case and turn what comes back
+  into plain NumPy arrays (this half runs in the learner's kernel);
+* the **expected** result of a case, computed with ``attn_ref`` (this half runs in the grader);
+* the **mistakes** it can recognise, so a failure can say more than "wrong".
+
+A test cell calls :func:`attn_ref.grading.grade`, which runs the learner's code on the cases and
+sends the resulting arrays out of the kernel as a display output. The verdict that counts is
+reached by :mod:`attn_ref.grading.nbgrader_plugin` in the grader's own process, which never runs
+learner code: it decodes the arrays (plain ``.npy`` bytes, never pickles), checks their types and
+shapes, and compares them with expected values it computes itself. Whatever the learner's code
+patches inside its kernel (``torch``, ``numpy``, ``attn_ref``, ``==``) can change only the arrays
+it sends, and wrong arrays fail.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+MIME = "application/vnd.attn-course.grade+json"
+PAYLOAD_VERSION = 1
+MAX_ARRAY_BYTES = 64 * 2**20          # a single returned array larger than this is refused
+MAX_OUTPUTS_PER_CASE = 16             # weight layouts tried per module case
+
+# (rtol, atol) by the less precise of the input and output dtypes
+TOLERANCES = {
+    "float64": (1e-6, 1e-8),
+    "float32": (1e-4, 1e-5),
+    "float16": (2e-2, 1e-2),
+    "bfloat16": (3e-2, 2e-2),
+}
+
+
+def case_rng(check_id: str, index: int) -> np.random.Generator:
+    """The generator for case ``index`` of a check: a fixed seed derived from the check's id."""
+    return np.random.default_rng([zlib.crc32(check_id.encode()), index])
+
+
+@dataclass
+class Case:
+    """One hidden case: what the learner's object is called with, and how to describe it.
+
+    ``args`` are positional inputs as NumPy arrays (or ``None``); ``kwargs`` are plain Python
+    constructor arguments for module checks; ``params`` are the reference weights a module case
+    loads into the learner's module; ``dtype`` is the torch dtype name the inputs are cast to.
+    ``label`` describes the case in feedback without giving its values away.
+    """
+    label: str
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    params: dict = field(default_factory=dict)
+    dtype: str = "float64"
+
+
+@dataclass
+class Mistake:
+    """A plausible mistake: ``compute(case)`` returns what code with that mistake would return."""
+    name: str
+    hint: str
+    compute: Callable[[Case], np.ndarray]
+
+
+class Check:
+    """Base class. Subclasses set ``id``, ``title``, ``kind`` and implement ``cases``,
+    ``expected`` and (for kinds other than the generic ones) ``run``."""
+
+    id: str = ""
+    title: str = ""
+    kind: str = "function"         # "function", "module" or "value"
+    points_hint: str = ""          # where to look when the step fails
+    substitutes: dict[str, Callable] = {}   # notebook names replaced by references while run
+
+    def cases(self) -> list[Case]:
+        raise NotImplementedError
+
+    def expected(self, case: Case) -> np.ndarray:
+        raise NotImplementedError
+
+    def mistakes(self) -> list[Mistake]:
+        return []
+
+    def reference(self) -> Any:
+        """What a correct learner would hand in (used by the tests of the checks themselves)."""
+        raise NotImplementedError
+
+    # ----- the half that runs in the learner's kernel -------------------------------------
+    def run(self, obj: Any, case: Case) -> list[np.ndarray]:
+        """Run the learner's ``obj`` on ``case``; return one array (several for module layouts)."""
+        import torch
+
+        if self.kind == "value":
+            return [to_numpy(obj)]
+        dtype = getattr(torch, case.dtype)
+        args = [torch.from_numpy(np.array(a)).to(dtype) if isinstance(a, np.ndarray) else a
+                for a in case.args]
+        if self.kind == "function":
+            with torch.no_grad():
+                return [to_numpy(obj(*args))]
+        if self.kind == "module":
+            module = obj(**case.kwargs)
+            if not isinstance(module, torch.nn.Module):
+                raise TypeError(f"calling your class gave a {type(module).__name__}, "
+                                "not a torch.nn.Module")
+            module = module.to(dtype).eval()
+            outs = []
+            for _ in load_by_shape(module, case.params):
+                with torch.no_grad():
+                    outs.append(to_numpy(module(*args)))
+            return outs
+        raise ValueError(f"unknown check kind {self.kind!r}")
+
+
+def to_numpy(value: Any) -> np.ndarray:
+    """A learner's result as a plain NumPy array; anything else is a clear error."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        t = value.detach().to("cpu")
+        if t.dtype in (torch.bfloat16, torch.float16):
+            t = t.float()
+        if t.is_complex() or not (t.is_floating_point() or t.dtype in (
+                torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)):
+            raise TypeError(f"returned a tensor of dtype {value.dtype}, expected real numbers")
+        return np.array(t.numpy(), copy=True)
+    if isinstance(value, np.ndarray):
+        return np.array(value, copy=True)
+    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+        return np.asarray(value)
+    raise TypeError(f"returned a {type(value).__name__}, expected a tensor or a number")
+
+
+def load_by_shape(module, params: dict[str, np.ndarray]):
+    """Load reference weights into a learner's module, matching them by shape.
+
+    Learners may build the same block from ``nn.Linear``, 1x1 convolutions or raw parameters in
+    (out, in) or (in, out) layout. Each learner tensor (parameters, then floating buffers), with
+    its singleton axes dropped, is matched to a reference tensor of the same shape or, for
+    matrices, of the transposed shape. Every one-to-one matching that covers all reference
+    tensors is loaded in turn (a generator: the caller runs the module after each). A module
+    whose tensors match no reference layout raises ``ValueError`` naming the shapes.
+    """
+    import torch
+
+    learner = [(n, p) for n, p in module.named_parameters()]
+    learner += [(n, b) for n, b in module.named_buffers()
+                if b.is_floating_point() and not n.endswith("num_batches_tracked")]
+    refs = {k: np.asarray(v) for k, v in params.items()}
+
+    def options(t):
+        shape = tuple(s for s in t.shape if s != 1)
+        found = []
+        for name, ref in refs.items():
+            rshape = tuple(s for s in ref.shape if s != 1)
+            if rshape == shape:
+                found.append((name, False))
+            elif len(rshape) == 2 and rshape[::-1] == shape and rshape[0] != rshape[1]:
+                found.append((name, True))
+        return found
+
+    choices = [options(t) for _, t in learner]
+    assignments = []
+    for combo in itertools.product(*choices):
+        names = [c[0] for c in combo]
+        if len(set(names)) == len(names) == len(refs):
+            assignments.append(combo)
+            if len(assignments) >= MAX_OUTPUTS_PER_CASE:
+                break
+    if not assignments:
+        have = ", ".join(f"{n} {tuple(t.shape)}" for n, t in learner) or "none"
+        want = ", ".join(f"{k} {tuple(v.shape)}" for k, v in refs.items())
+        raise ValueError(f"the module's learnable tensors ({have}) do not match the reference "
+                         f"layout ({want}) in any order or orientation")
+    for combo in assignments:
+        with torch.no_grad():
+            for (_, t), (name, transposed) in zip(learner, combo):
+                value = refs[name]
+                value = value.reshape([s for s in value.shape if s != 1])
+                if transposed:
+                    value = value.T
+                t.copy_(torch.from_numpy(np.ascontiguousarray(value)).reshape(t.shape))
+        yield combo
+
+
+# ----- transport ------------------------------------------------------------------------------
+def encode_array(a: np.ndarray) -> str:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.array(a, order="C", copy=True), allow_pickle=False)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_array(text: Any) -> np.ndarray:
+    """Decode one array sent by a kernel, refusing anything that is not plain numbers."""
+    if not isinstance(text, str):
+        raise TypeError(f"an encoded array must be a string, got {type(text).__name__}")
+    if len(text) > MAX_ARRAY_BYTES * 4 // 3 + 1024:
+        raise ValueError("array too large")
+    raw = base64.b64decode(text.encode("ascii"), validate=True)
+    arr = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+    if type(arr) is not np.ndarray or arr.dtype.kind not in "biuf" or arr.dtype.hasobject:
+        raise TypeError(f"expected an array of real numbers, got dtype {arr.dtype}")
+    return arr
+
+
+# ----- comparison (runs in the grader) --------------------------------------------------------
+def _where(index: tuple, shape: tuple) -> str:
+    if not shape:
+        return "the value"
+    names = ["batch", "channel", "row", "column"] if len(shape) == 4 else \
+        ["batch", "channel"] if len(shape) == 2 else [f"axis {i}" for i in range(len(shape))]
+    return ", ".join(f"{n} {i}" for n, i in zip(names, index))
+
+
+def compare(got: np.ndarray, want: np.ndarray, in_dtype: str) -> tuple[bool, str]:
+    """Compare one returned array with the expected one. Returns (ok, what differs)."""
+    if got.shape != want.shape:
+        return False, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+    got64 = got.astype(np.float64)
+    want64 = want.astype(np.float64)
+    if got64.size == 0:
+        return True, "empty"
+    if not np.all(np.isfinite(got64)):
+        n = int(np.sum(~np.isfinite(got64)))
+        return False, f"{n} value(s) are NaN or infinite"
+    out_dtype = {"float16": "float16", "float32": "float32"}.get(str(got.dtype), "float64")
+    loosest = max([in_dtype, out_dtype], key=lambda d: TOLERANCES.get(d, TOLERANCES["float64"]))
+    rtol, atol = TOLERANCES.get(loosest, TOLERANCES["float64"])
+    err = np.abs(got64 - want64)
+    bad = err > atol + rtol * np.abs(want64)
+    if not bad.any():
+        return True, f"max abs error {err.max():.2e}"
+    idx = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), got64.shape)
+    return False, (f"{int(bad.sum())} of {bad.size} values differ; the largest difference, "
+                   f"{err[idx]:.3g}, is at {_where(idx, got64.shape)} "
+                   f"(got {got64[idx]:.6g}, expected {want64[idx]:.6g})")
+
+
+@dataclass
+class Verdict:
+    check_id: str
+    passed: bool
+    lines: list[str]
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def verify(check: Check, payload: Any) -> Verdict:
+    """Judge a payload sent by a kernel against the check's own expected values.
+
+    Everything about the payload is distrusted: its structure, its types, its size. A payload
+    that does not have exactly the expected cases, in order, fails.
+    """
+    lines: list[str] = []
+    cases = check.cases()
+    try:
+        if not isinstance(payload, dict) or payload.get("check") != check.id:
+            raise ValueError("the results are not for this check")
+        if payload.get("version") != PAYLOAD_VERSION:
+            raise ValueError("unknown payload version")
+        results = payload.get("cases")
+        if not isinstance(results, list) or len(results) != len(cases):
+            raise ValueError("the number of cases does not match")
+    except ValueError as exc:
+        return Verdict(check.id, False, [f"{check.title}: the grader could not read the "
+                                         f"results ({exc})."])
+    mistakes = check.mistakes()
+    failed = 0
+    for i, (case, res) in enumerate(zip(cases, results), 1):
+        head = f"case {i}/{len(cases)} ({case.label})"
+        if not isinstance(res, dict):
+            lines.append(f"{head}: no result"); failed += 1; continue
+        if res.get("error") is not None:
+            lines.append(f"{head}: your code raised {str(res['error'])[:500]}")
+            failed += 1
+            continue
+        outs = res.get("outputs")
+        if not isinstance(outs, list) or not 1 <= len(outs) <= MAX_OUTPUTS_PER_CASE:
+            lines.append(f"{head}: no result"); failed += 1; continue
+        try:
+            arrays = [decode_array(o) for o in outs]
+        except Exception as exc:          # malformed data is the learner's problem, not ours
+            lines.append(f"{head}: the returned value could not be read as numbers ({exc})")
+            failed += 1
+            continue
+        want = np.asarray(check.expected(case))
+        verdicts = [compare(a, want, case.dtype) for a in arrays]
+        if any(ok for ok, _ in verdicts):
+            continue
+        failed += 1
+        msg = f"{head}: {verdicts[0][1]}"
+        for m in mistakes:
+            mw = np.asarray(m.compute(case))
+            if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays):
+                msg += f"\n    hint: {m.hint}"
+                break
+        lines.append(msg)
+    if failed:
+        hint = f" Where to look: {check.points_hint}" if check.points_hint else ""
+        return Verdict(check.id, False,
+                       [f"{check.title}: {failed} of {len(cases)} hidden cases failed.{hint}"]
+                       + ["  " + ln for ln in lines])
+    n = len(cases)
+    return Verdict(check.id, True, [f"{check.title}: " + ("the hidden case matches" if n == 1 else
+                                    f"all {n} hidden cases match") + " the reference."])

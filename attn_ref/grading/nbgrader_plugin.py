@@ -1,0 +1,112 @@
+"""nbgrader preprocessor that sets each autograded test cell's outcome from outside the kernel.
+
+Stock nbgrader scores a test cell by whether it raised in the learner's kernel, which the
+learner's own code can fake. :class:`OutOfKernelVerdict` runs after ``Execute`` in the grader's
+process. For every autograded test cell it reads the hidden-check ids from the cell's source *as
+stored in the gradebook* (the learner cannot edit it), takes the results the kernel sent for each
+id, judges them with :func:`attn_ref.grading.verify`, and rewrites the cell's outputs so that
+nbgrader's own scoring gives full points exactly when every hidden check passed:
+
+* passed: the learner's stdout lines, then one line per check;
+* failed: an error output naming what differs (nbgrader gives zero).
+
+A test cell that calls no hidden check cannot be graded this way; it is scored zero with a
+message for the instructor, so a chapter that forgets its hidden check shows at once.
+"""
+from __future__ import annotations
+
+import re
+
+from nbconvert.preprocessors import Preprocessor
+from nbformat.notebooknode import NotebookNode, from_dict
+from traitlets import Bool
+
+from .core import MIME, Verdict, verify
+from .registry import get_check
+
+CHECK_CALL = re.compile(r"""\bgrade\(\s*["']([\w.\-]+)["']""")
+
+
+def check_ids(source: str) -> list[str]:
+    """Hidden-check ids called by a test cell's source, in order."""
+    return CHECK_CALL.findall(source)
+
+
+def _is_autograded_test(cell) -> bool:
+    nb = cell.get("metadata", {}).get("nbgrader", {})
+    return cell.get("cell_type") == "code" and nb.get("grade") and not nb.get("solution")
+
+
+class OutOfKernelVerdict(Preprocessor):
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        sources = self._locked_sources(resources)
+        for cell in nb.cells:
+            if _is_autograded_test(cell):
+                grade_id = cell.metadata.nbgrader.get("grade_id")
+                source = sources.get(grade_id, cell.get("source", ""))
+                self._judge(cell, grade_id, source)
+        return nb, resources
+
+    def _locked_sources(self, resources) -> dict[str, str]:
+        """grade_id -> source as stored in the gradebook at generate_assignment time."""
+        info = resources.get("nbgrader", {}) if resources else {}
+        if not info.get("db_url"):
+            return {}
+        from nbgrader.api import Gradebook
+
+        with Gradebook(info["db_url"]) as gb:
+            notebook = gb.find_notebook(info["notebook"], info["assignment"])
+            return {c.name: c.source for c in notebook.source_cells}
+
+    def _judge(self, cell, grade_id, source) -> None:
+        ids = check_ids(source)
+        payloads: dict[str, list] = {}
+        kept, kernel_errors = [], []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {}) if out.get("output_type") in ("display_data",
+                                                                       "execute_result") else {}
+            if MIME in data:
+                p = data[MIME]
+                if isinstance(p, dict) and isinstance(p.get("check"), str):
+                    payloads.setdefault(p["check"], []).append(p)
+                continue
+            if out.get("output_type") == "error":
+                kernel_errors.append(f"{out.get('ename', 'Error')}: {out.get('evalue', '')}")
+                continue
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                kept.append(out)
+        verdicts: list[Verdict] = []
+        if not ids:
+            verdicts.append(Verdict("", False, [f"Test cell {grade_id!r} calls no hidden check, so "
+                                                "it cannot be graded outside the kernel "
+                                                "(a course bug: tell your instructor)."]))
+        for cid in ids:
+            got = payloads.get(cid, [])
+            if not got:
+                why = (f" The cell stopped with {kernel_errors[0][:300]}" if kernel_errors
+                       else "")
+                verdicts.append(Verdict(cid, False, [f"{get_check(cid).title}: no results reached "
+                                                     f"the grader.{why}"]))
+                continue
+            # every copy sent under this id must pass: a second, forged copy cannot help
+            judged = [verify(get_check(cid), p) for p in got]
+            failed = [v for v in judged if not v.passed]
+            verdicts.append(failed[0] if failed else judged[0])
+        passed = all(v.passed for v in verdicts)
+        if passed:
+            text = "".join(f"✔ {v.lines[0]}\n" for v in verdicts)
+            if kernel_errors:
+                text += ("note: a visible test in this cell failed in your notebook "
+                         f"({kernel_errors[0][:200]}). Visible tests use your earlier steps too; "
+                         "this step's own code passed its hidden checks.\n")
+            kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": text}))
+        else:
+            lines = []
+            for v in verdicts:
+                lines += [("✔ " if v.passed else "✘ ") + v.lines[0]] + v.lines[1:]
+            kept.append(from_dict({"output_type": "error", "ename": "HiddenTestsFailed",
+                                   "evalue": f"{sum(not v.passed for v in verdicts)} hidden "
+                                             "check(s) failed", "traceback": lines}))
+        cell.outputs = [o if isinstance(o, NotebookNode) else from_dict(o) for o in kept]

@@ -1,0 +1,44 @@
+"""nbgrader configuration for attention-course (read by every `nbgrader` command run from here).
+
+Layout: solutions/ is nbgrader's source directory, course/ its release directory, and everything
+grading produces lives under autograde/.
+"""
+import os
+
+from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict
+from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+
+c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
+here = os.path.dirname(os.path.abspath(__file__))
+
+c.CourseDirectory.root = here
+c.CourseDirectory.course_id = "attention-course"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "course"
+c.CourseDirectory.submitted_directory = os.path.join("autograde", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("autograde", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("autograde", "feedback")
+# ATTN_GRADEBOOK_URL selects another gradebook (for example PostgreSQL on a shared hub).
+c.CourseDirectory.db_url = os.environ.get(
+    "ATTN_GRADEBOOK_URL", "sqlite:///" + os.path.join(here, "autograde", "gradebook.db"))
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+
+# Learner stubs fail only with NotImplementedError.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+
+# Grading: the notebook runs in a kernel as usual, then OutOfKernelVerdict judges each test cell
+# in this (the grader's) process from the results the kernel sent, before nbgrader scores it.
+c.Autograde.autograde_preprocessors = [
+    Execute,
+    OutOfKernelVerdict,
+    IgnorePattern,
+    ClearMetadataPreprocessor,
+    LimitOutput,
+    SaveAutoGrades,
+    AssignLatePenalties,
+    CheckCellMetadata,
+]
+c.OverwriteCells.add_missing_cells = True
+c.Execute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "120"))

@@ -1,0 +1,117 @@
+"""The course as a whole: notebooks wired to real checks, course/ generated from solutions/, and
+the sample submissions graded end to end with exactly their expected scores."""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from attn_ref.grading import all_checks
+from attn_ref.grading.nbgrader_plugin import check_ids
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "autograde"))
+import pipeline  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
+
+
+def _cells(path):
+    for cell in nbformat.read(path, as_version=4).cells:
+        yield cell, cell.get("metadata", {}).get("nbgrader", {})
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "solutions/ holds no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_every_graded_cell_calls_known_hidden_checks(path):
+    known = all_checks()
+    graded = 0
+    for cell, meta in _cells(path):
+        if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
+            graded += 1
+            ids = check_ids(cell.source)
+            assert ids, f"{meta['grade_id']}: a graded test cell must call grade(...)"
+            assert all(i in known for i in ids), f"{meta['grade_id']}: unknown check in {ids}"
+            assert meta.get("points", 0) > 0 and meta.get("locked")
+            hidden = cell.source.split("### END HIDDEN TESTS")[0]
+            assert "### BEGIN HIDDEN TESTS" in hidden, f"{meta['grade_id']}: grade() must be hidden"
+        if meta.get("solution"):
+            assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
+    assert graded, f"{path} has no graded cells"
+
+
+def test_every_check_is_used_by_a_notebook():
+    used = {i for p in NOTEBOOKS for cell, _ in _cells(p) if cell.cell_type == "code"
+            for i in check_ids(cell.source)}
+    assert set(all_checks()) <= used, f"checks no notebook uses: {sorted(set(all_checks()) - used)}"
+
+
+def test_stubs_fail_only_with_not_implemented():
+    for path in sorted((ROOT / "course").glob("*/*.ipynb")):
+        for cell, meta in _cells(path):
+            if meta.get("solution") and cell.cell_type == "code":
+                assert "raise NotImplementedError()" in cell.source
+                assert "BEGIN SOLUTION" not in cell.source
+            assert "BEGIN HIDDEN TESTS" not in cell.source and "grade(" not in cell.source
+
+
+def test_course_is_exactly_the_release_of_solutions():
+    problems = pipeline.check_release()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture(scope="module")
+def graded_copy(tmp_path_factory):
+    """A scratch copy of the repository in which the sample submissions are built and graded."""
+    tmp = tmp_path_factory.mktemp("course")
+    for name in ("solutions", "course"):
+        shutil.copytree(ROOT / name, tmp / name)
+    shutil.copy(ROOT / "nbgrader_config.py", tmp)
+    (tmp / "autograde").mkdir()
+    shutil.copy(ROOT / "autograde" / "pipeline.py", tmp / "autograde")
+    shutil.copytree(ROOT / "autograde" / "samples", tmp / "autograde" / "samples")
+    env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
+    run = lambda *a: subprocess.run([sys.executable, str(tmp / "autograde" / "pipeline.py"), *a],  # noqa: E731
+                                    cwd=tmp, env=env, capture_output=True, text=True, timeout=3000)
+    results = {cmd: run(cmd) for cmd in ("release", "samples", "autograde", "check-samples")}
+    return tmp, results
+
+
+def test_samples_earn_exactly_their_expected_scores(graded_copy):
+    tmp, results = graded_copy
+    for cmd in ("release", "samples", "autograde"):
+        assert results[cmd].returncode == 0, f"{cmd}:\n{results[cmd].stdout}\n{results[cmd].stderr}"
+    check = results["check-samples"]
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_grade_table_csv_and_feedback_are_written(graded_copy):
+    tmp, results = graded_copy
+    expected = json.loads((ROOT / "autograde" / "samples" / "expected.json").read_text())
+    out = results["autograde"].stdout
+    for student, spec in expected.items():
+        total = sum(sum(c.values()) for c in spec["scores"].values())
+        assert any(line.startswith(student) and f"{total:g}/" in line for line in out.splitlines()), out
+        for a in spec["scores"]:
+            assert list((tmp / "autograde" / "feedback" / student / a).glob("*.html")), (student, a)
+    with open(tmp / "autograde" / "grades.csv") as f:
+        rows = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(f)}
+    for student, spec in expected.items():
+        for a, cells in spec["scores"].items():
+            assert rows[(student, a)] == pytest.approx(sum(cells.values()))
+
+
+def test_feedback_explains_a_failure_without_the_hidden_inputs(graded_copy):
+    tmp, _ = graded_copy
+    html = next((tmp / "autograde" / "feedback" / "bob_max_pool").rglob("*.html")).read_text()
+    assert "maxima over H x W" in html          # the mistake is named
+    assert "hidden cases failed" in html
+    assert "application/vnd.attn-course.grade+json" not in html

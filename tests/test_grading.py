@@ -1,0 +1,164 @@
+"""The grading machinery: references pass, plausible mistakes fail with their hint, and nothing a
+kernel can send (malformed, forged, oversized, pickled) passes or crashes the grader."""
+import base64
+import io
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from attn_ref.grading import all_checks, collect, get_check, verify
+from attn_ref.grading.core import MAX_OUTPUTS_PER_CASE, encode_array, load_by_shape
+from attn_ref.grading.nbgrader_plugin import check_ids
+
+CHECKS = all_checks()
+
+
+def _payload(check, arrays_per_case):
+    return {"check": check.id, "version": 1,
+            "cases": [{"outputs": [encode_array(a) for a in arrs], "error": None}
+                      for arrs in arrays_per_case]}
+
+
+@pytest.mark.parametrize("cid", sorted(CHECKS))
+def test_reference_passes(cid):
+    check = CHECKS[cid]
+    v = verify(check, collect(cid, check.reference()))
+    assert v.passed, v.text()
+
+
+@pytest.mark.parametrize("cid,mistake", [(cid, m.name) for cid in sorted(CHECKS)
+                                         for m in CHECKS[cid].mistakes()])
+def test_each_mistake_fails_and_is_named(cid, mistake):
+    check = CHECKS[cid]
+    m = next(m for m in check.mistakes() if m.name == mistake)
+    arrays = [[np.asarray(m.compute(case))] for case in check.cases()]
+    v = verify(check, _payload(check, arrays))
+    assert not v.passed, f"the hidden cases of {cid} cannot tell the mistake {mistake!r} apart"
+    assert m.hint in v.text() or "shape" in v.text()
+
+
+@pytest.mark.parametrize("cid", sorted(CHECKS))
+def test_cases_are_deterministic(cid):
+    a, b = CHECKS[cid].cases(), CHECKS[cid].cases()
+    for ca, cb in zip(a, b):
+        for x, y in zip(ca.args, cb.args):
+            if isinstance(x, np.ndarray):
+                assert np.array_equal(x, y)
+
+
+def _garbage(check):
+    n = len(check.cases())
+    good = collect(check.id, check.reference())
+    obj_arr = io.BytesIO()
+    np.save(obj_arr, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    pickled = base64.b64encode(obj_arr.getvalue()).decode()
+    yield "not a dict", ["a list"]
+    yield "other check", dict(good, check="se.other")
+    yield "bad version", dict(good, version=99)
+    yield "too few cases", dict(good, cases=good["cases"][:-1])
+    yield "cases not a list", dict(good, cases="many")
+    yield "case not a dict", dict(good, cases=[1] * n)
+    yield "outputs not a list", dict(good, cases=[{"outputs": "x", "error": None}] * n)
+    yield "not base64", dict(good, cases=[{"outputs": ["***"], "error": None}] * n)
+    yield "pickled objects", dict(good, cases=[{"outputs": [pickled], "error": None}] * n)
+    yield "strings", dict(good, cases=[{"outputs": [encode_array(np.array(["1"]))], "error": None}] * n)
+    yield "too many outputs", dict(good, cases=[{"outputs": good["cases"][0]["outputs"] * (MAX_OUTPUTS_PER_CASE + 1),
+                                                 "error": None}] * n)
+    yield "NaN", _payload(check, [[np.full(np.shape(check.expected(c)), np.nan)] for c in check.cases()])
+    yield "error", dict(good, cases=[{"outputs": None, "error": "ValueError: x"}] * n)
+
+
+@pytest.mark.parametrize("cid", sorted(CHECKS))
+def test_malformed_payloads_fail_cleanly(cid):
+    check = CHECKS[cid]
+    for what, payload in _garbage(check):
+        v = verify(check, payload)
+        assert not v.passed, what
+        assert v.lines, what
+
+
+def test_forged_outputs_cannot_pass_a_module_check():
+    # a kernel that sends the *inputs* back, or zeros, or many guesses, still fails
+    check = get_check("se.module")
+    for forged in ([[c.args[0]] for c in check.cases()],
+                   [[np.zeros_like(c.args[0])] for c in check.cases()],
+                   [[c.args[0] * k for k in np.linspace(0, 1, MAX_OUTPUTS_PER_CASE)] for c in check.cases()]):
+        assert not verify(check, _payload(check, forged)).passed
+
+
+def test_always_equal_objects_are_refused():
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+        __hash__ = None
+
+    class Liar(torch.Tensor):
+        def __eq__(self, other):
+            return torch.ones((), dtype=torch.bool)
+
+    v = verify(get_check("se.squeeze"), collect("se.squeeze", lambda x: AlwaysEqual()))
+    assert not v.passed and "returned a AlwaysEqual" in v.text()
+    liar = lambda x: torch.zeros(x.shape[:2]).as_subclass(Liar)  # noqa: E731
+    assert not verify(get_check("se.squeeze"), collect("se.squeeze", liar)).passed
+
+
+def test_load_by_shape_accepts_layouts_and_names_a_wrong_one():
+    ref = {"w1": np.arange(8.0).reshape(2, 4), "b1": np.ones(2),
+           "w2": np.arange(8.0).reshape(4, 2), "b2": np.zeros(4)}
+
+    class Conv(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(4, 2, 1), nn.Conv2d(2, 4, 1)
+
+    class Raw(nn.Module):       # (in, out) layout, declared in another order
+        def __init__(self):
+            super().__init__()
+            self.u = nn.Parameter(torch.zeros(2, 4)); self.bu = nn.Parameter(torch.zeros(4))
+            self.d = nn.Parameter(torch.zeros(4, 2)); self.bd = nn.Parameter(torch.zeros(2))
+
+    m = Conv()
+    layouts = list(load_by_shape(m, ref))
+    assert len(layouts) >= 1
+    m = Conv()
+    next(load_by_shape(m, ref))
+    assert torch.equal(m.a.weight[:, :, 0, 0], torch.arange(8.0).reshape(2, 4))
+    raw = Raw()
+    found = False
+    for _ in load_by_shape(raw, ref):
+        if torch.equal(raw.d, torch.arange(8.0).reshape(2, 4).T) and torch.equal(raw.bd, torch.ones(2)):
+            found = True
+    assert found, "the (in, out) layout was never tried"
+
+    class TooWide(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 3), nn.Linear(3, 4)
+
+    with pytest.raises(ValueError, match=r"\(3, 4\)"):
+        list(load_by_shape(TooWide(), ref))
+
+
+def test_earlier_steps_are_replaced_while_a_step_runs():
+    ns = {"squeeze": lambda x: x.amax(dim=(2, 3))}      # a wrong earlier step
+
+    class UsesSqueeze(nn.Module):
+        def __init__(self, channels, reduction=16, bias=True):
+            super().__init__()
+            h = max(1, channels // reduction)
+            self.fc1, self.fc2 = nn.Linear(channels, h, bias=bias), nn.Linear(h, channels, bias=bias)
+
+        def forward(self, x):
+            return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(ns["squeeze"](x)))))[:, :, None, None]
+
+    assert verify(get_check("se.module"), collect("se.module", UsesSqueeze, ns)).passed
+    assert ns["squeeze"](torch.ones(1, 1, 2, 2) * torch.tensor([1.0, 3.0]).view(1, 1, 1, 2)).item() == 3.0
+    assert not verify(get_check("se.module"), collect("se.module", UsesSqueeze, {})).passed
+
+
+def test_check_ids_are_read_from_source():
+    src = '### BEGIN HIDDEN TESTS\ngrade("se.squeeze", squeeze)\ngrade( \'se.module\', M)\n'
+    assert check_ids(src) == ["se.squeeze", "se.module"]
+    assert check_ids("expect_close(a, b)") == []
