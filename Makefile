@@ -39,7 +39,11 @@ autograde: venv
 	$(PIPELINE) autograde
 
 ## demo: set-up, release, sample submissions, autograde, grade table
-demo: release samples autograde
+demo: venv
+	$(PIPELINE) reset-demo
+	$(PIPELINE) release
+	$(PIPELINE) samples
+	$(PIPELINE) autograde
 
 ## lab: JupyterLab on the learner notebooks, with nbgrader's validate button
 lab: venv

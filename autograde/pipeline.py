@@ -6,6 +6,7 @@
     python autograde/pipeline.py autograde        # grade autograde/submitted/, export, feedback, table
     python autograde/pipeline.py check-samples    # the samples' scores equal autograde/samples/expected.json
     python autograde/pipeline.py store-outputs    # refresh the outputs nbval compares in solutions/
+    python autograde/pipeline.py reset-demo       # forget earlier demo results (refuses if real learners are there)
 
 Every nbgrader command runs in its own process, one submission at a time, with a time limit: a
 submission that breaks nbgrader gets a line in the report and a score of zero, and the others
@@ -61,6 +62,12 @@ def release(root: Path = ROOT) -> None:
     for a in assignments():
         proc = nbgrader("generate_assignment", a, "--force", "--log-level=WARN", cwd=root)
         if proc.returncode:
+            if "there are submissions associated with it" in proc.stderr:
+                raise SystemExit(
+                    f"cannot release {a}: its cells changed, and the gradebook already holds "
+                    "submissions of it (nbgrader keeps grades tied to cells). Grade with the "
+                    "release the learners had, or start a new gradebook (`make clean` deletes "
+                    "all grades).")
             raise SystemExit(f"nbgrader generate_assignment {a} failed:\n{_tail(proc.stderr)}")
         print(f"released {a} -> {(root / 'course' / a).relative_to(root)}/")
 
@@ -170,6 +177,27 @@ def build_samples(dest: Path = SUBMITTED) -> list[str]:
                 raise SystemExit(f"{cell_file}: no solution cells named {sorted(unused)}")
             built.append(f"{student}/{a}")
     return built
+
+
+def reset_demo() -> None:
+    """Forget earlier demo results, but never a real class's: refuse if the gradebook or
+    autograde/submitted/ holds anyone who is not a bundled sample learner."""
+    samples = set(expected_samples())
+    others = {s for s, _ in submissions()} - samples
+    db = GRADING / "gradebook.db"
+    if db.exists() and "ATTN_GRADEBOOK_URL" not in os.environ:
+        from nbgrader.api import Gradebook
+
+        with Gradebook("sqlite:///" + str(db)) as gb:
+            others |= {s.id for s in gb.students} - samples
+    if others:
+        raise SystemExit(f"autograde/ holds real learners ({', '.join(sorted(others)[:5])}, ...): "
+                         "`make demo` would mix the samples into their grades. Use `make "
+                         "autograde` for a class, or move autograde/ aside first.")
+    for d in ("submitted", "autograded", "feedback"):
+        shutil.rmtree(GRADING / d, ignore_errors=True)
+    for f in ("gradebook.db", "grades.csv", "report.txt"):
+        (GRADING / f).unlink(missing_ok=True)
 
 
 # ----- autograde -------------------------------------------------------------------------------
@@ -309,7 +337,7 @@ def check_samples() -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["release", "check-release", "samples", "autograde",
-                                       "check-samples", "store-outputs"])
+                                       "check-samples", "store-outputs", "reset-demo"])
     args = p.parse_args(argv)
     if args.command == "release":
         release()
@@ -322,6 +350,8 @@ def main(argv=None) -> int:
         print(f"built {len(built)} sample submissions in {SUBMITTED.relative_to(ROOT)}/")
     elif args.command == "autograde":
         run_autograde()
+    elif args.command == "reset-demo":
+        reset_demo()
     elif args.command == "store-outputs":
         store_outputs()
     elif args.command == "check-samples":

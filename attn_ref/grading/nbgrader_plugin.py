@@ -37,17 +37,59 @@ def _is_autograded_test(cell) -> bool:
     return cell.get("cell_type") == "code" and nb.get("grade") and not nb.get("solution")
 
 
+# Learner code has no business naming the reference package or reaching into the grader's
+# objects. This catches the plain ways of doing it (calling attn_ref's modules instead of writing
+# them, patching a check to return its own expected values); it is a tripwire, not a sandbox.
+FORBIDDEN = re.compile(r"\battn_ref\b|__globals__|\bsys\.modules\b|\bimportlib\b|__import__|"
+                       r"\bget_check\b|\bgc\.get_objects\b|\bgc\.get_referrers\b")
+
+
+def _strip_comments(source: str) -> str:
+    return "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+
+
 class OutOfKernelVerdict(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
         sources = self._locked_sources(resources)
-        for cell in nb.cells:
+        tripped = None
+        for index, cell in enumerate(nb.cells):
+            if self._learner_code(cell, sources) and tripped is None:
+                m = FORBIDDEN.search(_strip_comments(cell.get("source", "")))
+                if m:
+                    tripped = (index, m.group(0))
             if _is_autograded_test(cell):
                 grade_id = cell.metadata.nbgrader.get("grade_id")
                 source = sources.get(grade_id, cell.get("source", ""))
-                self._judge(cell, grade_id, source)
+                if tripped:
+                    self._refuse(cell, *tripped)
+                else:
+                    self._judge(cell, grade_id, source)
         return nb, resources
+
+    @staticmethod
+    def _learner_code(cell, sources) -> bool:
+        """A code cell the learner wrote: a solution cell, or any cell that is not the
+        instructor's locked original."""
+        if cell.get("cell_type") != "code":
+            return False
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution"):
+            return True
+        original = sources.get(meta.get("grade_id"))
+        source = cell.get("source", "")
+        # nbgrader puts a deleted grade cell back behind a one-line notice
+        return original is None or not (source == original or source.endswith("\n" + original))
+
+    @staticmethod
+    def _refuse(cell, index, word) -> None:
+        text = (f"Not graded: cell {index + 1} of your notebook uses {word!r}. Your own cells may "
+                "not use attn_ref (the course's reference package) or reach into the grader; "
+                "every step after that cell scores zero. Ask your instructor if this is a "
+                "mistake.")
+        cell.outputs = [from_dict({"output_type": "error", "ename": "NotGraded",
+                                   "evalue": text, "traceback": [text]})]
 
     def _locked_sources(self, resources) -> dict[str, str]:
         """grade_id -> source as stored in the gradebook at generate_assignment time."""
