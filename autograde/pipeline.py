@@ -4,9 +4,10 @@
     python autograde/pipeline.py check-release    # fail if course/ differs from a fresh release
     python autograde/pipeline.py samples          # sample submissions -> autograde/submitted/
     python autograde/pipeline.py autograde        # grade autograde/submitted/, export, feedback, table
-    python autograde/pipeline.py check-samples    # the samples' scores equal autograde/samples/expected.json
+    python autograde/pipeline.py check-samples    # every sample earned exactly its expected points
     python autograde/pipeline.py store-outputs    # refresh the outputs nbval compares in solutions/
     python autograde/pipeline.py reset-demo       # forget earlier demo results (refuses if real learners are there)
+    python autograde/pipeline.py trial 02_eca     # release, build samples, grade, check: in a scratch copy
 
 Every nbgrader command runs in its own process, one submission at a time, with a time limit: a
 submission that breaks nbgrader gets a line in the report and a score of zero, and the others
@@ -105,7 +106,7 @@ def check_release() -> list[str]:
     return problems
 
 
-def store_outputs() -> None:
+def store_outputs(only: list[str] | None = None) -> None:
     """Run every solution notebook and keep the outputs of ``# NBVAL_CHECK_OUTPUT`` cells only.
 
     Those outputs are what nbval compares in `make test`; all other outputs are dropped so that
@@ -114,6 +115,8 @@ def store_outputs() -> None:
     from nbclient import NotebookClient
 
     for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+        if only and path.parent.name not in only:
+            continue
         nb = nbformat.read(path, as_version=4)
         ran = copy.deepcopy(nb)
         NotebookClient(ran, timeout=600, kernel_name="python3",
@@ -129,8 +132,38 @@ def store_outputs() -> None:
 
 
 # ----- sample submissions ----------------------------------------------------------------------
+def _cells_of(path: Path, want) -> dict[str, float]:
+    """Test cell grade_id -> points, for every autograded test cell of a notebook."""
+    out = {}
+    for cell in nbformat.read(path, as_version=4).cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution") and cell.get("cell_type") == "code":
+            out[meta["grade_id"]] = want(meta)
+    return out
+
+
 def expected_samples() -> dict:
-    return json.loads((SAMPLES / "expected.json").read_text())
+    """Every sample learner: {"about", "base", "scores": {assignment: {test cell: points}}}.
+
+    Two are built in: ``instructor`` hands in solutions/ and must earn every point of every
+    assignment; ``untouched`` hands in course/ unchanged and must earn none. The others are the
+    folders of autograde/samples/ with a sample.json ({"about", "scores"}) and one
+    ``<assignment>.py`` of solution cells per assignment they hand in.
+    """
+    full = {a: {k: v for p in sorted((SOLUTIONS / a).glob("*.ipynb"))
+                for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
+    samples = {
+        "instructor": {"about": "the instructor's solutions, handed in as they are",
+                       "base": "solutions", "scores": full},
+        "untouched": {"about": "the released notebooks, handed in without a change",
+                      "base": "release",
+                      "scores": {a: {k: 0 for k in cells} for a, cells in full.items()}},
+    }
+    for spec_file in sorted(SAMPLES.glob("*/sample.json")):
+        spec = json.loads(spec_file.read_text())
+        samples[spec_file.parent.name] = {"about": spec["about"], "base": "release",
+                                          "scores": spec["scores"]}
+    return samples
 
 
 def parse_cells(path: Path) -> dict[str, str]:
@@ -149,12 +182,14 @@ def parse_cells(path: Path) -> dict[str, str]:
     return cells
 
 
-def build_samples(dest: Path = SUBMITTED) -> list[str]:
+def build_samples(dest: Path = SUBMITTED, only: list[str] | None = None) -> list[str]:
     """Write every sample learner's submission under ``dest/<student>/<assignment>/``."""
     built = []
     for student, spec in expected_samples().items():
         base = {"release": COURSE, "solutions": SOLUTIONS}[spec["base"]]
         for a in spec["scores"]:
+            if only and a not in only:
+                continue
             replacements = {}
             cell_file = SAMPLES / student / f"{a}.py"
             if cell_file.exists():
@@ -317,12 +352,14 @@ def run_autograde() -> dict:
     return problems
 
 
-def check_samples() -> list[str]:
-    """Compare every sample's per-cell scores with expected.json; return the differences."""
+def check_samples(only: list[str] | None = None) -> list[str]:
+    """Compare every sample's per-cell scores with what it must earn; return the differences."""
     graded = scores()
     diffs = []
     for student, spec in expected_samples().items():
         for a, cells in spec["scores"].items():
+            if only and a not in only:
+                continue
             g = graded.get((student, a))
             if g is None:
                 diffs.append(f"{student}/{a}: not in the gradebook")
@@ -334,11 +371,35 @@ def check_samples() -> list[str]:
     return diffs
 
 
+def trial(only: list[str]) -> int:
+    """Release, build the samples of, grade and check the given assignments in a scratch copy of
+    the repository (nothing here is touched): for chapter authors."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "solutions").mkdir()
+        for a in only:
+            shutil.copytree(SOLUTIONS / a, tmp / "solutions" / a)
+        shutil.copy(ROOT / "nbgrader_config.py", tmp)
+        (tmp / "autograde").mkdir()
+        shutil.copy(Path(__file__), tmp / "autograde" / "pipeline.py")
+        shutil.copytree(SAMPLES, tmp / "autograde" / "samples")
+        env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
+        script = [sys.executable, str(tmp / "autograde" / "pipeline.py")]
+        for cmd in (["release"], ["samples", *only], ["autograde"], ["check-samples", *only]):
+            proc = subprocess.run(script + cmd, cwd=tmp, env=env, text=True)
+            if proc.returncode:
+                return proc.returncode
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["release", "check-release", "samples", "autograde",
-                                       "check-samples", "store-outputs", "reset-demo"])
+                                       "check-samples", "store-outputs", "reset-demo", "trial"])
+    p.add_argument("assignments", nargs="*", help="limit samples, check-samples, "
+                   "store-outputs and trial to these assignments")
     args = p.parse_args(argv)
+    only = args.assignments or None
     if args.command == "release":
         release()
     elif args.command == "check-release":
@@ -346,16 +407,20 @@ def main(argv=None) -> int:
         print("\n".join(problems) or "course/ is exactly what nbgrader generates from solutions/")
         return 1 if problems else 0
     elif args.command == "samples":
-        built = build_samples()
+        built = build_samples(only=only)
         print(f"built {len(built)} sample submissions in {SUBMITTED.relative_to(ROOT)}/")
     elif args.command == "autograde":
         run_autograde()
+    elif args.command == "trial":
+        if not only:
+            p.error("trial needs at least one assignment")
+        return trial(only)
     elif args.command == "reset-demo":
         reset_demo()
     elif args.command == "store-outputs":
-        store_outputs()
+        store_outputs(only)
     elif args.command == "check-samples":
-        diffs = check_samples()
+        diffs = check_samples(only)
         print("\n".join(diffs) or "every sample submission earned exactly its expected score")
         return 1 if diffs else 0
     return 0

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from importlib import import_module
+from pathlib import Path
 
 from .core import Check
 
-# chapter prefix of a check id -> module defining that chapter's checks
-CHAPTERS = {
-    "se": "attn_ref.grading.checks_se",
-}
+# chapter prefix of a check id -> module defining that chapter's checks: every
+# ``checks_<prefix>.py`` beside this file
+CHAPTERS = {p.stem.removeprefix("checks_"): f"attn_ref.grading.{p.stem}"
+            for p in sorted(Path(__file__).parent.glob("checks_*.py"))}
 
 _cache: dict[str, Check] = {}
 
