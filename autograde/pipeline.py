@@ -9,9 +9,9 @@
     python autograde/pipeline.py reset-demo       # forget earlier demo results (refuses if real learners are there)
     python autograde/pipeline.py trial 02_eca     # release, build samples, grade, check: in a scratch copy
 
-Every nbgrader command runs in its own process, one submission at a time, with a time limit: a
-submission that breaks nbgrader gets a line in the report and a score of zero, and the others
-are graded as usual.
+Grading (engine.py) takes each submission in isolation, in parallel on a local Dask cluster or
+a remote scheduler, with a time and memory limit: a submission that cannot be graded gets a line
+in the report and a score of zero, and the others are graded as usual.
 """
 from __future__ import annotations
 
@@ -25,14 +25,15 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "autograde"))
 SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
 SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
-SUBMISSION_TIMEOUT = int(os.environ.get("ATTN_SUBMISSION_TIMEOUT", "900"))
 
 
 def assignments() -> list[str]:
@@ -243,34 +244,57 @@ def submissions(root: Path = SUBMITTED) -> list[tuple[str, str]]:
                   for a in s.iterdir() if a.is_dir())
 
 
-def autograde_all() -> dict[tuple[str, str], str]:
-    """Grade every submission; return (student, assignment) -> problem ('' when graded)."""
+def db_url() -> str:
+    return os.environ.get("ATTN_GRADEBOOK_URL", "sqlite:///" + str(GRADING / "gradebook.db"))
+
+
+def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[str, str], dict]:
+    """Grade every submission (see engine.py); return (student, assignment) -> {"graded", "notes"}."""
+    import engine
+
     known = set(assignments())
-    problems = {}
-    subs = submissions()
-    for i, (student, a) in enumerate(subs, 1):
-        print(f"[{i}/{len(subs)}] grading {student}/{a} ...", flush=True)
-        if a not in known:
-            problems[(student, a)] = f"no assignment named {a!r}"
-            continue
+    tasks = engine.make_tasks(ROOT, SUBMITTED, sorted(known))
+    outcome = {}
+    for t in tasks:
+        if t.assignment not in known:
+            outcome[(t.student, t.assignment)] = {"graded": False,
+                                                  "notes": [f"no assignment named {t.assignment!r}"]}
+    tasks = [t for t in tasks if t.assignment in known]
+    if tasks:
+        # the class gradebook must know the assignments before results are merged into it
+        missing = [a for a in sorted({t.assignment for t in tasks}) if not _in_gradebook(a)]
+        if missing:
+            raise SystemExit(f"the gradebook does not know {missing}: run `make release` first")
+    t0 = time.monotonic()
+    results = engine.run(tasks, db_url(), GRADING, workers=workers, scheduler=scheduler)
+    wall = time.monotonic() - t0
+    for r in results:
+        outcome[(r.student, r.assignment)] = {"graded": r.graded, "notes": r.notes,
+                                              "seconds": r.seconds}
+    graded = sum(r.graded for r in results)
+    print(f"graded {graded} of {len(outcome)} submissions in {wall:.0f} s "
+          f"({workers if scheduler is None else 'remote'} worker(s)); "
+          f"{len(outcome) - graded} could not be graded")
+    return outcome
+
+
+def _in_gradebook(assignment: str) -> bool:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url()) as gb:
         try:
-            proc = nbgrader("autograde", a, "--student", student, "--force",
-                            "--log-level=WARN", timeout=SUBMISSION_TIMEOUT)
-            ok = proc.returncode == 0 and "ERROR" not in proc.stderr
-            problems[(student, a)] = "" if ok else _tail(proc.stderr, 6)
-        except subprocess.TimeoutExpired:
-            problems[(student, a)] = f"grading took longer than {SUBMISSION_TIMEOUT} s"
-    return problems
+            gb.find_assignment(assignment)
+            return True
+        except MissingEntry:
+            return False
 
 
 def scores() -> dict[tuple[str, str], dict]:
     """(student, assignment) -> {"score", "max", "cells": {test cell: points}} from the gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    url = os.environ.get("ATTN_GRADEBOOK_URL",
-                         "sqlite:///" + str(GRADING / "gradebook.db"))
     out = {}
-    with Gradebook(url) as gb:
+    with Gradebook(db_url()) as gb:
         for a in gb.assignments:
             for sub in a.submissions:
                 cells = {}
@@ -282,74 +306,63 @@ def scores() -> dict[tuple[str, str], dict]:
     return out
 
 
-def report(problems: dict) -> str:
+def report(outcome: dict) -> str:
     graded = scores()
-    students = sorted({s for s, _ in problems} | {s for s, _ in graded})
-    names = sorted({a for _, a in problems} | set(assignments()))
+    students = sorted({s for s, _ in outcome} | {s for s, _ in graded})
+    names = sorted({a for _, a in outcome} | set(assignments()))
     width = max([len("student")] + [len(s) for s in students])
     head = f"{'student':<{width}}  " + "  ".join(f"{a:>10}" for a in names) + "  notes"
     lines = [head, "-" * len(head)]
     for s in students:
         row, notes = [], []
         for a in names:
-            g = graded.get((s, a))
-            if (s, a) not in problems and g is None:
+            g, o = graded.get((s, a)), outcome.get((s, a))
+            if g is None and o is None:
                 row.append(f"{'-':>10}")
                 continue
-            if problems.get((s, a)):
-                notes.append(f"{a}: {problems[(s, a)].splitlines()[-1][:120]}")
-            if g is None or problems.get((s, a)):
-                mx = g["max"] if g else 0
-                row.append(f"{'0/' + format(mx, 'g'):>10}")
-            else:
-                row.append(f"{format(g['score'], 'g') + '/' + format(g['max'], 'g'):>10}")
-        lines.append(f"{s:<{width}}  " + "  ".join(row) + ("  " + "; ".join(notes) if notes else ""))
+            if o and o["notes"]:
+                notes.append(f"{a}: " + "; ".join(o["notes"]))
+            score = g["score"] if g and (o is None or o["graded"]) else 0
+            mx = g["max"] if g else 0
+            row.append(f"{format(score, 'g') + '/' + format(mx, 'g'):>10}")
+        lines.append(f"{s:<{width}}  " + "  ".join(row) + ("  " + " | ".join(notes) if notes else ""))
     return "\n".join(lines)
 
 
-def write_grades_csv(problems: dict, path: Path = GRADING / "grades.csv") -> None:
-    """nbgrader's own CSV export, then every submission that could not be graded, with zero."""
+def write_grades_csv(outcome: dict, path: Path = GRADING / "grades.csv") -> None:
+    """nbgrader's own CSV export, with a column of notes (why a submission was not graded,
+    what was odd about it)."""
     proc = nbgrader("export", f"--to={path}", "--log-level=WARN")
     if proc.returncode:
         raise SystemExit(f"nbgrader export failed:\n{_tail(proc.stderr)}")
-    failed = [k for k, v in problems.items() if v]
-    if failed:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        fields = list(rows[0].keys()) if rows else ["assignment", "student_id", "score"]
-        if "note" not in fields:
-            fields.append("note")
-        have = {(r.get("student_id"), r.get("assignment")) for r in rows}
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    fields = (list(rows[0].keys()) if rows else ["assignment", "student_id", "score"]) + ["notes"]
+    have = {(r.get("student_id"), r.get("assignment")) for r in rows}
+    for (s, a), o in outcome.items():
+        if (s, a) not in have:
+            rows.append({"assignment": a, "student_id": s, "score": "0"})
+    for r in rows:
+        o = outcome.get((r.get("student_id"), r.get("assignment")))
+        r["notes"] = "; ".join(o["notes"]) if o else ""
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
         for r in rows:
-            key = (r.get("student_id"), r.get("assignment"))
-            if key in problems and problems[key]:
-                r["score"], r["note"] = "0", "not graded: " + problems[key].splitlines()[-1][:200]
-        for (s, a) in failed:
-            if (s, a) not in have:
-                rows.append({"assignment": a, "student_id": s, "score": "0",
-                             "note": "not graded: " + problems[(s, a)].splitlines()[-1][:200]})
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=fields)
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: r.get(k, "") for k in fields})
+            w.writerow({k: r.get(k, "") for k in fields})
 
 
-def run_autograde() -> dict:
-    problems = autograde_all()
-    if problems:
-        for a in sorted({a for (_, a), why in problems.items() if not why}):
-            proc = nbgrader("generate_feedback", a, "--force", "--log-level=WARN")
-            if proc.returncode:
-                print(f"warning: nbgrader generate_feedback {a} failed:\n" + _tail(proc.stderr))
-        write_grades_csv(problems)
-    table = report(problems)
+def run_autograde(workers: int = 1, scheduler: str | None = None) -> dict:
+    outcome = autograde_all(workers, scheduler)
+    if outcome:
+        write_grades_csv(outcome)
+    table = report(outcome)
     (GRADING / "report.txt").write_text(table + "\n")
     print()
     print(table)
     print(f"\ngrades: {(GRADING / 'grades.csv').relative_to(ROOT)}   "
           f"feedback: {(GRADING / 'feedback').relative_to(ROOT)}/<student>/<assignment>/")
-    return problems
+    return outcome
 
 
 def check_samples(only: list[str] | None = None) -> list[str]:
@@ -381,7 +394,8 @@ def trial(only: list[str]) -> int:
             shutil.copytree(SOLUTIONS / a, tmp / "solutions" / a)
         shutil.copy(ROOT / "nbgrader_config.py", tmp)
         (tmp / "autograde").mkdir()
-        shutil.copy(Path(__file__), tmp / "autograde" / "pipeline.py")
+        for script in ("pipeline.py", "engine.py"):
+            shutil.copy(Path(__file__).parent / script, tmp / "autograde" / script)
         shutil.copytree(SAMPLES, tmp / "autograde" / "samples")
         env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
         script = [sys.executable, str(tmp / "autograde" / "pipeline.py")]
@@ -398,6 +412,12 @@ def main(argv=None) -> int:
                                        "check-samples", "store-outputs", "reset-demo", "trial"])
     p.add_argument("assignments", nargs="*", help="limit samples, check-samples, "
                    "store-outputs and trial to these assignments")
+    p.add_argument("--workers", type=int, default=int(os.environ.get("ATTN_WORKERS", "0")) or
+                   os.cpu_count() or 1, help="grade this many submissions at once (local Dask "
+                   "cluster; 1 grades in this process); default: ATTN_WORKERS or the CPU count")
+    p.add_argument("--scheduler", default=os.environ.get("ATTN_DASK_SCHEDULER"),
+                   help="address of a Dask scheduler whose workers grade (default: "
+                   "ATTN_DASK_SCHEDULER, else a local cluster)")
     args = p.parse_args(argv)
     only = args.assignments or None
     if args.command == "release":
@@ -410,7 +430,7 @@ def main(argv=None) -> int:
         built = build_samples(only=only)
         print(f"built {len(built)} sample submissions in {SUBMITTED.relative_to(ROOT)}/")
     elif args.command == "autograde":
-        run_autograde()
+        run_autograde(args.workers, args.scheduler)
     elif args.command == "trial":
         if not only:
             p.error("trial needs at least one assignment")

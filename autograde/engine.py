@@ -1,0 +1,295 @@
+"""Grading engine: every submission graded in isolation, the results merged by one writer.
+
+nbgrader grades one submission at a time and its SQLite gradebook is not safe for several
+writers. Here each submission is graded by :func:`grade_one` in a scratch course of its own
+(its own copy of the assignment and its own SQLite gradebook), in a child process with a time
+and memory limit. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
+as numbers), so it can run in this process, in a local Dask cluster, or on Dask workers on other
+machines that have the same environment. The coordinator alone writes the class gradebook
+(SQLite or PostgreSQL, see ``ATTN_GRADEBOOK_URL``) and the files under autograde/.
+
+Before grading, each submission is checked: notebooks that are not valid JSON, missing or
+renamed notebooks, oversized files and extra files each get a clear note. A submission that
+cannot be graded at all scores zero with its note; nothing stops the others.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_NOTEBOOK_BYTES = int(os.environ.get("ATTN_MAX_NOTEBOOK_MB", "50")) * 2**20
+TIMEOUT = int(os.environ.get("ATTN_SUBMISSION_TIMEOUT", "900"))          # seconds per submission
+MEMORY = int(float(os.environ.get("ATTN_MEMORY_LIMIT_GB", "6")) * 2**30)  # address space, bytes
+
+
+@dataclass
+class Task:
+    student: str
+    assignment: str
+    files: dict[str, bytes]            # the submission: path inside the assignment -> content
+    source: dict[str, bytes]           # solutions/<assignment>/: path -> content
+    config: bytes                      # nbgrader_config.py
+    timeout: int = TIMEOUT
+    memory: int = MEMORY
+
+
+@dataclass
+class Result:
+    student: str
+    assignment: str
+    graded: bool = False
+    notes: list[str] = field(default_factory=list)
+    # notebook -> grade cell -> (auto_score, max_score)
+    scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    files: dict[str, bytes] = field(default_factory=dict)   # "autograded/..." / "feedback/..."
+    seconds: float = 0.0
+
+
+# ----- the worker side ------------------------------------------------------------------------
+def _limits(memory: int):
+    def apply():
+        os.setsid()
+        if memory > 0:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    return apply
+
+
+def _run(args: list[str], cwd: Path, timeout: int, memory: int = 0) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("ATTN_GRADEBOOK_URL", None)              # scratch courses use their own SQLite
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["MPLBACKEND"] = "Agg"
+    env["PYTHONWARNINGS"] = "ignore"
+    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
+                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=_limits(memory))
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)                      # nbgrader and the kernel it started
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+_CACHE: dict[str, Path] = {}
+
+
+def _released(task: Task) -> Path:
+    """A scratch course with the assignment generated into its own gradebook, made once per
+    process and content (generate_assignment takes seconds), copied for each submission."""
+    h = hashlib.sha256(task.config + json.dumps(sorted(
+        (k, hashlib.sha256(v).hexdigest()) for k, v in task.source.items())).encode()).hexdigest()
+    key = f"{task.assignment}-{h[:16]}"
+    if key in _CACHE and _CACHE[key].exists():
+        return _CACHE[key]
+    root = Path(tempfile.mkdtemp(prefix=f"attn-release-{task.assignment}-"))
+    (root / "nbgrader_config.py").write_bytes(task.config)
+    for rel, data in task.source.items():
+        p = root / "solutions" / task.assignment / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (root / "autograde").mkdir()
+    proc = _run(["generate_assignment", task.assignment, "--force"], root, 600)
+    if proc.returncode:
+        raise RuntimeError(f"could not release {task.assignment}: {proc.stderr[-2000:]}")
+    _CACHE[key] = root
+    return root
+
+
+def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
+    """Which submitted notebooks to grade under which names, and notes on everything odd."""
+    import nbformat
+
+    notes, ok = [], {}
+    expected = sorted(k for k in task.source if k.endswith(".ipynb") and "/" not in k)
+    readable = {}
+    for rel, data in sorted(task.files.items()):
+        if not rel.endswith(".ipynb"):
+            notes.append(f"ignored extra file {rel}")
+            continue
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            notes.append(f"{rel}: {len(data) / 2**20:.0f} MB is over the "
+                         f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit; not graded")
+            continue
+        try:
+            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+            nbformat.validate(nb)
+        except Exception as exc:
+            notes.append(f"{rel}: not a valid notebook ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0][:150]}); not graded")
+            continue
+        readable[rel] = data
+    for name in expected:
+        if name in readable:
+            ok[name] = readable.pop(name)
+    missing = [n for n in expected if n not in ok]
+    if len(missing) == 1 and len(readable) == 1:        # one notebook, renamed
+        (other, data), = readable.items()
+        notes.append(f"{other} graded as {missing[0]} (the expected name)")
+        ok[missing[0]] = data
+        readable.clear()
+        missing = []
+    for n in missing:
+        notes.append(f"{n} is missing; its points are zero")
+    for other in readable:
+        notes.append(f"ignored extra notebook {other}")
+    return ok, notes
+
+
+def _scores_of(db: Path, assignment: str, student: str) -> dict:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with Gradebook("sqlite:///" + str(db)) as gb:
+        try:
+            sub = gb.find_submission(assignment, student)
+        except MissingEntry:
+            return out
+        for nb in sub.notebooks:
+            out[nb.name] = {g.name: (float(g.auto_score or 0.0), float(g.max_score))
+                            for g in nb.grades}
+    return out
+
+
+def grade_one(task: Task) -> Result:
+    """Grade one submission in a scratch course; plain data in, plain data out."""
+    t0 = time.monotonic()
+    res = Result(task.student, task.assignment)
+    scratch = None
+    try:
+        notebooks, res.notes = preflight(task)
+        if not notebooks:
+            res.notes.append("nothing to grade")
+            return res
+        scratch = Path(tempfile.mkdtemp(prefix="attn-grade-"))
+        shutil.copytree(_released(task), scratch, dirs_exist_ok=True)
+        sub = scratch / "autograde" / "submitted" / task.student / task.assignment
+        sub.mkdir(parents=True)
+        for name, data in notebooks.items():
+            (sub / name).write_bytes(data)
+        try:
+            proc = _run(["autograde", task.assignment, "--student", task.student, "--force"],
+                        scratch, task.timeout, task.memory)
+        except subprocess.TimeoutExpired:
+            res.notes.append(f"grading took longer than {task.timeout} s; not graded")
+            return res
+        err = proc.stderr
+        if proc.returncode or "ERROR" in err:
+            dead = "DeadKernelError" in err or "Kernel died" in err
+            res.notes.append("the notebook stopped its kernel (exit, crash or out of memory); "
+                             "not graded" if dead else
+                             "nbgrader could not grade it: " + (err.strip().splitlines() or ["?"])[-1][:200])
+        res.scores = _scores_of(scratch / "autograde" / "gradebook.db", task.assignment, task.student)
+        res.graded = bool(res.scores) and not proc.returncode
+        if res.graded:
+            _run(["generate_feedback", task.assignment, "--student", task.student, "--force"],
+                 scratch, 300)
+        for kind in ("autograded", "feedback"):
+            base = scratch / "autograde" / kind / task.student / task.assignment
+            if base.exists():
+                for p in base.rglob("*"):
+                    if p.is_file() and p.stat().st_size <= MAX_NOTEBOOK_BYTES:
+                        res.files[f"{kind}/{p.relative_to(base)}"] = p.read_bytes()
+        return res
+    except Exception as exc:                          # the grader's own failure: say so, go on
+        res.notes.append(f"grader error: {type(exc).__name__}: {exc}"[:300])
+        return res
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        res.seconds = time.monotonic() - t0
+
+
+# ----- the coordinator side -------------------------------------------------------------------
+def make_tasks(root: Path, submitted: Path, assignments: list[str]) -> list[Task]:
+    config = (root / "nbgrader_config.py").read_bytes()
+    sources = {a: {str(p.relative_to(root / "solutions" / a)): p.read_bytes()
+                   for p in (root / "solutions" / a).rglob("*") if p.is_file()
+                   and ".ipynb_checkpoints" not in p.parts}
+               for a in assignments}
+    tasks = []
+    for sdir in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.exists() else []:
+        for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+            files = {str(p.relative_to(adir)): p.read_bytes() for p in adir.rglob("*")
+                     if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+            tasks.append(Task(sdir.name, adir.name, files, sources.get(adir.name, {}), config))
+    return tasks
+
+
+def merge(result: Result, db_url: str, out: Path) -> None:
+    """Write one result into the class gradebook and under ``out`` (autograde/). One writer."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    for kind in ("autograded", "feedback"):
+        target = out / kind / result.student / result.assignment
+        shutil.rmtree(target, ignore_errors=True)
+    for rel, data in result.files.items():
+        kind, _, path = rel.partition("/")
+        p = out / kind / result.student / result.assignment / path
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    with Gradebook(db_url) as gb:
+        try:
+            gb.find_assignment(result.assignment)
+        except MissingEntry:
+            result.notes.append(f"no assignment named {result.assignment!r}; not graded")
+            return
+        gb.update_or_create_student(result.student)
+        sub = gb.update_or_create_submission(result.assignment, result.student)
+        for nb in sub.notebooks:
+            for g in nb.grades:
+                auto = result.scores.get(nb.name, {}).get(g.name)
+                g.auto_score = auto[0] if auto else 0.0
+                g.needs_manual_grade = False
+        gb.db.commit()
+
+
+def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
+        scheduler: str | None = None, progress: bool = True) -> list[Result]:
+    """Grade ``tasks`` (serially, on a local Dask cluster, or on a Dask scheduler) and merge each
+    result as it arrives; return the results in the order of ``tasks``."""
+    from tqdm.auto import tqdm
+
+    results: dict[tuple[str, str], Result] = {}
+    bar = tqdm(total=len(tasks), desc="grading", unit="submission", disable=not progress,
+               file=sys.stdout, dynamic_ncols=True)
+
+    def done(r: Result):
+        merge(r, db_url, out)
+        results[(r.student, r.assignment)] = r
+        bar.set_postfix_str(f"{r.student}/{r.assignment} {'ok' if r.graded else 'not graded'}")
+        bar.update(1)
+
+    if scheduler is None and workers <= 1:
+        for t in tasks:
+            done(grade_one(t))
+    else:
+        from distributed import Client, LocalCluster, as_completed
+
+        cluster = None
+        if scheduler is None:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=50)
+        client = Client(scheduler or cluster)
+        try:
+            futures = [client.submit(grade_one, t, key=f"grade-{t.student}-{t.assignment}-{i}",
+                                     pure=False) for i, t in enumerate(tasks)]
+            for fut in as_completed(futures):
+                done(fut.result())
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    bar.close()
+    return [results[(t.student, t.assignment)] for t in tasks]
