@@ -5,10 +5,10 @@ grading produces lives under autograde/.
 """
 import os
 
-from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict
+from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Execute,
-                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 here = os.path.dirname(os.path.abspath(__file__))
@@ -28,10 +28,11 @@ c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedb
 # Learner stubs fail only with NotImplementedError.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
-# Grading: the notebook runs in a kernel as usual, then OutOfKernelVerdict judges each test cell
-# in this (the grader's) process from the results the kernel sent, before nbgrader scores it.
+# Grading: the notebook runs in a kernel as usual (a kernel that dies ends the run, not the
+# grading), then OutOfKernelVerdict judges each test cell in this (the grader's) process from the
+# results the kernel sent, before nbgrader scores it.
 c.Autograde.autograde_preprocessors = [
-    Execute,
+    ResilientExecute,
     OutOfKernelVerdict,
     IgnorePattern,
     ClearMetadataPreprocessor,
@@ -41,4 +42,4 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 c.OverwriteCells.add_missing_cells = True
-c.Execute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "120"))
+c.ResilientExecute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "60"))   # seconds per cell

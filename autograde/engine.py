@@ -113,7 +113,7 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
 
     notes, ok = [], {}
     expected = sorted(k for k in task.source if k.endswith(".ipynb") and "/" not in k)
-    readable = {}
+    readable, broken = {}, set()
     for rel, data in sorted(task.files.items()):
         if not rel.endswith(".ipynb"):
             notes.append(f"ignored extra file {rel}")
@@ -127,7 +127,8 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
             nbformat.validate(nb)
         except Exception as exc:
             notes.append(f"{rel}: not a valid notebook ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:150]}); not graded")
+                         f"{str(exc).splitlines()[0][:80]}); not graded")
+            broken.add(rel)
             continue
         readable[rel] = data
     for name in expected:
@@ -141,10 +142,32 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
         readable.clear()
         missing = []
     for n in missing:
-        notes.append(f"{n} is missing; its points are zero")
+        if n not in broken:
+            notes.append(f"{n} is missing; its points are zero")
     for other in readable:
         notes.append(f"ignored extra notebook {other}")
     return ok, notes
+
+
+def run_notes(folder: Path, memory: int) -> list[str]:
+    """What went wrong while the notebooks ran: timeouts, kernel deaths, memory exhaustion."""
+    import nbformat
+
+    notes = []
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells, 1):
+            for out in cell.get("outputs", []):
+                name = out.get("ename") if out.get("output_type") == "error" else None
+                if name == "KernelDied":
+                    notes.append(f"{path.name} cell {i}: the kernel stopped (an exit, a crash or "
+                                 "the memory limit); the cells after it were not run")
+                elif name == "CellTimeoutError":
+                    notes.append(f"{path.name} cell {i}: interrupted at the time limit")
+                elif name == "MemoryError":
+                    notes.append(f"{path.name} cell {i}: ran out of memory (limit "
+                                 f"{memory / 2**30:g} GB)")
+    return notes
 
 
 def _scores_of(db: Path, assignment: str, student: str) -> dict:
@@ -170,7 +193,6 @@ def grade_one(task: Task) -> Result:
     try:
         notebooks, res.notes = preflight(task)
         if not notebooks:
-            res.notes.append("nothing to grade")
             return res
         scratch = Path(tempfile.mkdtemp(prefix="attn-grade-"))
         shutil.copytree(_released(task), scratch, dirs_exist_ok=True)
@@ -184,14 +206,14 @@ def grade_one(task: Task) -> Result:
         except subprocess.TimeoutExpired:
             res.notes.append(f"grading took longer than {task.timeout} s; not graded")
             return res
-        err = proc.stderr
-        if proc.returncode or "ERROR" in err:
-            dead = "DeadKernelError" in err or "Kernel died" in err
-            res.notes.append("the notebook stopped its kernel (exit, crash or out of memory); "
-                             "not graded" if dead else
-                             "nbgrader could not grade it: " + (err.strip().splitlines() or ["?"])[-1][:200])
+        if proc.returncode:
+            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+            res.notes.append(f"nbgrader could not grade it: {last[:200]}")
         res.scores = _scores_of(scratch / "autograde" / "gradebook.db", task.assignment, task.student)
         res.graded = bool(res.scores) and not proc.returncode
+        if res.graded:
+            res.notes += run_notes(scratch / "autograde" / "autograded" / task.student / task.assignment,
+                                   task.memory)
         if res.graded:
             _run(["generate_feedback", task.assignment, "--student", task.student, "--force"],
                  scratch, 300)

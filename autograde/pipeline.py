@@ -148,8 +148,10 @@ def expected_samples() -> dict:
 
     Two are built in: ``instructor`` hands in solutions/ and must earn every point of every
     assignment; ``untouched`` hands in course/ unchanged and must earn none. The others are the
-    folders of autograde/samples/ with a sample.json ({"about", "scores"}) and one
-    ``<assignment>.py`` of solution cells per assignment they hand in.
+    folders of autograde/samples/ with a sample.json ({"about", "scores"}, optionally "rename":
+    {assignment: {old: new}} and "drop": {assignment: [notebook]}), one ``<assignment>.py`` of
+    solution cells per assignment they hand in, and optionally ``files/<assignment>/`` handed in
+    verbatim (broken notebooks, extra files).
     """
     full = {a: {k: v for p in sorted((SOLUTIONS / a).glob("*.ipynb"))
                 for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
@@ -162,8 +164,8 @@ def expected_samples() -> dict:
     }
     for spec_file in sorted(SAMPLES.glob("*/sample.json")):
         spec = json.loads(spec_file.read_text())
-        samples[spec_file.parent.name] = {"about": spec["about"], "base": "release",
-                                          "scores": spec["scores"]}
+        spec.setdefault("base", "release")
+        samples[spec_file.parent.name] = spec
     return samples
 
 
@@ -211,6 +213,14 @@ def build_samples(dest: Path = SUBMITTED, only: list[str] | None = None) -> list
             unused = set(replacements) - used
             if unused:
                 raise SystemExit(f"{cell_file}: no solution cells named {sorted(unused)}")
+            # handed in as they are: broken notebooks, extra files
+            verbatim = SAMPLES / student / "files" / a
+            if verbatim.exists():
+                shutil.copytree(verbatim, out_dir, dirs_exist_ok=True)
+            for old, new in spec.get("rename", {}).get(a, {}).items():
+                (out_dir / old).rename(out_dir / new)
+            for name in spec.get("drop", {}).get(a, []):
+                (out_dir / name).unlink()
             built.append(f"{student}/{a}")
     return built
 

@@ -79,10 +79,21 @@ def graded_copy(tmp_path_factory):
         shutil.copy(ROOT / "autograde" / script, tmp / "autograde")
     shutil.copytree(ROOT / "autograde" / "samples", tmp / "autograde" / "samples")
     env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
+    env["ATTN_CELL_TIMEOUT"] = "30"          # the endless-loop sample waits this long
     run = lambda *a: subprocess.run([sys.executable, str(tmp / "autograde" / "pipeline.py"), *a],  # noqa: E731
                                     cwd=tmp, env=env, capture_output=True, text=True, timeout=3000)
     results = {cmd: run(cmd) for cmd in ("release", "samples", "autograde", "check-samples")}
+    results["scores"] = _all_scores(tmp)
     return tmp, results
+
+
+def _all_scores(root):
+    from nbgrader.api import Gradebook
+
+    with Gradebook("sqlite:///" + str(root / "autograde" / "gradebook.db")) as gb:
+        return sorted((sub.student.id, a.name, nb.name, g.name, g.score)
+                      for a in gb.assignments for sub in a.submissions
+                      for nb in sub.notebooks for g in nb.grades)
 
 
 def test_samples_earn_exactly_their_expected_scores(graded_copy):
@@ -115,3 +126,34 @@ def test_feedback_explains_a_failure_without_the_hidden_inputs(graded_copy):
     assert "maxima over H x W" in html          # the mistake is named
     assert "hidden cases failed" in html
     assert "application/vnd.attn-course.grade+json" not in html
+
+
+def test_grading_again_gives_the_same_scores_and_keeps_the_gradebook_whole(graded_copy):
+    tmp, results = graded_copy
+    env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
+    env["ATTN_CELL_TIMEOUT"] = "30"
+    students = ["bob_max_pool", "rob_exit", "rob_invalid_json", "mallory_patches"]
+    # grade a few again, serially this time, and compare every cell's score with the first run
+    for s in list((tmp / "autograde" / "submitted").iterdir()):
+        if s.name not in students:
+            shutil.move(str(s), str(tmp / f"aside-{s.name}"))
+    proc = subprocess.run([sys.executable, str(tmp / "autograde" / "pipeline.py"), "autograde",
+                           "--workers", "1"], cwd=tmp, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert _all_scores(tmp) == results["scores"]
+
+
+def test_robustness_notes_are_in_the_report_and_csv(graded_copy):
+    tmp, results = graded_copy
+    out = results["autograde"].stdout
+    for student, words in [("rob_invalid_json", "not a valid notebook"),
+                           ("rob_missing", "se.ipynb is missing"),
+                           ("rob_renamed_extra", "graded as se.ipynb"),
+                           ("rob_endless_loop", "time limit"),
+                           ("rob_memory_bomb", "ran out of memory"),
+                           ("rob_exit", "the kernel stopped")]:
+        line = next(l for l in out.splitlines() if l.startswith(student + " "))
+        assert words in line, line
+    with open(tmp / "autograde" / "grades.csv") as f:
+        notes = {r["student_id"]: r["notes"] for r in csv.DictReader(f)}
+    assert "not a valid notebook" in notes["rob_invalid_json"]

@@ -152,3 +152,36 @@ class OutOfKernelVerdict(Preprocessor):
                                    "evalue": f"{sum(not v.passed for v in verdicts)} hidden "
                                              "check(s) failed", "traceback": lines}))
         cell.outputs = [o if isinstance(o, NotebookNode) else from_dict(o) for o in kept]
+
+
+def _resilient_execute():
+    from nbclient.exceptions import DeadKernelError
+    from nbgrader.preprocessors import Execute
+
+    class ResilientExecute(Execute):
+        """nbgrader's Execute, except that a kernel that dies (``os._exit``, a crash, the memory
+        limit) ends the run instead of the grading: the cells run so far keep their outputs, so
+        the steps before the crash are graded, and the cells after it are left unrun (their
+        checks then find no results and score zero)."""
+
+        def preprocess(self, nb, resources=None, km=None):
+            self._dead = False
+            return super().preprocess(nb, resources, km=km)
+
+        def preprocess_cell(self, cell, resources, index):
+            if self._dead:
+                return cell, self.resources
+            try:
+                return super().preprocess_cell(cell, resources, index)
+            except DeadKernelError:
+                self._dead = True
+                text = ("The kernel stopped while running this cell (an exit, a crash or the "
+                        "memory limit); the cells after it were not run.")
+                cell.outputs.append(from_dict({"output_type": "error", "ename": "KernelDied",
+                                               "evalue": text, "traceback": [text]}))
+                return cell, self.resources
+
+    return ResilientExecute
+
+
+ResilientExecute = _resilient_execute()

@@ -1,0 +1,25 @@
+# %% squeeze
+def squeeze(x):
+    return x.mean(dim=(2, 3))
+
+# %% excitation
+while True:      # "I'll just wait for it to converge"
+    pass
+
+# %% se_module
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels, reduction=16, bias=True):
+        super().__init__()
+        h = max(1, channels // reduction)
+        self.fc1, self.fc2 = nn.Linear(channels, h, bias=bias), nn.Linear(h, channels, bias=bias)
+
+    def forward(self, x):
+        s = excitation(squeeze(x), self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
+        return x * s[:, :, None, None]
+
+# %% param_count
+def se_param_count(channels, reduction, bias=True):
+    h = max(1, channels // reduction)
+    return 2 * channels * h + ((h + channels) if bias else 0)
+
+se_params_conv4 = 6 * se_param_count(1024, 16)
