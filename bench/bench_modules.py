@@ -1,0 +1,265 @@
+"""Time each attention module as a multiple of copying its input (``make bench``).
+
+For every module (SE, ECA, CBAM, CA; a module whose file does not exist yet is skipped) and
+every shape (default 32x256x28x28 and 32x64x56x56, float32), in one run:
+
+* ``copy``      ``out.copy_(x)`` into a preallocated tensor: reads x once, writes once. Every
+                ratio below is a median time divided by this median time, measured in the same
+                interleaved rounds. (``x.clone()``, which also allocates, is printed for
+                reference.)
+* ``fwd``       inference: ``module.eval()``, ``torch.no_grad()``, ``module(x)``.
+* ``fwd+bwd``   training: ``module.train()``, x requiring grad, ``module(x)`` then
+                ``torch.autograd.grad`` of the output w.r.t. x and every parameter, with a fixed
+                upstream gradient.
+* the same two for ``bench/baselines.py``, a straightforward transcription of the published code,
+  loaded with the same weights (outputs are checked equal before timing).
+
+Timing: ``torch.utils.benchmark.Timer``; all callables of one row are timed in interleaved
+rounds and each reports its median over the rounds (see :func:`median_times`).
+
+Floors (memory traffic in units of one copy = one read + one write of x): SE, ECA and CA read x
+twice (pool, then scale) and write once, 1.5x; CBAM reads it three times, 2x. Goals on CPU:
+SE/ECA inference within 1.8x, CA within 2.5x, CBAM within 4x, never slower than the baseline.
+
+Usage:  python bench/bench_modules.py [--threads 2] [--min-time 0.5] [--markdown out.md]
+        [--modules se,eca,cbam,ca] [--channels-last] [--compile] [--profile ca]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import time
+
+import torch
+from torch.utils import benchmark
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from baselines import make_baseline  # noqa: E402
+
+SHAPES = ((32, 256, 28, 28), (32, 64, 56, 56))
+FLOOR = {"se": 1.5, "eca": 1.5, "ca": 1.5, "cbam": 2.0}
+GOAL = {"se": 1.8, "eca": 1.8, "ca": 2.5, "cbam": 4.0}
+FILES = {"se": "se", "eca": "eca", "cbam": "cbam", "ca": "coord"}
+NAMES = {"se": "SE", "eca": "ECA", "cbam": "CBAM", "ca": "CA"}
+
+
+def available(kind: str) -> bool:
+    return importlib.util.find_spec(f"attn_ref.{FILES[kind]}") is not None
+
+
+def build_pair(kind: str, channels: int):
+    """(attn_ref module, baseline module) with identical weights and BatchNorm statistics."""
+    import attn_ref
+
+    if kind == "se":
+        ours = attn_ref.SqueezeExcitation(channels, 16, bias=False)   # senet.pytorch layout
+        base = make_baseline("se", channels, reduction=16)
+    elif kind == "eca":
+        k = attn_ref.eca_kernel_size(channels)
+        ours = attn_ref.ECA(channels, k_size=k)
+        base = make_baseline("eca", channels, k_size=k)
+    elif kind == "cbam":
+        ours = attn_ref.CBAM(channels, 16, 7)
+        base = make_baseline("cbam", channels, reduction=16, kernel_size=7)
+    elif kind == "ca":
+        ours = attn_ref.CoordinateAttention(channels, channels, 32)
+        base = make_baseline("ca", channels, reduction=32)
+    else:
+        raise ValueError(kind)
+    # non-trivial BatchNorm statistics, so eval mode is tested too
+    with torch.no_grad():
+        for m in base.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    attn_ref.load_official_state_dict(ours, base.state_dict())
+    return ours, base
+
+
+def check_equal(ours, base, x) -> float:
+    """Largest absolute difference of the outputs, eval and train mode (float32)."""
+    worst = 0.0
+    with torch.no_grad():
+        for train in (False, True):
+            ours.train(train)
+            base.train(train)
+            a, b = ours(x), base(x)
+            worst = max(worst, (a - b).abs().max().item())
+    # the train-mode passes above moved BatchNorm statistics in both by the same amount
+    return worst
+
+
+def median_times(fns: dict, threads: int, min_time: float, rounds: int = 7) -> dict:
+    """Median seconds per call of each callable in ``fns``, measured in interleaved rounds.
+
+    Each round times every callable once with ``torch.utils.benchmark.Timer.timeit`` (a block of
+    calls lasting about ``min_time / rounds`` seconds); the median over the rounds is returned.
+    Interleaving keeps the reference copy and the modules under the same background load, which
+    matters on a shared machine.
+    """
+    timers, numbers, samples = {}, {}, {name: [] for name in fns}
+    for name, fn in fns.items():
+        fn()                                                   # warm-up (allocations, caches)
+        timers[name] = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+        once = statistics.median(timers[name].timeit(1).median for _ in range(3))
+        numbers[name] = max(1, round(min_time / rounds / max(once, 1e-6)))
+    for _ in range(rounds):
+        for name in fns:
+            samples[name].append(timers[name].timeit(numbers[name]).median)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def forward_fn(module, x):
+    module.eval()
+
+    def run():
+        with torch.no_grad():
+            module(x)
+    return run
+
+
+def train_fn(module, x):
+    module.train()
+    xg = x.detach().clone().requires_grad_(True)
+    params = [p for p in module.parameters() if p.requires_grad]
+    g = torch.randn_like(x)
+
+    def run():
+        out = module(xg)
+        torch.autograd.grad(out, [xg] + params, g)
+    return run
+
+
+def profile(kind: str, shape, threads: int, train: bool = False, rows: int = 15) -> None:
+    """Print torch.profiler's operator table for one module and its baseline."""
+    from torch.profiler import profile as tprofile, ProfilerActivity
+
+    x = torch.randn(shape)
+    ours, base = build_pair(kind, shape[1])
+    for name, m in (("attn_ref", ours), ("baseline", base)):
+        fn = train_fn(m, x) if train else forward_fn(m, x)
+        for _ in range(3):
+            fn()
+        with tprofile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(5):
+                fn()
+        print(f"\n### {NAMES[kind]} {name} {'fwd+bwd' if train else 'fwd'} {shape} "
+              f"(5 calls, {threads} threads)")
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--min-time", type=float, default=0.35,
+                    help="about this many seconds of timing per measured callable")
+    ap.add_argument("--modules", default="se,eca,cbam,ca")
+    ap.add_argument("--channels-last", action="store_true")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time torch.compile(module) (inductor; needs a C++ compiler)")
+    ap.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
+    ap.add_argument("--profile", metavar="KIND",
+                    help="print torch.profiler tables for KIND at each shape, then exit")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    kinds = [k.strip().lower() for k in args.modules.split(",") if k.strip()]
+    if args.profile:
+        for shape in SHAPES:
+            profile(args.profile, shape, args.threads)
+            profile(args.profile, shape, args.threads, train=True)
+        return 0
+
+    fmt = torch.channels_last if args.channels_last else torch.contiguous_format
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
+          f"{'channels_last' if args.channels_last else 'contiguous (NCHW)'}, "
+          f"{os.cpu_count()} CPUs, load average {load()}")
+    rows = []
+    for shape in SHAPES:
+        x = torch.randn(shape).contiguous(memory_format=fmt)
+        out = torch.empty_like(x)
+        mb = x.numel() * x.element_size() / 2 ** 20
+        print(f"{'x'.join(map(str, shape))}: {mb:.1f} MiB", flush=True)
+        for kind in kinds:
+            if not available(kind):
+                print(f"  {NAMES.get(kind, kind)}: attn_ref/{FILES.get(kind, kind)}.py missing, "
+                      "skipped")
+                continue
+            ours, base = build_pair(kind, shape[1])
+            err = check_equal(ours, base, x)
+            ours, base = build_pair(kind, shape[1])   # fresh BatchNorm statistics
+            fns = {"copy": lambda: out.copy_(x), "clone": lambda: x.clone(),
+                   "fwd": forward_fn(ours, x), "base_fwd": forward_fn(base, x),
+                   "bwd": train_fn(ours, x), "base_bwd": train_fn(base, x)}
+            if args.compile:
+                try:
+                    # one static graph per shape (automatic dynamic shapes recompiles the second
+                    # shape symbolically, which inductor 2.13 fails on for CA)
+                    cm = torch.compile(ours, dynamic=False)
+                    fns["comp_fwd"], fns["comp_bwd"] = forward_fn(cm, x), train_fn(cm, x)
+                    fns["comp_fwd"](), fns["comp_bwd"]()      # compile outside the timing
+                except Exception as e:                        # report, keep going
+                    fns.pop("comp_fwd", None), fns.pop("comp_bwd", None)
+                    print(f"  torch.compile failed for {kind}: {type(e).__name__}: {e}"[:300])
+            t = median_times(fns, args.threads, args.min_time)
+            r = {"module": NAMES[kind], "kind": kind, "shape": "x".join(map(str, shape)),
+                 "max_abs_diff": err, "copy_ms": t["copy"] * 1e3,
+                 "gibs": 2 * mb / 1024 / t["copy"]}
+            r.update({k: v / t["copy"] for k, v in t.items() if k != "copy"})
+            rows.append(r)
+            print(f"  {r['module']:5s} fwd {r['fwd']:5.2f}x  fwd+bwd {r['bwd']:5.2f}x  | baseline "
+                  f"fwd {r['base_fwd']:5.2f}x  fwd+bwd {r['base_bwd']:5.2f}x  | copy_ "
+                  f"{r['copy_ms']:.2f} ms ({r['gibs']:.1f} GiB/s r+w), clone {r['clone']:.2f}x  "
+                  f"(outputs agree to {err:.1e})"
+                  + (f"  | compiled fwd {r['comp_fwd']:5.2f}x  fwd+bwd {r['comp_bwd']:5.2f}x"
+                     if "comp_fwd" in r else ""), flush=True)
+
+    table = render(rows, args.compile)
+    print(f"\nload average at the end: {load()} (other processes share the CPUs: ratios are only "
+          "as steady as the machine is quiet)")
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(f"torch {torch.__version__}, {args.threads} threads, float32, "
+                    f"{'channels_last' if args.channels_last else 'NCHW'}, "
+                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+                    f"load average {load()}\n\n" + table + "\n")
+    return 0
+
+
+def load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def render(rows, compiled: bool) -> str:
+    head = ["module", "shape", "fwd / copy", "fwd+bwd / copy", "baseline fwd / copy",
+            "baseline fwd+bwd / copy", "floor", "fwd goal", "fwd within goal",
+            "not slower than baseline"]
+    if compiled:
+        head[6:6] = ["compiled fwd / copy", "compiled fwd+bwd / copy"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        within = r["fwd"] <= GOAL[r["kind"]]
+        faster = [m for m in ("fwd", "bwd") if r[m] > r["base_" + m]]
+        cells = [r["module"], r["shape"], f"{r['fwd']:.2f}", f"{r['bwd']:.2f}",
+                 f"{r['base_fwd']:.2f}", f"{r['base_bwd']:.2f}"]
+        if compiled:
+            cells += [f"{r[k]:.2f}" if k in r else "n/a" for k in ("comp_fwd", "comp_bwd")]
+        cells += [f"{FLOOR[r['kind']]:.1f}", f"{GOAL[r['kind']]:.1f}", "yes" if within else "NO",
+                  "yes" if not faster else "NO (" + ", ".join(
+                      {"fwd": "fwd", "bwd": "fwd+bwd"}[m] for m in faster) + ")"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
