@@ -43,3 +43,6 @@ c.Autograde.autograde_preprocessors = [
 ]
 c.OverwriteCells.add_missing_cells = True
 c.ResilientExecute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "60"))   # seconds per cell
+# the grading sandbox's kernel (attn_ref/grading/sandbox.py) when autograde/engine.py sets it
+if os.environ.get("ATTN_KERNEL_NAME"):
+    c.ResilientExecute.kernel_name = os.environ["ATTN_KERNEL_NAME"]

@@ -15,7 +15,6 @@ cannot be graded at all scores zero with its note; nothing stops the others.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import resource
@@ -24,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from shlex import quote as _quote
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +53,7 @@ class Result:
     scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)   # "autograded/..." / "feedback/..."
     seconds: float = 0.0
+    sandboxed: bool = False
 
 
 # ----- the worker side ------------------------------------------------------------------------
@@ -64,14 +65,28 @@ def _limits(memory: int):
     return apply
 
 
-def _run(args: list[str], cwd: Path, timeout: int, memory: int = 0) -> subprocess.CompletedProcess:
+def _nbgrader(*args: str) -> list[str]:
+    return [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
+
+
+def _run(args: list[str], cwd: Path, timeout: int, memory: int = 0,
+         sandboxed: bool = False, then: list[str] | None = None) -> subprocess.CompletedProcess:
+    """Run nbgrader ``args`` (and, if it succeeds, ``then``) in ``cwd``, in the sandbox when
+    ``sandboxed``, with a memory limit and a time limit for the whole process tree."""
+    from attn_ref.grading import sandbox
+
     env = dict(os.environ)
     env.pop("ATTN_GRADEBOOK_URL", None)              # scratch courses use their own SQLite
+    env.pop("ATTN_KERNEL_NAME", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
     env["PYTHONWARNINGS"] = "ignore"
-    proc = subprocess.Popen([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"],
-                            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    commands = [_nbgrader(*args)] + ([_nbgrader(*then)] if then else [])
+    if sandboxed:
+        cmd = sandbox.command(cwd, commands)
+    else:
+        cmd = ["sh", "-c", " && ".join(" ".join(map(_quote, c)) for c in commands)]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, preexec_fn=_limits(memory))
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -195,14 +210,20 @@ def grade_one(task: Task) -> Result:
         if not notebooks:
             return res
         scratch = Path(tempfile.mkdtemp(prefix="attn-grade-"))
-        shutil.copytree(_released(task), scratch, dirs_exist_ok=True)
+        shutil.copytree(_released(task), scratch, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("solutions"))   # grading needs no solutions
         sub = scratch / "autograde" / "submitted" / task.student / task.assignment
         sub.mkdir(parents=True)
         for name, data in notebooks.items():
             (sub / name).write_bytes(data)
+        from attn_ref.grading import sandbox
+
+        res.sandboxed = sandbox.available()
         try:
             proc = _run(["autograde", task.assignment, "--student", task.student, "--force"],
-                        scratch, task.timeout, task.memory)
+                        scratch, task.timeout, task.memory, sandboxed=res.sandboxed,
+                        then=["generate_feedback", task.assignment, "--student", task.student,
+                              "--force"])
         except subprocess.TimeoutExpired:
             res.notes.append(f"grading took longer than {task.timeout} s; not graded")
             return res
@@ -214,9 +235,6 @@ def grade_one(task: Task) -> Result:
         if res.graded:
             res.notes += run_notes(scratch / "autograde" / "autograded" / task.student / task.assignment,
                                    task.memory)
-        if res.graded:
-            _run(["generate_feedback", task.assignment, "--student", task.student, "--force"],
-                 scratch, 300)
         for kind in ("autograded", "feedback"):
             base = scratch / "autograde" / kind / task.student / task.assignment
             if base.exists():

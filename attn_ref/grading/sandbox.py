@@ -1,0 +1,132 @@
+"""A sandbox for grading one submission, from Linux namespaces (util-linux's ``unshare``).
+
+The learner's code runs in a Jupyter kernel started by nbgrader. Without a sandbox it could
+read the solutions, rewrite the class gradebook or another learner's files, patch the reference
+package or nbgrader on disk for the submissions graded after it, or leave a process behind that
+edits the results once grading is over. Here:
+
+``outer`` (the nbgrader process, started by autograde/engine.py as
+``unshare --user --map-root-user --mount --pid --fork --kill-child python -m attn_ref.grading.sandbox outer ...``)
+  sees the submission's scratch course at ``/mnt`` (writable), an empty ``/tmp`` (so no other
+  scratch course, release cache or solutions), empty folders over the class's ``autograde/`` and
+  ``solutions/``, and the repository and the Python environment read-only. Every process started
+  inside dies when it ends (its own PID namespace).
+``kernel`` (the learner's kernel, through the ``attn-sandbox`` kernelspec) additionally sees
+  ``/dev/null`` in place of the scratch gradebook, and runs in a user namespace of its own, so it
+  cannot undo any of these mounts (they are locked for it) nor make anything writable again.
+
+If ``unshare`` or user namespaces are not available, :func:`available` says so and the engine
+grades without a sandbox, saying that in its summary.
+"""
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+COURSE = "/mnt"
+KERNEL_NAME = "attn-sandbox"
+OUTER = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child"]
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> bool:
+    if os.environ.get("ATTN_SANDBOX", "1") == "0" or not shutil.which("unshare") \
+            or not os.path.isdir(COURSE):
+        return False
+    try:
+        probe = subprocess.run(OUTER + ["sh", "-c", f"mount -t tmpfs tmpfs {COURSE} && "
+                                        "unshare --mount true"],
+                               capture_output=True, timeout=30)
+        return probe.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def _mount(*args: str) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True)
+
+
+def _repository() -> Path:
+    return Path(__file__).resolve().parent.parent.parent
+
+
+def outer(course: str, commands: list[list[str]]) -> int:
+    """Inside the outer namespaces: arrange the filesystem, then run the grading commands."""
+    import tempfile
+
+    _mount("--bind", course, COURSE)
+    hide = {"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}
+    repo = _repository()
+    readonly = [str(repo), sys.prefix, os.path.realpath(sys.prefix)]
+    for p in sorted(set(readonly)):
+        if os.path.isdir(p):
+            _mount("--bind", p, p)
+            _mount("-o", "remount,bind,ro", p)
+    for p in sorted(hide | {str(repo / "autograde"), str(repo / "solutions")}):
+        if os.path.isdir(p) and not COURSE.startswith(p.rstrip("/") + "/"):
+            _mount("-t", "tmpfs", "-o", "size=512m", "tmpfs", p)
+    spec_dir = Path(COURSE) / ".sandbox" / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    (spec_dir / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "attn_ref.grading.sandbox", "kernel", "{connection_file}"],
+        "display_name": "Python 3 (grading sandbox)", "language": "python",
+        "interrupt_mode": "message"}))
+    env = dict(os.environ, JUPYTER_PATH=str(Path(COURSE) / ".sandbox"),
+               ATTN_KERNEL_NAME=KERNEL_NAME, HOME="/tmp", XDG_CACHE_HOME="/tmp/.cache",
+               MPLCONFIGDIR="/tmp/.mpl", JUPYTER_RUNTIME_DIR="/tmp/.runtime",
+               IPYTHONDIR="/tmp/.ipython", ATTN_SANDBOX_GRADEBOOK=str(Path(COURSE) / "autograde" / "gradebook.db"))
+    rc = 0
+    for cmd in commands:
+        rc = subprocess.run(cmd, cwd=COURSE, env=env).returncode
+        if rc:
+            break
+    return rc
+
+
+def kernel(connection_file: str) -> None:
+    """The kernelspec's entry: hide the gradebook in a mount namespace of its own, then start
+    ipykernel in a further user namespace, where those mounts are locked."""
+    os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable, "-m",
+                          "attn_ref.grading.sandbox", "kernel-inner", connection_file])
+
+
+def kernel_inner(connection_file: str) -> None:
+    gradebook = os.environ.get("ATTN_SANDBOX_GRADEBOOK")
+    if gradebook and os.path.exists(gradebook):
+        _mount("--bind", "/dev/null", gradebook)
+    os.execvp("unshare", ["unshare", "--user", "--map-root-user", "--mount", sys.executable,
+                          "-m", "ipykernel_launcher", "-f", connection_file])
+
+
+def command(course: Path, commands: list[list[str]]) -> list[str]:
+    """The command line that runs ``commands`` in the sandbox around ``course``."""
+    return OUTER + [sys.executable, "-m", "attn_ref.grading.sandbox", "outer", str(course),
+                    json.dumps(commands)]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m attn_ref.grading.sandbox")
+    sub = p.add_subparsers(dest="stage", required=True)
+    o = sub.add_parser("outer")
+    o.add_argument("course")
+    o.add_argument("commands", help="JSON list of argv lists")
+    for name in ("kernel", "kernel-inner"):
+        sub.add_parser(name).add_argument("connection_file")
+    args = p.parse_args(argv)
+    if args.stage == "outer":
+        return outer(args.course, json.loads(args.commands))
+    if args.stage == "kernel":
+        kernel(args.connection_file)
+    else:
+        kernel_inner(args.connection_file)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
