@@ -26,9 +26,13 @@ _EXPORTS = {
     "CrissCrossAttention": "ccnet",
     "GAM": "gam",
     "load_official_state_dict": "official",
+    "eca_resnet50_kernels": "eca",
 }
 
-__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models"]
+_SUBMODULES = ("se", "eca", "cbam", "coord", "ccnet", "gam", "official", "models", "complexity",
+               "data", "plots", "grading", "profiling")
+
+__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data"]
 
 
 def __getattr__(name):
@@ -36,7 +40,7 @@ def __getattr__(name):
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
         globals()[name] = value
         return value
-    if name in ("complexity", "grading", "plots", "models", "profiling"):
+    if name in _SUBMODULES:
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'attn_ref' has no attribute {name!r}")
 

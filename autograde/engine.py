@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from shlex import quote as _quote
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,7 +280,8 @@ def merge(result: Result, db_url: str, out: Path) -> None:
         p = out / kind / result.student / result.assignment / path
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_bytes(data)
-    with Gradebook(db_url) as gb:
+    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")         # SQLAlchemy's autoflush notes from nbgrader's API
         try:
             gb.find_assignment(result.assignment)
         except MissingEntry:
@@ -320,7 +322,7 @@ def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   dashboard_address=None, silence_logs=50)
+                                   dashboard_address=":0", silence_logs=50)
         client = Client(scheduler or cluster)
         try:
             futures = [client.submit(grade_one, t, key=f"grade-{t.student}-{t.assignment}-{i}",

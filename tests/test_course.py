@@ -96,14 +96,19 @@ def _all_scores(root):
                       for nb in sub.notebooks for g in nb.grades)
 
 
+@pytest.mark.slow
 def test_samples_earn_exactly_their_expected_scores(graded_copy):
     tmp, results = graded_copy
     for cmd in ("release", "samples", "autograde"):
         assert results[cmd].returncode == 0, f"{cmd}:\n{results[cmd].stdout}\n{results[cmd].stderr}"
     check = results["check-samples"]
     assert check.returncode == 0, check.stdout + check.stderr
+    # mallory_files tries to write into the repository (the sandbox keeps it read-only)
+    assert not (ROOT / "attn_ref" / "grading" / "MALLORY_WAS_HERE").exists()
+    assert "graded without the sandbox" not in results["autograde"].stdout
 
 
+@pytest.mark.slow
 def test_grade_table_csv_and_feedback_are_written(graded_copy):
     tmp, results = graded_copy
     expected = pipeline.expected_samples()
@@ -120,6 +125,7 @@ def test_grade_table_csv_and_feedback_are_written(graded_copy):
             assert rows[(student, a)] == pytest.approx(sum(cells.values()))
 
 
+@pytest.mark.slow
 def test_feedback_explains_a_failure_without_the_hidden_inputs(graded_copy):
     tmp, _ = graded_copy
     html = next((tmp / "autograde" / "feedback" / "bob_max_pool").rglob("*.html")).read_text()
@@ -128,6 +134,7 @@ def test_feedback_explains_a_failure_without_the_hidden_inputs(graded_copy):
     assert "application/vnd.attn-course.grade+json" not in html
 
 
+@pytest.mark.slow
 def test_grading_again_gives_the_same_scores_and_keeps_the_gradebook_whole(graded_copy):
     tmp, results = graded_copy
     env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
@@ -143,6 +150,7 @@ def test_grading_again_gives_the_same_scores_and_keeps_the_gradebook_whole(grade
     assert _all_scores(tmp) == results["scores"]
 
 
+@pytest.mark.slow
 def test_robustness_notes_are_in_the_report_and_csv(graded_copy):
     tmp, results = graded_copy
     out = results["autograde"].stdout
