@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 PIPELINE := $(BIN)/python autograde/pipeline.py
 
-.PHONY: venv demo release check-release samples autograde lab test test-fast bench clean
+.PHONY: venv demo release check-release samples autograde lab test test-fast bench bench-grading clean
 
 venv: $(STAMP)
 
@@ -39,6 +39,7 @@ autograde: venv
 	$(PIPELINE) autograde
 
 ## demo: set-up, release, sample submissions, autograde, grade table
+demo: export ATTN_CELL_TIMEOUT ?= 30
 demo: venv
 	$(PIPELINE) reset-demo
 	$(PIPELINE) release
@@ -56,8 +57,13 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests
 
+## bench: module speed as multiples of a memory copy (not part of the tests)
 bench: venv
 	$(BIN)/python bench/bench_modules.py
+
+## bench-grading: stock nbgrader vs our grading, and 1 vs 2 workers (seconds per submission)
+bench-grading: venv
+	$(BIN)/python bench/bench_grading.py
 
 clean:
 	rm -rf autograde/submitted autograde/autograded autograde/feedback autograde/gradebook.db \

@@ -7,15 +7,6 @@ from attn_ref import CrissCrossAttention
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """The tensors here are tiny: one thread avoids waiting on a busy second core at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_cca(C, reduction=8, recurrence=1, gamma=0.7, seed=0, dtype=torch.float64):
     torch.manual_seed(seed)
     m = CrissCrossAttention(C, reduction=reduction, recurrence=recurrence)

@@ -12,7 +12,6 @@ CA paper's MobileNetV2 300M -> 310M MAdds include the gate products.
 """
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 import torch
@@ -21,24 +20,10 @@ from attn_ref import complexity as cx
 from attn_ref import models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tests are tiny, and on a shared machine a second thread only
-    adds waiting at every parallel region. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def _has(mod: str) -> bool:
-    return importlib.util.find_spec(f"attn_ref.{mod}") is not None
 
 
-needs_eca = pytest.mark.skipif(not _has("eca"), reason="attn_ref/eca.py not written yet")
-needs_cbam = pytest.mark.skipif(not _has("cbam"), reason="attn_ref/cbam.py not written yet")
-needs_ca = pytest.mark.skipif(not _has("coord"), reason="attn_ref/coord.py not written yet")
-needs_gam = pytest.mark.skipif(not _has("gam"), reason="attn_ref/gam.py not written yet")
 
 
 # ------------------------------------------------------------------------ hand-checked values
@@ -103,7 +88,6 @@ def test_se_matches_counter(shape, bias):
            cx.se_macs(C, H, W, 16, layers_only=True))
 
 
-@needs_eca
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("k", [None, 3, 7])
 def test_eca_matches_counter(shape, k):
@@ -112,7 +96,6 @@ def test_eca_matches_counter(shape, k):
     _check(ECA(C, k_size=k), shape, cx.eca_params(C, k), cx.eca_macs(C, H, W, k, layers_only=True))
 
 
-@needs_cbam
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kernel", [7, 3])
 def test_cbam_matches_counter(shape, kernel):
@@ -126,7 +109,6 @@ def test_cbam_matches_counter(shape, kernel):
     assert cx.count_params(nobn) == cx.cbam_params(C, 16, kernel, spatial_bn=False)
 
 
-@needs_ca
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("r", [32, 4])
 def test_ca_matches_counter(shape, r):
@@ -137,7 +119,6 @@ def test_ca_matches_counter(shape, r):
                                                                layers_only=True))
 
 
-@needs_gam
 @pytest.mark.parametrize("shape", [(32, 6, 5), (10, 3, 3), (3, 4, 4)])
 @pytest.mark.parametrize("rate", [4, 16])
 def test_gam_matches_counter(shape, rate):
@@ -197,7 +178,6 @@ def test_resnet50_macs_cbam_paper_and_se_paper():
     assert round((base + se_full) / 1e9, 2) == 3.87               # SE paper: gate products in
 
 
-@needs_cbam
 def test_cbam_resnet50_macs_cbam_paper():
     base = cx.count_macs(meta(models.resnet50, stride_in_1x1=True), (3, 224, 224))
     net = meta(models.resnet50, "cbam", stride_in_1x1=True)
@@ -207,7 +187,6 @@ def test_cbam_resnet50_macs_cbam_paper():
     assert round((base + layers) / 1e9, 3) == 3.864               # CBAM paper, ResNet50 + CBAM
 
 
-@needs_ca
 def test_mobilenet_v2_ca_madds_ca_paper():
     base = cx.count_macs(meta(models.mobilenet_v2), (3, 224, 224))
     assert round(base / 1e6) == 301                               # paper: "300M"

@@ -12,15 +12,6 @@ from attn_ref.coord import ca_bottleneck, directional_means, scale_hw
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """The tensors here are tiny: one thread avoids waiting on a busy second core at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_ca(C, reduction=32, seed=0, dtype=torch.float64, randomize_bn=True):
     """A CA block with random weights and (optionally) random BatchNorm statistics and affine."""
     torch.manual_seed(seed)

@@ -16,14 +16,6 @@ from attn_ref.eca import eca_resnet50_kernels
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Every tensor here is tiny: on a busy shared CPU, extra OpenMP threads only wait for each
-    other (gradcheck then slows down tenfold). Restored afterwards for other test files."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _seed(n=0):

@@ -8,15 +8,6 @@ from attn_ref import GAM
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    """The tensors here are tiny: one thread avoids waiting on a busy second core at every op."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_gam(C, rate=4, seed=0, dtype=torch.float64):
     torch.manual_seed(seed)
     m = GAM(C, rate=rate)

@@ -22,7 +22,6 @@ Conventions that reproduce the published figures (worked out below):
 """
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 import torch
@@ -31,23 +30,10 @@ from torch import nn
 from attn_ref import models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One intra-op thread: these tests are tiny, and on a shared machine a second thread only
-    adds waiting at every parallel region. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
-def _has(mod: str) -> bool:
-    return importlib.util.find_spec(f"attn_ref.{mod}") is not None
 
 
-needs_eca = pytest.mark.skipif(not _has("eca"), reason="attn_ref/eca.py not written yet")
-needs_cbam = pytest.mark.skipif(not _has("cbam"), reason="attn_ref/cbam.py not written yet")
-needs_ca = pytest.mark.skipif(not _has("coord"), reason="attn_ref/coord.py not written yet")
 
 
 def meta(fn, *args, **kwargs):
@@ -157,7 +143,6 @@ def test_se_resnet50_se_paper():
     assert round(M(n, "1e6"), 2) == 28.09            # CBAM paper's "ResNet50 + SE" row
 
 
-@needs_eca
 def test_eca_resnet50_released_and_adaptive_kernels():
     plain = resnet50_closed()
     n = nparams(meta(models.resnet50, "eca"))
@@ -170,7 +155,6 @@ def test_eca_resnet50_released_and_adaptive_kernels():
     assert got == [3] * 3 + [5] * 4 + [5] * 6 + [7] * 3
 
 
-@needs_cbam
 def test_cbam_resnet50():
     n = nparams(meta(models.resnet50, "cbam"))
     assert n == resnet50_closed(lambda c, s: cbam_block(c)) == 28_089_624
@@ -187,7 +171,6 @@ def test_mobilenet_v2():
     assert round(M(n, "2^20"), 2) == 3.34            # ECA paper's table
 
 
-@needs_ca
 def test_mobilenet_v2_ca():
     n = nparams(meta(models.mobilenet_v2, "ca"))
     assert n == mobilenet_v2_closed(lambda h: ca_block(h, 32)) == 3_950_648
@@ -251,9 +234,9 @@ def test_bad_arguments():
 # ---------------------------------------------------------------------------------- forward pass
 
 KINDS = [None, "se",
-         pytest.param("eca", marks=needs_eca),
-         pytest.param("cbam", marks=needs_cbam),
-         pytest.param("ca", marks=needs_ca)]
+         "eca",
+         "cbam",
+         "ca"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -267,7 +250,7 @@ def test_forward_shape(net, kind):
     assert torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("kind", ["se", pytest.param("ca", marks=needs_ca)])
+@pytest.mark.parametrize("kind", ["se", "ca"])
 def test_train_step_reaches_attention(kind):
     torch.manual_seed(0)
     model = models.mobilenet_v2(kind, num_classes=5, width_mult=0.5)

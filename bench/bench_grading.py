@@ -1,0 +1,118 @@
+"""Grading speed, measured in one run: stock nbgrader against our grading (out-of-kernel verdict,
+sandbox, isolation), and our grading on 1 worker against N workers.
+
+    python bench/bench_grading.py [--copies 6] [--workers 2]
+
+Everything happens in a scratch copy of the course. The same submissions (copies of the bundled
+correct and mistaken samples) are graded three ways:
+
+* stock: nbgrader autograde + generate_feedback, one submission after the other, with nbgrader's
+  default preprocessors (the learner's kernel decides the score);
+* ours, serial: autograde/engine.py with one worker;
+* ours, parallel: autograde/engine.py with ``--workers`` workers (a local Dask cluster).
+
+It prints seconds per submission and the two ratios; the goals (issue 5) are ours/stock <= 1.25
+and serial/parallel >= 1.7 on 2 cores. Times are wall-clock: run it on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STOCK_CONFIG = '''
+import os
+c = get_config()
+here = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.root = here
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "course"
+c.CourseDirectory.submitted_directory = os.path.join("autograde", "submitted")
+c.CourseDirectory.autograded_directory = os.path.join("autograde", "autograded")
+c.CourseDirectory.feedback_directory = os.path.join("autograde", "feedback")
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "autograde", "gradebook.db")
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplementedError()"}
+'''
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--copies", type=int, default=6, help="submissions graded each way")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--assignment", default="01_se")
+    args = ap.parse_args()
+    a = args.assignment
+    env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
+    env.pop("ATTN_GRADEBOOK_URL", None)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        courses = {}
+        for kind in ("stock", "ours"):
+            c = tmp / kind
+            shutil.copytree(ROOT / "solutions" / a, c / "solutions" / a)
+            (c / "autograde").mkdir(parents=True)
+            if kind == "stock":
+                (c / "nbgrader_config.py").write_text(STOCK_CONFIG)
+            else:
+                shutil.copy(ROOT / "nbgrader_config.py", c)
+                for script in ("pipeline.py", "engine.py"):
+                    shutil.copy(ROOT / "autograde" / script, c / "autograde")
+                shutil.copytree(ROOT / "autograde" / "samples", c / "autograde" / "samples")
+            subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a, "--force",
+                            "--log-level=ERROR"], cwd=c, env=env, check=True)
+            courses[kind] = c
+        # the same submissions for every run: copies of the instructor's and a mistaken learner's
+        sys.path.insert(0, str(courses["ours"] / "autograde"))
+        import pipeline
+
+        staged = tmp / "staged"
+        pipeline.build_samples(staged, only=[a])
+        picks = [d for d in sorted(staged.iterdir()) if d.name in ("instructor", "bob_max_pool",
+                                                                  "alice_einsum", "carol_no_sigmoid")]
+        subs = [(f"s{i:02d}", picks[i % len(picks)] / a) for i in range(args.copies)]
+        for c in courses.values():
+            for sid, src in subs:
+                shutil.copytree(src, c / "autograde" / "submitted" / sid / a)
+
+        t0 = time.monotonic()
+        for sid, _ in subs:
+            for step in (["autograde", a, "--student", sid, "--force"],
+                         ["generate_feedback", a, "--student", sid, "--force"]):
+                subprocess.run([sys.executable, "-m", "nbgrader", *step, "--log-level=ERROR"],
+                               cwd=courses["stock"], env=env, check=True, capture_output=True)
+        stock = (time.monotonic() - t0) / len(subs)
+
+        def ours(workers: int) -> float:
+            c = courses["ours"]
+            for d in ("autograded", "feedback"):
+                shutil.rmtree(c / "autograde" / d, ignore_errors=True)
+            t = time.monotonic()
+            subprocess.run([sys.executable, str(c / "autograde" / "pipeline.py"), "autograde",
+                            "--workers", str(workers)], cwd=c, env=env, check=True,
+                           capture_output=True)
+            return (time.monotonic() - t) / len(subs)
+
+        serial = ours(1)
+        parallel = ours(args.workers)
+    from attn_ref.grading import sandbox
+
+    print(f"{len(subs)} submissions of {a}; sandbox {'on' if sandbox.available() else 'OFF'}")
+    print(f"{'grading':34} {'s / submission':>15}")
+    print(f"{'stock nbgrader, serial':34} {stock:15.2f}")
+    print(f"{'ours, 1 worker':34} {serial:15.2f}")
+    print(f"{'ours, ' + str(args.workers) + ' workers':34} {parallel:15.2f}")
+    print(f"cheat-proof cost: ours / stock = {serial / stock:.2f}  (goal <= 1.25)")
+    print(f"parallel speed-up: 1 worker / {args.workers} workers = {serial / parallel:.2f}  "
+          f"(goal >= 1.7 on 2 cores)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
