@@ -63,10 +63,11 @@ def _pack(out, shape_h, shape_w, what):
         raise TypeError(f"{what[0]} must return a pair ({what[1]}, {what[2]}), "
                         f"got {type(out).__name__}")
     a, b = to_numpy(out[0]), to_numpy(out[1])
-    for arr, shape, name in ((a, shape_h, what[1]), (b, shape_w, what[2])):
+    for arr, shape, name, keeps in ((a, shape_h, what[1], "one value per row: (B, C, H, 1)"),
+                                    (b, shape_w, what[2], "one value per column: (B, C, 1, W)")):
         if tuple(arr.shape) != tuple(shape):
-            raise ValueError(f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)} "
-                             f"(see the docstring for the layout)")
+            raise ValueError(f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)}; "
+                             f"{name} holds {keeps}")
     B, C = shape_h[0], shape_h[1]
     return np.concatenate([a.reshape(B, C, -1), b.reshape(B, C, -1)], axis=2)
 
@@ -455,9 +456,9 @@ class Macs(Check):
         return _macs
 
     def mistakes(self):
-        def closed(c, lo=8, scale=2, gate_pos=None):
+        def closed(c, lo=8, scale=2, gate_pos=None, r16=False):
             C, H, W = c.args[:3]
-            r = c.args[3] if len(c.args) > 3 else 32
+            r = c.args[3] if len(c.args) > 3 else (16 if r16 else 32)
             m = max(lo, C // r)
             gp = (H + W) if gate_pos is None else gate_pos(H, W)
             return np.asarray(m * C * (H + W) + C * m * gp + scale * C * H * W)
@@ -470,6 +471,8 @@ class Macs(Check):
                     lambda c: closed(c, lo=1)),
             Mistake("full size", "conv_h runs on the H positions of f^h and conv_w on the W of "
                     "f^w, not on all H x W positions.", lambda c: closed(c, gate_pos=lambda h, w: 2 * h * w)),
+            Mistake("r16", "the default reduction of CA is r = 32.",
+                    lambda c: closed(c, r16=True)),
         ]
 
 
