@@ -319,6 +319,9 @@ def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
     else:
         from distributed import Client, LocalCluster, as_completed
 
+        # kernels graded side by side share the cores: one math thread each, unless set
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, workers))))
+
         cluster = None
         if scheduler is None:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
