@@ -52,6 +52,10 @@ def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
 
+def _mount_undo(path: str) -> None:
+    subprocess.run(["umount", path], check=True, capture_output=True)
+
+
 def _repository() -> Path:
     return Path(__file__).resolve().parent.parent.parent
 
@@ -61,16 +65,27 @@ def outer(course: str, commands: list[list[str]]) -> int:
     import tempfile
 
     _mount("--bind", course, COURSE)
-    hide = {"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}
     repo = _repository()
-    readonly = [str(repo), sys.prefix, os.path.realpath(sys.prefix)]
-    for p in sorted(set(readonly)):
-        if os.path.isdir(p):
-            _mount("--bind", p, p)
-            _mount("-o", "remount,bind,ro", p)
-    for p in sorted(hide | {str(repo / "autograde"), str(repo / "solutions")}):
+    keep = sorted({p for p in (str(repo), sys.prefix, os.path.realpath(sys.prefix))
+                   if os.path.isdir(p)})
+    # the repository and the environment may live under a folder about to be hidden (a clone in
+    # /tmp): hold them at a stash inside the course, hide, then put them back read-only
+    stash = Path(COURSE) / ".sandbox" / "stash"
+    for i, p in enumerate(keep):
+        (stash / str(i)).mkdir(parents=True, exist_ok=True)
+        _mount("--bind", p, str(stash / str(i)))
+    for p in sorted({"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}):
         if os.path.isdir(p) and not COURSE.startswith(p.rstrip("/") + "/"):
             _mount("-t", "tmpfs", "-o", "size=512m", "tmpfs", p)
+    for i, p in enumerate(keep):
+        os.makedirs(p, exist_ok=True)
+        _mount("--bind", str(stash / str(i)), p)
+        _mount("-o", "remount,bind,ro", p)
+    for i in range(len(keep)):
+        _mount_undo(str(stash / str(i)))
+    for p in (repo / "autograde", repo / "solutions"):       # the class's grades and solutions
+        if p.is_dir():
+            _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(p))
     spec_dir = Path(COURSE) / ".sandbox" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
