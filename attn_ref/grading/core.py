@@ -80,6 +80,7 @@ class Check:
     kind: str = "function"         # "function", "module" or "value"
     points_hint: str = ""          # where to look when the step fails
     substitutes: dict[str, Callable] = {}   # notebook names replaced by references while run
+    axis_names: tuple | None = None          # how feedback names the result's axes
 
     def cases(self) -> list[Case]:
         raise NotImplementedError
@@ -213,16 +214,21 @@ def decode_array(text: Any) -> np.ndarray:
 
 
 # ----- comparison (runs in the grader) --------------------------------------------------------
-def _where(index: tuple, shape: tuple) -> str:
+def _where(index: tuple, shape: tuple, axis_names: tuple | None = None) -> str:
     if not shape:
         return "the value"
-    names = ["batch", "channel", "row", "column"] if len(shape) == 4 else \
-        ["batch", "channel"] if len(shape) == 2 else [f"axis {i}" for i in range(len(shape))]
+    if axis_names is not None and len(axis_names) == len(shape):
+        names = list(axis_names)
+    else:
+        names = ["batch", "channel", "row", "column"] if len(shape) == 4 else \
+            ["batch", "channel"] if len(shape) == 2 else [f"axis {i}" for i in range(len(shape))]
     return ", ".join(f"{n} {i}" for n, i in zip(names, index))
 
 
-def compare(got: np.ndarray, want: np.ndarray, in_dtype: str) -> tuple[bool, str]:
-    """Compare one returned array with the expected one. Returns (ok, what differs)."""
+def compare(got: np.ndarray, want: np.ndarray, in_dtype: str,
+            axis_names: tuple | None = None) -> tuple[bool, str]:
+    """Compare one returned array with the expected one. Returns (ok, what differs);
+    ``axis_names`` name the axes in that message (default: batch, channel, row, column)."""
     if got.shape != want.shape:
         return False, f"shape {tuple(got.shape)}, expected {tuple(want.shape)}"
     got64 = got.astype(np.float64)
@@ -241,7 +247,7 @@ def compare(got: np.ndarray, want: np.ndarray, in_dtype: str) -> tuple[bool, str
         return True, f"max abs error {err.max():.2e}"
     idx = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), got64.shape)
     return False, (f"{int(bad.sum())} of {bad.size} values differ; the largest difference, "
-                   f"{err[idx]:.3g}, is at {_where(idx, got64.shape)} "
+                   f"{err[idx]:.3g}, is at {_where(idx, got64.shape, axis_names)} "
                    f"(got {got64[idx]:.6g}, expected {want64[idx]:.6g})")
 
 
@@ -294,7 +300,7 @@ def verify(check: Check, payload: Any) -> Verdict:
             failed += 1
             continue
         want = np.asarray(check.expected(case))
-        verdicts = [compare(a, want, case.dtype) for a in arrays]
+        verdicts = [compare(a, want, case.dtype, check.axis_names) for a in arrays]
         if any(ok for ok, _ in verdicts):
             continue
         failed += 1
