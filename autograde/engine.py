@@ -54,7 +54,7 @@ class Result:
     scores: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
     files: dict[str, bytes] = field(default_factory=dict)   # "autograded/..." / "feedback/..."
     seconds: float = 0.0
-    sandboxed: bool = False
+    sandboxed: bool | None = None      # None: no learner code ran (nothing to grade)
 
 
 # ----- the worker side ------------------------------------------------------------------------

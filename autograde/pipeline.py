@@ -282,12 +282,12 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
         outcome[(r.student, r.assignment)] = {"graded": r.graded, "notes": r.notes,
                                               "seconds": r.seconds}
     graded = sum(r.graded for r in results)
-    boxed = sum(r.sandboxed for r in results)
+    unboxed = sum(r.sandboxed is False for r in results)
     print(f"graded {graded} of {len(outcome)} submissions in {wall:.0f} s "
           f"({workers if scheduler is None else 'remote'} worker(s)); "
           f"{len(outcome) - graded} could not be graded")
-    if boxed < len(results):
-        print(f"WARNING: {len(results) - boxed} submission(s) were graded without the sandbox "
+    if unboxed:
+        print(f"WARNING: {unboxed} submission(s) were graded without the sandbox "
               "(no usable `unshare` or user namespaces here): their code could read or change "
               "files of the grader. See README, 'The grading sandbox'.")
     return outcome
