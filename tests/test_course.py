@@ -118,7 +118,10 @@ def test_grade_table_csv_and_feedback_are_written(graded_copy):
         for a, cells in spec["scores"].items():
             assert f" {sum(cells.values()):g}/" in lines[student], (student, a, lines[student])
         for a in spec["scores"]:
-            assert list((tmp / "autograde" / "feedback" / student / a).glob("*.html")), (student, a)
+            if (tmp / "autograde" / "autograded" / student / a).exists():   # graded at all
+                assert list((tmp / "autograde" / "feedback" / student / a).glob("*.html")), (student, a)
+    assert not (tmp / "autograde" / "autograded" / "rob_invalid_json").exists()
+    assert (tmp / "autograde" / "feedback" / "bob_max_pool" / "01_se" / "se.html").exists()
     with open(tmp / "autograde" / "grades.csv") as f:
         rows = {(r["student_id"], r["assignment"]): float(r["score"]) for r in csv.DictReader(f)}
     for student, spec in expected.items():
