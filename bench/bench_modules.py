@@ -11,7 +11,7 @@ every shape (default 32x256x28x28 and 32x64x56x56, float32), in one run:
 * ``fwd+bwd``   training: ``module.train()``, x requiring grad, ``module(x)`` then
                 ``torch.autograd.grad`` of the output w.r.t. x and every parameter, with a fixed
                 upstream gradient.
-* the same two for ``bench/baselines.py``, a straightforward transcription of the published code,
+* the same two for ``attn_ref/baselines.py``, a straightforward transcription of the published code,
   loaded with the same weights (outputs are checked equal before timing).
 
 Timing: ``torch.utils.benchmark.Timer``; all callables of one row are timed in interleaved
@@ -36,8 +36,7 @@ import time
 import torch
 from torch.utils import benchmark
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from baselines import make_baseline  # noqa: E402
+from attn_ref.baselines import make_baseline
 
 SHAPES = ((32, 256, 28, 28), (32, 64, 56, 56))
 FLOOR = {"se": 1.5, "eca": 1.5, "ca": 1.5, "cbam": 2.0}

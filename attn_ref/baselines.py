@@ -1,10 +1,11 @@
-"""Straightforward eager transcriptions of the published attention modules, for the benchmark.
+"""Straightforward eager transcriptions of the published attention modules: the benchmark's
+second baseline and the profiling chapter's subject.
 
 These follow the designs of the authors' released PyTorch code operation by operation -- the
 pooling layers they use, the reshapes, the ``torch.cat`` of pooled maps, ``expand_as`` before the
 product -- written here in our own words. They are the "second baseline" of
-``bench/bench_modules.py``: what you get by transcribing the published code as it stands, with no
-attention to memory traffic. Parameter and buffer names reproduce the published state-dict
+``bench/bench_modules.py`` and of the profiling chapter: what you get by transcribing the
+published code as it stands, with no attention to memory traffic. Parameter and buffer names reproduce the published state-dict
 layouts, so ``attn_ref.load_official_state_dict(our_module, baseline.state_dict())`` copies the
 same weights into the attn_ref module and the two can be checked for equal outputs.
 
