@@ -67,4 +67,4 @@ bench-grading: venv
 
 clean:
 	rm -rf autograde/submitted autograde/autograded autograde/feedback autograde/gradebook.db \
-	       autograde/grades.csv autograde/report.txt
+	       autograde/grades.csv autograde/report.txt autograde/.release-cache

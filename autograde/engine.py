@@ -2,8 +2,9 @@
 
 nbgrader grades one submission at a time and its SQLite gradebook is not safe for several
 writers. Here each submission is graded by :func:`grade_one` in a scratch course of its own
-(its own copy of the assignment and its own SQLite gradebook), in a child process with a time
-and memory limit. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
+(a copy of the assignment's release bundle, with its own SQLite gradebook), in a child process
+with a time and memory limit; nbgrader's autograde and generate_feedback run in one process
+(attn_ref.grading.nbgrader_run) inside the grading sandbox. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
 as numbers), so it can run in this process, in a local Dask cluster, or on Dask workers on other
 machines that have the same environment. The coordinator alone writes the class gradebook
 (SQLite or PostgreSQL, see ``ATTN_GRADEBOOK_URL``) and the files under autograde/.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,10 +38,16 @@ class Task:
     student: str
     assignment: str
     files: dict[str, bytes]            # the submission: path inside the assignment -> content
-    source: dict[str, bytes]           # solutions/<assignment>/: path -> content
-    config: bytes                      # nbgrader_config.py
+    release: dict[str, bytes]          # a released scratch course (see release_bundle): path -> content
     timeout: int = TIMEOUT
     memory: int = MEMORY
+
+    @property
+    def notebooks(self) -> list[str]:
+        """The notebooks the learner was given (and must hand back, under these names)."""
+        prefix = f"course/{self.assignment}/"
+        return sorted(k[len(prefix):] for k in self.release
+                      if k.startswith(prefix) and k.endswith(".ipynb") and "/" not in k[len(prefix):])
 
 
 @dataclass
@@ -58,21 +64,17 @@ class Result:
 
 
 # ----- the worker side ------------------------------------------------------------------------
-def _limits(memory: int):
-    def apply():
-        os.setsid()
-        if memory > 0:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    return apply
+# Sets the address-space limit, then becomes the command. A small program rather than
+# Popen's preexec_fn, which is unsafe in a process with threads (the local Dask cluster's).
+_WITH_LIMIT = ("import os, resource, sys; m = int(sys.argv[1]); "
+               "m > 0 and resource.setrlimit(resource.RLIMIT_AS, (m, m)); "
+               "os.execvp(sys.argv[2], sys.argv[2:])")
 
 
-def _nbgrader(*args: str) -> list[str]:
-    return [sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"]
-
-
-def _run(args: list[str], cwd: Path, timeout: int, memory: int = 0,
-         sandboxed: bool = False, then: list[str] | None = None) -> subprocess.CompletedProcess:
-    """Run nbgrader ``args`` (and, if it succeeds, ``then``) in ``cwd``, in the sandbox when
+def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
+         sandboxed: bool = False) -> subprocess.CompletedProcess:
+    """Run the nbgrader ``commands`` (argument lists, as after ``nbgrader``) one after the other
+    in one Python process (attn_ref.grading.nbgrader_run) in ``cwd``, in the sandbox when
     ``sandboxed``, with a memory limit and a time limit for the whole process tree."""
     from attn_ref.grading import sandbox
 
@@ -82,13 +84,13 @@ def _run(args: list[str], cwd: Path, timeout: int, memory: int = 0,
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
     env["PYTHONWARNINGS"] = "ignore"
-    commands = [_nbgrader(*args)] + ([_nbgrader(*then)] if then else [])
+    cmd = [sys.executable, "-m", "attn_ref.grading.nbgrader_run",
+           json.dumps([[*c, "--log-level=WARN"] for c in commands])]
     if sandboxed:
-        cmd = sandbox.command(cwd, commands)
-    else:
-        cmd = ["sh", "-c", " && ".join(" ".join(map(_quote, c)) for c in commands)]
+        cmd = sandbox.command(cwd, [cmd])
+    cmd = [sys.executable, "-c", _WITH_LIMIT, str(memory), *cmd]
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=_limits(memory))
+                            text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -98,29 +100,52 @@ def _run(args: list[str], cwd: Path, timeout: int, memory: int = 0,
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-_CACHE: dict[str, Path] = {}
+# ----- the release each submission is graded against --------------------------------------------
+def _release_key(root: Path, assignment: str) -> str:
+    import nbgrader
+
+    h = hashlib.sha256(nbgrader.__version__.encode())
+    h.update((root / "nbgrader_config.py").read_bytes())
+    src = root / "solutions" / assignment
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and ".ipynb_checkpoints" not in p.parts:
+            h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    return f"{assignment}-{h.hexdigest()[:20]}"
 
 
-def _released(task: Task) -> Path:
-    """A scratch course with the assignment generated into its own gradebook, made once per
-    process and content (generate_assignment takes seconds), copied for each submission."""
-    h = hashlib.sha256(task.config + json.dumps(sorted(
-        (k, hashlib.sha256(v).hexdigest()) for k, v in task.source.items())).encode()).hexdigest()
-    key = f"{task.assignment}-{h[:16]}"
-    if key in _CACHE and _CACHE[key].exists():
-        return _CACHE[key]
-    root = Path(tempfile.mkdtemp(prefix=f"attn-release-{task.assignment}-"))
-    (root / "nbgrader_config.py").write_bytes(task.config)
-    for rel, data in task.source.items():
-        p = root / "solutions" / task.assignment / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-    (root / "autograde").mkdir()
-    proc = _run(["generate_assignment", task.assignment, "--force"], root, 600)
-    if proc.returncode:
-        raise RuntimeError(f"could not release {task.assignment}: {proc.stderr[-2000:]}")
-    _CACHE[key] = root
-    return root
+def release_bundle(root: Path, assignment: str, cache: Path) -> dict[str, bytes]:
+    """The scratch course every submission of ``assignment`` is graded in: nbgrader_config.py,
+    a SQLite gradebook holding only this assignment (as generate_assignment leaves it), the
+    released notebooks, and the non-notebook files of solutions/<assignment>/ (autograde puts
+    them back over the submission's copies). No solution notebook is in it.
+
+    generate_assignment takes seconds, so the bundle is made once per content and kept under
+    ``cache`` (keyed by a hash of the configuration, the source files and nbgrader's version);
+    the coordinator ships it to the workers inside each Task, so no worker, local or remote,
+    releases anything itself."""
+    key = _release_key(root, assignment)
+    done = cache / key
+    if not (done / "autograde" / "gradebook.db").exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+        try:
+            shutil.copy(root / "nbgrader_config.py", work / "nbgrader_config.py")
+            shutil.copytree(root / "solutions" / assignment, work / "solutions" / assignment,
+                            ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            (work / "autograde").mkdir()
+            proc = _run([["generate_assignment", assignment, "--force"]], work, 600)
+            if proc.returncode:
+                raise RuntimeError(f"could not release {assignment}: {proc.stderr[-2000:]}")
+            for nb in (work / "solutions" / assignment).rglob("*.ipynb"):
+                nb.unlink()                          # the solutions stay with the instructor
+            try:
+                work.rename(done)
+            except OSError:                          # made meanwhile by another process
+                pass
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return {str(p.relative_to(done)): p.read_bytes() for p in sorted(done.rglob("*"))
+            if p.is_file()}
 
 
 def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
@@ -128,7 +153,7 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
     import nbformat
 
     notes, ok = [], {}
-    expected = sorted(k for k in task.source if k.endswith(".ipynb") and "/" not in k)
+    expected = task.notebooks
     readable, broken = {}, set()
     for rel, data in sorted(task.files.items()):
         if not rel.endswith(".ipynb"):
@@ -211,8 +236,10 @@ def grade_one(task: Task) -> Result:
         if not notebooks:
             return res
         scratch = Path(tempfile.mkdtemp(prefix="attn-grade-"))
-        shutil.copytree(_released(task), scratch, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("solutions"))   # grading needs no solutions
+        for rel, data in task.release.items():
+            p = scratch / rel
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_bytes(data)
         sub = scratch / "autograde" / "submitted" / task.student / task.assignment
         sub.mkdir(parents=True)
         for name, data in notebooks.items():
@@ -220,17 +247,28 @@ def grade_one(task: Task) -> Result:
         from attn_ref.grading import sandbox
 
         res.sandboxed = sandbox.available()
-        try:
-            proc = _run(["autograde", task.assignment, "--student", task.student, "--force"],
-                        scratch, task.timeout, task.memory, sandboxed=res.sandboxed,
-                        then=["generate_feedback", task.assignment, "--student", task.student,
-                              "--force"])
-        except subprocess.TimeoutExpired:
-            res.notes.append(f"grading took longer than {task.timeout} s; not graded")
-            return res
+        log = ""
+        for attempt in (1, 2):
+            # a second attempt only where nbgrader itself failed: a kernel can fail to start
+            # when another one is starting at the same moment (a race for free ports)
+            try:
+                proc = _run([["autograde", task.assignment, "--student", task.student, "--force"],
+                             ["generate_feedback", task.assignment, "--student", task.student,
+                              "--force"]],
+                            scratch, task.timeout, task.memory, sandboxed=res.sandboxed)
+            except subprocess.TimeoutExpired:
+                res.notes.append(f"grading took longer than {task.timeout} s; not graded")
+                return res
+            log += f"--- attempt {attempt}, exit status {proc.returncode}\n{proc.stderr}"
+            if not proc.returncode:
+                break
+        if attempt > 1:
+            res.files["autograded/nbgrader.log"] = log[-400_000:].encode()
         if proc.returncode:
-            last = (proc.stderr.strip().splitlines() or ["?"])[-1]
-            res.notes.append(f"nbgrader could not grade it: {last[:200]}")
+            lines = [ln for ln in proc.stderr.strip().splitlines()
+                     if "ERROR" in ln or "Error" in ln] or proc.stderr.strip().splitlines() or ["?"]
+            res.notes.append(f"nbgrader could not grade it: {lines[0][:200]} (its log: "
+                             f"autograded/{task.student}/{task.assignment}/nbgrader.log)")
         res.scores = _scores_of(scratch / "autograde" / "gradebook.db", task.assignment, task.student)
         res.graded = bool(res.scores) and not proc.returncode
         if res.graded:
@@ -253,18 +291,30 @@ def grade_one(task: Task) -> Result:
 
 
 # ----- the coordinator side -------------------------------------------------------------------
-def make_tasks(root: Path, submitted: Path, assignments: list[str]) -> list[Task]:
-    config = (root / "nbgrader_config.py").read_bytes()
-    sources = {a: {str(p.relative_to(root / "solutions" / a)): p.read_bytes()
-                   for p in (root / "solutions" / a).rglob("*") if p.is_file()
-                   and ".ipynb_checkpoints" not in p.parts}
-               for a in assignments}
+def release_bundles(root: Path, assignments: list[str], cache: Path,
+                    workers: int = 2) -> dict[str, dict[str, bytes]]:
+    """:func:`release_bundle` of each assignment, made side by side where missing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        return dict(zip(assignments, pool.map(lambda a: release_bundle(root, a, cache),
+                                              assignments)))
+
+
+def make_tasks(root: Path, submitted: Path, assignments: list[str],
+               cache: Path | None = None, workers: int = 2) -> list[Task]:
+    """One Task per submitted (student, assignment), each carrying its assignment's release
+    bundle; an assignment not in ``assignments`` gets an empty one (the caller reports it)."""
+    present = {a.name for s in submitted.iterdir() if s.is_dir() for a in s.iterdir()
+               if a.is_dir()} if submitted.exists() else set()
+    bundles = release_bundles(root, [a for a in assignments if a in present],
+                              cache or root / "autograde" / ".release-cache", workers)
     tasks = []
     for sdir in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.exists() else []:
         for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
             files = {str(p.relative_to(adir)): p.read_bytes() for p in adir.rglob("*")
                      if p.is_file() and ".ipynb_checkpoints" not in p.parts}
-            tasks.append(Task(sdir.name, adir.name, files, sources.get(adir.name, {}), config))
+            tasks.append(Task(sdir.name, adir.name, files, bundles.get(adir.name, {})))
     return tasks
 
 
@@ -324,7 +374,9 @@ def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
 
         cluster = None
         if scheduler is None:
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+            # grade_one spends its time waiting for its nbgrader process, so the local cluster's
+            # workers are threads of this process: no worker processes to start (seconds each)
+            cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
                                    dashboard_address=":0", silence_logs=50)
         client = Client(scheduler or cluster)
         try:

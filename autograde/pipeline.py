@@ -33,6 +33,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "autograde"))
 SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
+RELEASE_CACHE = ".release-cache"          # under autograde/: see engine.release_bundle
 SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
 
 
@@ -60,7 +61,15 @@ def _tail(text: str, n: int = 15) -> str:
 
 
 # ----- release ---------------------------------------------------------------------------------
-def release(root: Path = ROOT) -> None:
+def release(root: Path = ROOT, bundles: bool = True) -> None:
+    """Generate course/ and the class gradebook's assignments from solutions/; with ``bundles``,
+    also make (side by side, in threads) the release bundles grading ships to its workers."""
+    import engine
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1)
+    pending = pool.submit(engine.release_bundles, root, assignments(),
+                          root / "autograde" / RELEASE_CACHE, 1) if bundles else None
     for a in assignments():
         proc = nbgrader("generate_assignment", a, "--force", "--log-level=WARN", cwd=root)
         if proc.returncode:
@@ -72,6 +81,9 @@ def release(root: Path = ROOT) -> None:
                     "all grades).")
             raise SystemExit(f"nbgrader generate_assignment {a} failed:\n{_tail(proc.stderr)}")
         print(f"released {a} -> {(root / 'course' / a).relative_to(root)}/")
+    if pending is not None:
+        pending.result()
+    pool.shutdown()
 
 
 def _normalised(path: Path) -> dict:
@@ -89,7 +101,7 @@ def check_release() -> list[str]:
         (tmp / "autograde").mkdir()
         env_db = os.environ.pop("ATTN_GRADEBOOK_URL", None)
         try:
-            release(tmp)
+            release(tmp, bundles=False)
         finally:
             if env_db is not None:
                 os.environ["ATTN_GRADEBOOK_URL"] = env_db
@@ -263,7 +275,8 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
     import engine
 
     known = set(assignments())
-    tasks = engine.make_tasks(ROOT, SUBMITTED, sorted(known))
+    tasks = engine.make_tasks(ROOT, SUBMITTED, sorted(known), GRADING / RELEASE_CACHE,
+                              workers=max(1, workers))
     outcome = {}
     for t in tasks:
         if t.assignment not in known:
