@@ -32,7 +32,7 @@ _EXPORTS = {
 _SUBMODULES = ("se", "eca", "cbam", "coord", "ccnet", "gam", "official", "models", "complexity",
                "data", "plots", "grading", "profiling")
 
-__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data"]
+__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data", "profiling"]
 
 
 def __getattr__(name):

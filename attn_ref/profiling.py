@@ -1,0 +1,426 @@
+"""Measuring attention modules honestly: timing, profiles, memory, bytes and a fused Triton kernel.
+
+The profiling chapter (``solutions/06_profiling``) uses these helpers; nothing here is needed to
+run the modules themselves.
+
+Timing (:func:`measure`, :func:`ratios_to`)
+    built on ``torch.utils.benchmark.Timer``, which warms up, synchronises CUDA around every
+    measurement and picks the number of repetitions itself. Several callables are timed in
+    *interleaved rounds* (a, b, copy, a, b, copy, ...), so a change in the machine's load hits them
+    all alike, and a module is reported as a multiple of a plain copy of its input measured in the
+    same round: the median of those per-round ratios, with its spread.
+
+Bytes and FLOPs (:func:`scale_bytes`, :func:`min_bytes`, :func:`scale_flops`)
+    closed forms of the traffic a module cannot avoid when its input is far larger than the
+    caches (the model the chapter derives), in bytes.
+
+Memory (:func:`peak_rss_bytes`, :func:`peak_cuda_bytes`)
+    the peak resident set of this process around one call on the CPU (Linux can reset the
+    high-water mark through ``/proc/self/clear_refs``), the peak allocated by PyTorch on a GPU.
+
+Profiles (:func:`profile_rows`, :func:`save_profile`, :func:`load_saved_profile`,
+:func:`dominant_operator`)
+    ``torch.profiler``'s operator table as plain rows, and the table shipped with the package
+    (``assets/profile_ca_baseline_cpu.json``) that the chapter's exercise reads.
+
+Triton (:func:`fused_ca_scale`)
+    one kernel computing Coordinate Attention's last step, ``y = x * a_h * a_w``, in a single pass.
+    Triton is imported only when the kernel is first used; without a CUDA device the kernel runs
+    in Triton's interpreter (``TRITON_INTERPRET=1``, set here before Triton is imported), which
+    executes the same program with NumPy on CPU tensors -- slowly, but exactly.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+SAVED_PROFILE = ASSETS / "profile_ca_baseline_cpu.json"
+
+KINDS = ("se", "eca", "cbam", "ca")
+
+# ----- bytes and FLOPs --------------------------------------------------------------------------
+# The model (derived in the chapter): a feature map of N = B*C*H*W elements is much larger than the
+# caches, so every full-size pass costs N * itemsize bytes of memory traffic. A module must
+#   * read x once per pooling pass whose result the next step needs before it can go on
+#     (SE, ECA, CA: one pass computes all their pooled descriptors; CBAM: two, because the spatial
+#     map pools F' = M_c * x, which needs M_c, which needs the whole of x first);
+#   * then read x once more and write y once in the final scaling pass, which also reads the
+#     gates it multiplies by (counted here; the tiny layers that compute the gates are not).
+
+
+def _gate_elements(kind: str, B: int, C: int, H: int, W: int) -> int:
+    """Elements of the gates read by the final scaling pass."""
+    if kind in ("se", "eca"):
+        return B * C                      # s: one value per (example, channel)
+    if kind == "ca":
+        return B * C * H + B * C * W      # a^h (B, C, H, 1) and a^w (B, C, 1, W)
+    if kind == "cbam":
+        return B * C + B * H * W          # M_c (B, C, 1, 1) and M_s (B, 1, H, W)
+    raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+
+
+def scale_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
+    """Bytes moved by one fused scaling pass of module ``kind``: read x, read the gates, write y."""
+    n = B * C * H * W
+    return itemsize * (2 * n + _gate_elements(kind, B, C, H, W))
+
+
+def pooling_passes(kind: str) -> int:
+    """Full-size reads of x needed before the final scaling pass can start."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+    return 2 if kind == "cbam" else 1
+
+
+def min_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
+    """The least traffic of a whole inference forward: the pooling reads plus one fused scaling
+    pass (the model above)."""
+    return itemsize * pooling_passes(kind) * B * C * H * W + scale_bytes(kind, B, C, H, W, itemsize)
+
+
+def scale_flops(kind: str, B: int, C: int, H: int, W: int) -> int:
+    """Multiplications of the scaling pass: one per gate per element of x."""
+    n = B * C * H * W
+    if kind in ("se", "eca"):
+        return n
+    if kind in ("ca", "cbam"):
+        return 2 * n
+    raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+
+
+def copy_bytes(x: torch.Tensor) -> int:
+    """Bytes moved by copying x into a preallocated tensor: one read and one write."""
+    return 2 * x.numel() * x.element_size()
+
+
+# ----- timing -----------------------------------------------------------------------------------
+def copy_of(x: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A callable that copies x into a tensor allocated once, outside the timed region: the
+    yardstick every module is divided by."""
+    out = torch.empty_like(x)
+    return lambda: out.copy_(x)
+
+
+def measure(fns: dict[str, Callable[[], object]], rounds: int = 5, min_run_time: float = 0.05,
+            threads: int | None = None) -> dict[str, dict]:
+    """Time several argument-less callables in interleaved rounds with ``torch.utils.benchmark``.
+
+    Each round runs every callable's ``Timer.blocked_autorange(min_run_time)`` once (that warms
+    up, synchronises CUDA and chooses the repetitions). Returns, per name, ``times`` (one
+    median per round, seconds), ``median`` and ``iqr`` over rounds.
+    """
+    from torch.utils import benchmark
+
+    threads = threads or torch.get_num_threads()
+    timers = {name: benchmark.Timer(stmt="f()", globals={"f": f}, num_threads=threads)
+              for name, f in fns.items()}
+    for f in fns.values():                     # one untimed call each: allocator, lazy init
+        f()
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, t in timers.items():
+            times[name].append(t.blocked_autorange(min_run_time=min_run_time).median)
+    out = {}
+    for name, ts in times.items():
+        q1, med, q3 = np.percentile(ts, [25, 50, 75])
+        out[name] = {"times": ts, "median": float(med), "iqr": float(q3 - q1)}
+    return out
+
+
+def ratios_to(results: dict[str, dict], base: str = "copy") -> dict[str, dict]:
+    """Per name: the median, first and third quartile over rounds of time / time of ``base`` in
+    the same round."""
+    ref = np.asarray(results[base]["times"])
+    out = {}
+    for name, r in results.items():
+        ratio = np.asarray(r["times"]) / ref
+        q1, med, q3 = np.percentile(ratio, [25, 50, 75])
+        out[name] = {"median": float(med), "q1": float(q1), "q3": float(q3)}
+    return out
+
+
+def module_pair(kind: str, channels: int, seed: int = 0):
+    """(attn_ref module, straightforward transcription from :mod:`attn_ref.baselines`) of the same
+    kind, in eval mode, with identical weights and non-trivial BatchNorm statistics, so the two
+    compute the same function and only their speed differs."""
+    from . import baselines
+    from .official import load_official_state_dict
+
+    torch.manual_seed(seed)
+    if kind == "se":
+        from .se import SqueezeExcitation
+        ours = SqueezeExcitation(channels, 16, bias=False)     # the layout senet.pytorch uses
+        base = baselines.make_baseline("se", channels, reduction=16)
+    elif kind == "eca":
+        from .eca import ECA, eca_kernel_size
+        k = eca_kernel_size(channels)
+        ours, base = ECA(channels, k_size=k), baselines.make_baseline("eca", channels, k_size=k)
+    elif kind == "cbam":
+        from .cbam import CBAM
+        ours, base = CBAM(channels, 16, 7), baselines.make_baseline("cbam", channels)
+    elif kind == "ca":
+        from .coord import CoordinateAttention
+        ours = CoordinateAttention(channels, channels, 32)
+        base = baselines.make_baseline("ca", channels, reduction=32)
+    else:
+        raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+    with torch.no_grad():
+        for m in base.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    load_official_state_dict(ours, base.state_dict())
+    return ours.eval(), base.eval()
+
+
+# ----- memory -----------------------------------------------------------------------------------
+def _status_kib(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def peak_rss_bytes(fn: Callable[[], object]) -> dict[str, int | bool]:
+    """Peak resident set of this process while ``fn()`` runs, and how far above the resident set
+    before the call it went.
+
+    On Linux, writing ``5`` to ``/proc/self/clear_refs`` resets the high-water mark ``VmHWM``, so
+    the peak is the call's own. Where that is impossible the lifetime peak
+    (``getrusage``) is returned with ``exact=False``.
+    """
+    before = _status_kib("VmRSS")
+    exact = False
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        exact = True
+    except OSError:
+        pass
+    fn()
+    peak = _status_kib("VmHWM") if exact else None
+    if peak is None:
+        exact = False
+        ru = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = ru // 1024 if sys.platform == "darwin" else ru
+    before = before if before is not None else peak
+    return {"peak": peak * 1024, "increase": max(0, peak - before) * 1024, "exact": exact}
+
+
+def minor_faults(fn: Callable[[], object], repeats: int = 5) -> float:
+    """Minor page faults of this process per call of ``fn`` (after one warm-up call): each is the
+    kernel mapping a fresh page of memory on first touch, the cost of large new allocations."""
+    fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(repeats):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / repeats
+
+
+def peak_cuda_bytes(fn: Callable[[], object], device=None) -> dict[str, int]:
+    """Peak bytes allocated by PyTorch on a CUDA device while ``fn()`` runs, and the increase over
+    what was allocated before."""
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    fn()
+    torch.cuda.synchronize(device)
+    peak = torch.cuda.max_memory_allocated(device)
+    return {"peak": int(peak), "increase": int(peak - before)}
+
+
+# ----- profiles ---------------------------------------------------------------------------------
+ROW_KEYS = ("name", "calls", "self_cpu_us", "cpu_total_us", "self_cpu_memory_bytes")
+
+
+def rows_of(prof, with_device: bool | None = None) -> list[dict]:
+    """``torch.profiler.profile``'s operator table (``key_averages()``) as plain dicts, sorted by
+    self CPU time, largest first. Times are totals over all calls, in microseconds. With a CUDA
+    device (or ``with_device=True``) each row also has ``self_device_us``."""
+    if with_device is None:
+        with_device = torch.cuda.is_available()
+    rows = []
+    for e in prof.key_averages():
+        rows.append({"name": e.key, "calls": int(e.count),
+                     "self_cpu_us": float(e.self_cpu_time_total),
+                     "cpu_total_us": float(e.cpu_time_total),
+                     "self_cpu_memory_bytes": int(getattr(e, "self_cpu_memory_usage", 0) or 0)})
+        if with_device:                        # GPU time of the kernels the operator launched
+            rows[-1]["self_device_us"] = float(getattr(e, "self_device_time_total", 0.0) or 0.0)
+    rows.sort(key=lambda r: -r["self_cpu_us"])
+    return rows
+
+
+@contextlib.contextmanager
+def _quiet_fd2():
+    """Send the process's file descriptor 2 to /dev/null for a moment: the profiler's C++ side
+    logs a line to it at every start and stop, which Python's warning filters cannot catch."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def profile_rows(fn: Callable[[], object], label: str = "forward", repeats: int = 3,
+                 profile_memory: bool = True, trace_path: str | os.PathLike | None = None
+                 ) -> list[dict]:
+    """Profile ``repeats`` calls of ``fn`` (after one warm-up call) on the CPU, each inside a
+    ``record_function(label)`` range; optionally write a Chrome trace (open it in
+    https://ui.perfetto.dev or chrome://tracing). Returns :func:`rows_of` the profile."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU]
+    if torch.cuda.is_available():
+        activities.append(ProfilerActivity.CUDA)
+    fn()
+    with _quiet_fd2(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with profile(activities=activities, profile_memory=profile_memory) as prof:
+            for _ in range(repeats):
+                with record_function(label):
+                    fn()
+    if trace_path is not None:
+        prof.export_chrome_trace(str(trace_path))
+    return rows_of(prof)
+
+
+def save_profile(path: str | os.PathLike = SAVED_PROFILE, shape=(8, 64, 56, 56), threads: int = 1,
+                 repeats: int = 5, seed: int = 0) -> dict:
+    """Profile the straightforward transcription of Coordinate Attention
+    (``attn_ref.baselines.CABaseline``) in inference on the CPU and save its operator table as
+    JSON: the file the chapter's "dominant operator" exercise reads. Run once by the chapter's
+    author (the shipped file records the machine, torch version and settings it was made with)::
+
+        python -c "from attn_ref.profiling import save_profile; save_profile()"
+    """
+    import platform
+
+    from .baselines import make_baseline
+
+    torch.manual_seed(seed)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        module = make_baseline("ca", shape[1]).eval()
+        x = torch.randn(*shape)
+        with torch.no_grad():
+            rows = profile_rows(lambda: module(x), label="CABaseline.forward", repeats=repeats)
+    finally:
+        torch.set_num_threads(before)
+    doc = {"meta": {"module": "attn_ref.baselines.CABaseline (inference, torch.no_grad)",
+                    "shape": list(shape), "dtype": "float32", "threads": threads,
+                    "repeats": repeats, "torch": torch.__version__,
+                    "machine": platform.machine(), "processor": platform.processor() or None,
+                    "units": "times are totals over all calls, in microseconds"},
+           "rows": rows}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def load_saved_profile(path: str | os.PathLike = SAVED_PROFILE) -> dict:
+    """The saved operator table: ``{"meta": {...}, "rows": [{"name", "calls", "self_cpu_us",
+    "cpu_total_us", "self_cpu_memory_bytes"}, ...]}``."""
+    return json.loads(Path(path).read_text())
+
+
+def dominant_operator(rows: list[dict]) -> str:
+    """The operator with the largest *self* CPU time (time in the operator itself, not in the
+    operators it calls). Ranges recorded with ``record_function`` are not operators; a name
+    appearing on several rows is summed."""
+    totals: dict[str, float] = {}
+    for r in rows:
+        totals[r["name"]] = totals.get(r["name"], 0.0) + float(r["self_cpu_us"])
+    return max(totals, key=totals.get)
+
+
+# ----- Triton -----------------------------------------------------------------------------------
+_KERNEL = None
+
+
+def import_triton():
+    """Import Triton, in interpreter mode when there is no CUDA device (the environment variable
+    must be set before Triton is first imported; an explicit ``TRITON_INTERPRET`` is kept)."""
+    if not torch.cuda.is_available():
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+    import triton
+    import triton.language as tl
+
+    return triton, tl
+
+
+def _ca_scale_kernel():
+    global _KERNEL
+    if _KERNEL is not None:
+        return _KERNEL
+    triton, tl = import_triton()
+
+    @triton.jit
+    def ca_scale_kernel(x_ptr, ah_ptr, aw_ptr, out_ptr, n, C, H, W,
+                        sxb, sxc, sxh, sxw, shb, shc, shh, swb, swc, sww,
+                        BLOCK: tl.constexpr):
+        # one program per BLOCK consecutive elements of the contiguous output
+        i = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        live = i < n                                   # the last block runs past the end
+        w = i % W
+        h = (i // W) % H
+        c = (i // (W * H)) % C
+        b = i // (W * H * C)
+        x = tl.load(x_ptr + b * sxb + c * sxc + h * sxh + w * sxw, mask=live)
+        ah = tl.load(ah_ptr + b * shb + c * shc + h * shh, mask=live)
+        aw = tl.load(aw_ptr + b * swb + c * swc + w * sww, mask=live)
+        tl.store(out_ptr + i, x * ah * aw, mask=live)
+
+    _KERNEL = (triton, ca_scale_kernel)
+    return _KERNEL
+
+
+def fused_ca_scale(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor,
+                   out: torch.Tensor | None = None, block: int = 1024) -> torch.Tensor:
+    """``out = x * a_h * a_w`` in one pass with a Triton kernel.
+
+    x: (B, C, H, W) in any layout (contiguous, channels_last, a strided view); a_h: (B, C, H, 1);
+    a_w: (B, C, 1, W), any strides. ``out`` (allocated if not given) must be a contiguous
+    (B, C, H, W) tensor on x's device. On a machine without CUDA the kernel runs in Triton's
+    interpreter on CPU tensors.
+    """
+    triton, kernel = _ca_scale_kernel()
+    B, C, H, W = x.shape
+    if a_h.shape != (B, C, H, 1) or a_w.shape != (B, C, 1, W):
+        raise ValueError(f"a_h must be {(B, C, H, 1)} and a_w {(B, C, 1, W)}, got "
+                         f"{tuple(a_h.shape)} and {tuple(a_w.shape)}")
+    if out is None:
+        out = torch.empty((B, C, H, W), dtype=x.dtype, device=x.device)
+    if not out.is_contiguous():
+        raise ValueError("out must be contiguous")
+    n = x.numel()
+    if n:
+        grid = (triton.cdiv(n, block),)
+        kernel[grid](x, a_h, a_w, out, n, C, H, W, *x.stride(), a_h.stride(0), a_h.stride(1),
+                     a_h.stride(2), a_w.stride(0), a_w.stride(1), a_w.stride(3), BLOCK=block)
+    return out

@@ -1,0 +1,39 @@
+# the dominant operator by total time (which includes called operators and the recorded range); CBAM with one pooling read
+
+# %% scale_bytes
+def scale_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
+    n = B * C * H * W
+    gates = {"se": B * C, "eca": B * C, "ca": B * C * (H + W), "cbam": B * C + B * H * W}[kind]
+    return itemsize * (2 * n + gates)
+
+# %% min_bytes
+def min_bytes(kind, B, C, H, W, itemsize=4):
+    return B * C * H * W * itemsize + scale_bytes(kind, B, C, H, W, itemsize)
+
+# %% scale_flops
+def scale_flops(kind: str, B: int, C: int, H: int, W: int) -> int:
+    return (1 if kind in ("se", "eca") else 2) * B * C * H * W
+
+# %% dominant_operator
+def dominant_operator(rows):
+    return max(rows, key=lambda r: r["cpu_total_us"])["name"]
+
+# %% ca_scale
+@triton.jit
+def ca_scale_kernel(x_ptr, ah_ptr, aw_ptr, out_ptr, n, H, W, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    live = offs < n
+    w = offs % W
+    row = offs // W
+    col = (row // H) * W + w
+    x = tl.load(x_ptr + offs, mask=live)
+    ah = tl.load(ah_ptr + row, mask=live)
+    aw = tl.load(aw_ptr + col, mask=live)
+    tl.store(out_ptr + offs, x * ah * aw, mask=live)
+
+
+def ca_scale(x, a_h, a_w, out):
+    x = x.contiguous()
+    n = x.numel()
+    ca_scale_kernel[(triton.cdiv(n, 256),)](x, a_h, a_w, out, n, x.shape[2], x.shape[3], BLOCK=256)
+    return out
