@@ -26,9 +26,11 @@ Paper vs official code (attention-module, MODELS/cbam.py), where we follow the c
 * Biases in (1). The code's MLP has biases in both layers and is applied to the two descriptors
   separately, so the output bias b2 enters twice; we do the same.
 * Bottleneck width. The code uses C // r, which is 0 when C < r; we use max(1, C // r) as for SE.
-* Max pooling. The code uses max_pool2d and torch.max, which also record where each maximum is. We
-  do the same when autograd needs it, and otherwise use amax, several times faster on CPU (see
-  :func:`_max_hw`). The outputs are identical either way.
+* Max pooling. The code uses max_pool2d and torch.max, which also record where each maximum is,
+  so at exact ties the first maximum gets the whole gradient. We compute the maxima with amax
+  (several times faster on CPU) except the channel max under autograd, and our backward passes
+  (:class:`_AvgMaxHW`, :class:`_MaxMeanC`) send the gradient to the same element as the
+  official code. Outputs and gradients are the same either way.
 """
 from __future__ import annotations
 
@@ -46,25 +48,110 @@ def _tracks_grad(x: torch.Tensor) -> bool:
     return torch.is_grad_enabled() and x.requires_grad
 
 
-def _max_hw(x: torch.Tensor) -> torch.Tensor:
-    """Max over H and W: (B, C, H, W) -> (B, C).
+class _AvgMaxHW(torch.autograd.Function):
+    """Eq. (1)'s two descriptors together: x (B, C, H, W) -> (AvgPool(x), MaxPool(x)), (B, C) each.
 
-    Without autograd, ``amax``: a plain reduction, several times faster on CPU than a max that also
-    records indices. With autograd, a max with indices: its backward sends each gradient to the
-    recorded position in one pass, where amax's backward compares the whole input with the result
-    and counts ties (several full-size passes, 2-3x slower overall). The index version also matches
-    the official code's gradient at exact ties (one element gets it all).
+    Forward: a sum and an ``amax`` (plain reductions; a max that records indices, such as
+    ``adaptive_max_pool2d``, took 3-5 times longer on CPU).
+    Backward, written once into one full-size tensor:
+        dL/dx_c(h, w) = dL/davg_c / (H W)  +  [ (h, w) is the first maximum of x_c ] dL/dmax_c
+    The position of the maximum is found again from x (one comparison pass over x and an argmax
+    over the (small, one byte per element) result), and "first in row-major order" is the
+    element the official code's ``max_pool2d`` sends the gradient to at exact ties. Autograd's
+    own version writes one full-size gradient per descriptor (zeros plus a scatter for the max)
+    and adds them.
     """
-    if _tracks_grad(x):
-        return F.adaptive_max_pool2d(x, 1).flatten(1)     # handles channels_last natively
-    return x.amax(dim=(2, 3))
+
+    @staticmethod
+    def forward(x):
+        B, C, H, W = x.shape
+        return x.sum(dim=(2, 3)) / (H * W), x.amax(dim=(2, 3))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x,) = inputs
+        ctx.save_for_backward(x, output[1])
+
+    @staticmethod
+    def backward(ctx, g_avg, g_max):
+        x, mx = ctx.saved_tensors
+        B, C, H, W = x.shape
+        grad = _broadcast_grad(g_avg if g_avg is None else (g_avg / (H * W))[:, :, None, None],
+                               g_max, x.shape, _is_cl(x))
+        if g_max is not None:
+            # index of the first maximum of each (b, c) slice, in row-major (h, w) order
+            first = (x == mx[:, :, None, None]).flatten(2).to(torch.uint8).argmax(dim=2)  # (B, C)
+            b = torch.arange(B, device=x.device)[:, None].expand(B, C)
+            c = torch.arange(C, device=x.device)[None, :].expand(B, C)
+            grad.index_put_((b, c, first // W, first % W), g_max, accumulate=True)
+        return grad
 
 
-def _max_c(x: torch.Tensor) -> torch.Tensor:
-    """Max over channels: (B, C, H, W) -> (B, 1, H, W); same choice as :func:`_max_hw`."""
+class _MaxMeanC(torch.autograd.Function):
+    """Eq. (3)'s two maps together: x (B, C, H, W) -> (MaxPool_c(x), AvgPool_c(x)), (B, 1, H, W).
+
+    Forward: a max over channels with indices (the official code's ``torch.max``, which sends
+    the gradient to the first maximum at exact ties) and a sum divided by C.
+    Backward, written once into one full-size tensor: dL/dmean / C broadcast over the channels,
+    then dL/dmax added at the recorded channel. Autograd's own version writes zeros, scatters the
+    max gradient into them, and adds that to the mean's gradient.
+    """
+
+    @staticmethod
+    def forward(x):
+        mx, idx = x.max(dim=1, keepdim=True)
+        return mx, x.sum(dim=1, keepdim=True) / x.shape[1], idx
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (x,) = inputs
+        ctx.mark_non_differentiable(output[2])
+        ctx.save_for_backward(output[2])
+        ctx.shape = x.shape
+        ctx.channels_last = _is_cl(x)
+
+    @staticmethod
+    def backward(ctx, g_max, g_avg, _g_idx):
+        (idx,) = ctx.saved_tensors
+        grad = _broadcast_grad(g_avg if g_avg is None else g_avg / ctx.shape[1], g_max,
+                               ctx.shape, ctx.channels_last)
+        if g_max is not None:
+            grad.scatter_add_(1, idx, g_max)
+        return grad
+
+
+def _broadcast_grad(g, other, shape, channels_last: bool) -> torch.Tensor:
+    """A new full-size tensor of ``shape`` holding ``g`` broadcast (zeros when g is None; ``other``
+    supplies dtype and device then), channels-last when asked. In-place updates of the result are
+    safe: it is ours alone, and nothing saved for a backward pass refers to it."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    if g is None:
+        return torch.zeros(shape, dtype=other.dtype, device=other.device).contiguous(
+            memory_format=fmt)
+    return g.expand(shape).contiguous(memory_format=fmt)
+
+
+def _is_cl(x: torch.Tensor) -> bool:
+    """x stored channels-last (and not also plain contiguous)."""
+    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+
+
+def _avg_max_hw(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(AvgPool(x), MaxPool(x)) over H and W, (B, C) each, through :class:`_AvgMaxHW` when
+    autograd records (its backward is cheaper than autograd's own); values are the same."""
     if _tracks_grad(x):
-        return x.max(dim=1, keepdim=True).values
-    return x.amax(dim=1, keepdim=True)
+        return _AvgMaxHW.apply(x)
+    return _AvgMaxHW.forward(x)
+
+
+def _max_mean_c(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(MaxPool_c(x), AvgPool_c(x)), (B, 1, H, W) each. Without autograd, ``amax`` (a plain
+    reduction, 2-4 times faster on CPU than a max over channels that records indices); with
+    autograd, :class:`_MaxMeanC`."""
+    if _tracks_grad(x):
+        mx, avg, _ = _MaxMeanC.apply(x)
+        return mx, avg
+    return x.amax(dim=1, keepdim=True), x.sum(dim=1, keepdim=True) / x.shape[1]
 
 
 class ChannelAttention(nn.Module):
@@ -95,8 +182,8 @@ class ChannelAttention(nn.Module):
             raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
-        avg = x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])            # (B, C)
-        z = torch.stack((avg, _max_hw(x)))                             # (2, B, C)
+        avg, mx = _avg_max_hw(x)                                       # (B, C) each
+        z = torch.stack((avg, mx))                                     # (2, B, C)
         y = self.fc2(F.relu(self.fc1(z))).sum(dim=0)                   # (B, C): MLP(avg) + MLP(max)
         m_c = torch.sigmoid(y)[:, :, None, None]                       # (B, C, 1, 1)
         if self.store_maps:
@@ -143,8 +230,7 @@ class SpatialAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
-        mx = _max_c(x)                                     # (B, 1, H, W), MaxPool_c
-        avg = x.sum(dim=1, keepdim=True) / x.shape[1]      # (B, 1, H, W), AvgPool_c (cf. ECA.gate)
+        mx, avg = _max_mean_c(x)                           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
         # official code: (max, mean); paper: [avg; max]. Only the weight's channel order differs.
         maps = (mx, avg) if self.order == "official" else (avg, mx)
         pooled = torch.cat(maps, dim=1)                    # (B, 2, H, W)
@@ -173,6 +259,10 @@ class CBAM(nn.Module):
         spatial_kernel: side of the spatial convolution (7 in the paper and the official code).
         order, batchnorm: see :class:`SpatialAttention` (defaults follow the official code).
         store_maps: keep ``self.maps = {"M_c": (B, C, 1, 1), "M_s": (B, 1, H, W)}`` (detached).
+        compiled: run the forward pass through ``torch.compile`` (inductor; on CPU it needs a
+            C++ compiler), which fuses the element-wise products into the reductions that
+            follow them. Compiled at the first call and again for every new input shape; off by
+            default, and nothing is compiled unless it is on.
 
     Sub-modules: ``channel`` (:class:`ChannelAttention`) and ``spatial``
     (:class:`SpatialAttention`).
@@ -181,27 +271,41 @@ class CBAM(nn.Module):
     autograd (``torch.no_grad``/``inference_mode`` or nothing requiring grad) the spatial map is
     applied to F' in place, so F' is also the output. With autograd, F' is kept for the backward
     pass and the output is a second tensor. Never is M_c (x) M_s formed at full size. The max
-    poolings and the layout of the small pooled maps are chosen per path (see :func:`_max_hw` and
+    poolings and the layout of the small pooled maps are chosen per path (see :class:`_AvgMaxHW` and
     :meth:`SpatialAttention.forward`).
     """
 
     def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7,
-                 order: str = "official", batchnorm: bool = True, store_maps: bool = True):
+                 order: str = "official", batchnorm: bool = True, store_maps: bool = True,
+                 compiled: bool = False):
         super().__init__()
         self.channel = ChannelAttention(channels, reduction, store_maps=False)
         self.spatial = SpatialAttention(spatial_kernel, order, batchnorm, store_maps=False)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
+        self.compiled = compiled
+        self._fused = None                  # the torch.compile'd forward, built at first use
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_maps(self, x: torch.Tensor):
+        """Eqs. (1)-(4); returns (F'', M_c, M_s)."""
         m_c = self.channel(x)                              # (B, C, 1, 1), eq. (1)
         f = x * m_c                                        # (B, C, H, W), eq. (2); keeps x's format
         m_s = self.spatial(f)                              # (B, 1, H, W), eq. (3)
+        if _tracks_grad(f) or self.compiled:
+            return f * m_s, m_c, m_s                       # eq. (4); autograd still needs f
+        return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.compiled:
+            if self._fused is None:
+                # one static graph per input shape (see CoordinateAttention.forward)
+                self._fused = torch.compile(self._forward_maps, dynamic=False)
+            out, m_c, m_s = self._fused(x)
+        else:
+            out, m_c, m_s = self._forward_maps(x)
         if self.store_maps:
             self.maps = {"M_c": m_c.detach(), "M_s": m_s.detach()}
-        if _tracks_grad(f):
-            return f * m_s                                 # eq. (4); autograd still needs f
-        return f.mul_(m_s)                                 # eq. (4), in place: f is ours alone
+        return out
 
 
 def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:

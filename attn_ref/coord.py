@@ -33,14 +33,18 @@ straightforward transcription, this file
 * stores a^h and a^w in x's memory format (channel axis innermost for a channels-last x), so the
   broadcasts in (6) read the gates in step with x instead of with a stride along x's innermost
   axis;
-* writes (6) as one full-size allocation scaled in place (:func:`scale_hw`) instead of
-  ``x * a_w * a_h``, which allocates and fills a second full-size temporary;
+* for a contiguous (NCHW) x, computes (1)-(2) as matrix products on the (B*C, H, W) view and (6)
+  as one batched rank-1 outer product a^h (a^w)^T written into the output, then multiplied in
+  place by x: no broadcast along rows of only W elements, and one full-size allocation where
+  ``x * a_w * a_h`` makes two (see the comment above :func:`_slices`);
 * gives (1)-(2) and (6) hand-written backward passes (:class:`_DirectionalMeans`,
   :class:`_ScaleHW`): autograd's generic ones write a full-size gradient per mean and per factor
   and then add them up; these write each full-size gradient once and save nothing full-size
-  beyond x itself.
+  beyond x itself;
+* runs the 1x1 convolutions of (3)-(5) as batched matrix products (the gate's small operations
+  took as long as a pass over x otherwise).
 Eager PyTorch has no single operation for a product of three broadcast factors, so (6) still
-takes two passes over the output; a compiled (fused) kernel can do it in one.
+takes two passes over the output; ``compiled=True`` (torch.compile) fuses it into one.
 """
 from __future__ import annotations
 
@@ -111,19 +115,107 @@ def _layout_like(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return a.contiguous()
 
 
+# ----------------------------------------------------------------------------------------------
+# Full-size kernels on the (B*C, H, W) view of a contiguous (NCHW) tensor.
+#
+# What costs time on CPU (bench/README.md has the measurements):
+# * broadcasting a (B, C, H, 1) or (B, C, 1, W) factor over x: the element-wise loop restarts
+#   every W (28 or 56) elements, so it runs below memory speed, and a product with two such
+#   factors takes two of these passes;
+# * the reductions x.mean(3) and x.mean(2) run along the same short rows;
+# * every fresh full-size temporary: with two or more alive at once, glibc hands the memory back
+#   to the kernel when they are freed (its trim threshold), and the next call page-faults the
+#   whole tensor in again, one fault per 4 KiB page.
+# So the means and the products are written as batched matrix products on the (B*C, H, W) view
+# (a rank-1 outer product a_h a_w^T per (b, c) slice, then an element-wise product of two
+# tensors of the same layout), and the backward never holds a full-size temporary.
+
+def _slices(x: torch.Tensor) -> torch.Tensor:
+    """The (B*C, H, W) view of a contiguous (B, C, H, W) tensor."""
+    B, C, H, W = x.shape
+    return x.view(B * C, H, W)
+
+
+def _means_nchw(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. (1)-(2) for a contiguous x, as two matrix products per (b, c) slice X (H x W):
+    z^h = X 1/W and z^w = 1^T/H X. Returns (B, C, H, 1) and (B, C, 1, W)."""
+    B, C, H, W = x.shape
+    xs = _slices(x)
+    z_h = torch.matmul(xs, x.new_full((W, 1), 1.0 / W))       # (B*C, H, W) @ (W, 1)
+    z_w = torch.matmul(x.new_full((1, H), 1.0 / H), xs)       # (1, H) @ (B*C, H, W)
+    return z_h.view(B, C, H, 1), z_w.view(B, C, 1, W)
+
+
+def _outer_times(t: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
+    """``t * a_h * a_w`` for a contiguous t (B, C, H, W), a_h (B, C, H, 1), a_w (B, C, 1, W):
+    per (b, c) slice the outer product a_h a_w^T, written by one batched matrix product into the
+    output, which is then multiplied in place by t (two operands of the same layout, no
+    broadcasting). One full-size allocation."""
+    B, C, H, W = t.shape
+    out = torch.bmm(a_h.reshape(B * C, H, 1), a_w.reshape(B * C, 1, W))   # (B*C, H, W)
+    return out.mul_(_slices(t)).view(B, C, H, W)
+
+
+_BLOCK_BYTES = 1 << 22      # rows of g * x formed at a time by _gate_grads
+
+
+def _gate_grads(g: torch.Tensor, x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor,
+                need_h: bool, need_w: bool):
+    """Gradients of ``x * a_h * a_w`` w.r.t. the gates, for contiguous g and x:
+    dL/da_h = (g x) a_w (sum over w), dL/da_w = a_h^T (g x) (sum over h), per (b, c) slice.
+    g x is formed for a block of slices at a time in one reused buffer (a few MiB), so there is
+    no full-size temporary to allocate (and page-fault in)."""
+    B, C, H, W = x.shape
+    gs, xs = _slices(g), _slices(x)
+    ah, aw = a_h.reshape(B * C, H, 1), a_w.reshape(B * C, 1, W)
+    grad_h = x.new_empty((B * C, H, 1)) if need_h else None
+    grad_w = x.new_empty((B * C, 1, W)) if need_w else None
+    step = max(1, _BLOCK_BYTES // (H * W * x.element_size()))
+    buf = x.new_empty((min(step, B * C), H, W))
+    for s in range(0, B * C, step):
+        b = slice(s, min(s + step, B * C))
+        gx = torch.mul(gs[b], xs[b], out=buf[: b.stop - b.start])
+        if need_h:
+            torch.bmm(gx, aw[b].transpose(1, 2), out=grad_h[b])        # (n, H, W) @ (n, W, 1)
+        if need_w:
+            torch.bmm(ah[b].transpose(1, 2), gx, out=grad_w[b])        # (n, 1, H) @ (n, H, W)
+    return (grad_h.view(B, C, H, 1) if need_h else None,
+            grad_w.view(B, C, 1, W) if need_w else None)
+
+
+_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor",
+                   lambda t: False)
+
+
+def _nchw(*ts: torch.Tensor) -> bool:
+    """All tensors 4-d, plain contiguous (the layout the kernels above are written for) and not
+    wrapped by a torch.func transform (vmap has no batching rule for the ``out=`` calls)."""
+    return all(t is not None and t.dim() == 4 and t.is_contiguous() and not _wrapped(t)
+               for t in ts)
+
+
+def _means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eqs. (1)-(2) without autograd, in whichever way suits x's layout."""
+    if _nchw(x) and not _is_channels_last(x):
+        return _means_nchw(x)
+    return _mean_over_w(x), _mean_over_h(x)
+
+
 class _DirectionalMeans(torch.autograd.Function):
     """Eqs. (1)-(2) together: x (B, C, H, W) -> z^h (B, C, H, 1), z^w (B, C, 1, W).
 
     Autograd's own backward of two means writes two full-size gradients (each a broadcast
-    divided by W or H) and then adds them. Here the gradient is one broadcast sum, written once:
+    divided by W or H) and then adds them. Here the gradient is written once:
         dL/dx_c(h, w) = dL/dz^h_c(h) / W + dL/dz^w_c(w) / H
+    for a contiguous x as one batched matrix product of rank 2 per (b, c) slice,
+    [g_h/W, 1] [1, g_w/H]^T, which avoids broadcasting along short rows.
     """
 
     generate_vmap_rule = True       # usable under torch.func transforms (vmap, grad, jacrev)
 
     @staticmethod
     def forward(x):
-        return _mean_over_w(x), _mean_over_h(x)
+        return _means(x)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -142,6 +234,13 @@ class _DirectionalMeans(torch.autograd.Function):
         g_w = zero if g_w is None else g_w / H                 # (B, C, 1, W)
         if torch.is_grad_enabled():                            # double backward: out of place
             return (g_h + g_w).expand(B, C, H, W).contiguous(memory_format=fmt)
+        if fmt == torch.contiguous_format:
+            one = torch.ones((), dtype=like.dtype, device=like.device)
+            left = torch.stack([g_h.expand(B, C, H, 1).reshape(B * C, H),
+                                one.expand(B * C, H)], dim=2)           # (B*C, H, 2)
+            right = torch.stack([one.expand(B * C, W),
+                                 g_w.expand(B, C, 1, W).reshape(B * C, W)], dim=1)  # (B*C, 2, W)
+            return torch.bmm(left, right).view(B, C, H, W)
         out = torch.empty((B, C, H, W), dtype=like.dtype, device=like.device, memory_format=fmt)
         return torch.add(_layout_like(g_h, out), _layout_like(g_w, out), out=out)
 
@@ -150,25 +249,35 @@ def directional_means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eqs. (1)-(2): ``(z^h, z^w)`` with shapes (B, C, H, 1) and (B, C, 1, W)."""
     if torch.is_grad_enabled() and x.requires_grad:
         return _DirectionalMeans.apply(x)
-    return _mean_over_w(x), _mean_over_h(x)
+    return _means(x)
+
+
+def _scale(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
+    """``x * a_h * a_w`` without autograd, in whichever way suits x's layout."""
+    if _nchw(x) and not _is_channels_last(x):
+        return _outer_times(x, a_h, a_w)
+    return (x * a_w).mul_(a_h)
 
 
 class _ScaleHW(torch.autograd.Function):
     """y = x * a_h * a_w with x (B, C, H, W), a_h (B, C, H, 1), a_w (B, C, 1, W).
 
-    Forward: one full-size allocation, two passes (``x * a_w``, then ``*= a_h`` in place).
+    Forward: one full-size allocation (:func:`_outer_times` for a contiguous x; for a
+    channels-last x, ``x * a_w`` then ``*= a_h`` in place).
     Backward, from g = dL/dy:
         dL/dx   = g * a_h * a_w
         dL/da_h = sum_w g * x * a_w           dL/da_w = sum_h g * x * a_h
-    Only x and the two small gates are saved. The backward is written with differentiable
-    operations, so double backward works too.
+    Only x and the two small gates are saved. For contiguous tensors the gate gradients are
+    batched matrix products over g * x formed block by block (:func:`_gate_grads`), so the only
+    full-size tensor written is dL/dx. When the backward itself is differentiated
+    (``create_graph=True``) it runs as plain differentiable operations.
     """
 
     generate_vmap_rule = True
 
     @staticmethod
     def forward(x, a_h, a_w):
-        return (x * a_w).mul_(a_h)
+        return _scale(x, a_h, a_w)
 
     @staticmethod
     def setup_context(ctx, inputs, output):
@@ -177,18 +286,27 @@ class _ScaleHW(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         x, a_h, a_w = ctx.saved_tensors
-        # in-place updates save a full-size allocation each, but are not allowed when this
-        # backward is itself being differentiated (create_graph=True turns grad mode on)
-        inplace = not torch.is_grad_enabled()
+        need_x, need_h, need_w = ctx.needs_input_grad
+        if torch.is_grad_enabled():        # create_graph=True: differentiable operations only
+            gx = g * x
+            return (g * a_w * a_h if need_x else None,
+                    _sum_over_w(gx * a_w) if need_h else None,
+                    _sum_over_h(gx * a_h) if need_w else None)
         grad_x = grad_h = grad_w = None
-        if ctx.needs_input_grad[0]:
-            grad_x = (g * a_w).mul_(a_h) if inplace else g * a_w * a_h
-        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+        if _nchw(g, x) and not _is_channels_last(x):
+            if need_x:
+                grad_x = _outer_times(g, a_h, a_w)
+            if need_h or need_w:
+                grad_h, grad_w = _gate_grads(g, x, a_h, a_w, need_h, need_w)
+            return grad_x, grad_h, grad_w
+        if need_x:
+            grad_x = (g * a_w).mul_(a_h)
+        if need_h or need_w:
             gx = g * x                                    # (B, C, H, W), the one temporary
-            if ctx.needs_input_grad[2]:
+            if need_w:
                 grad_w = _sum_over_h(gx * a_h)            # (B, C, 1, W)
-            if ctx.needs_input_grad[1]:
-                grad_h = _sum_over_w(gx.mul_(a_w) if inplace else gx * a_w)   # (B, C, H, 1)
+            if need_h:
+                grad_h = _sum_over_w(gx.mul_(a_w))        # (B, C, H, 1)
         return grad_x, grad_h, grad_w
 
 
@@ -201,7 +319,7 @@ def scale_hw(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Ten
     a_h, a_w = _layout_like(a_h, x), _layout_like(a_w, x)
     if torch.is_grad_enabled() and (x.requires_grad or a_h.requires_grad or a_w.requires_grad):
         return _ScaleHW.apply(x, a_h, a_w)
-    return (x * a_w).mul_(a_h)
+    return _scale(x, a_h, a_w)
 
 
 class CoordinateAttention(nn.Module):
@@ -217,6 +335,10 @@ class CoordinateAttention(nn.Module):
             ``"relu"`` (the paper's generic delta read as ReLU).
         store_maps: keep the last gates in ``self.maps["a_h"]`` (B, C, H, 1) and
             ``self.maps["a_w"]`` (B, C, 1, W), detached.
+        compiled: run the forward pass through ``torch.compile`` (inductor; on CPU it needs a
+            C++ compiler), which fuses the product of eq. (6) into one pass over x. Compiled at
+            the first call and again for every new input shape; off by default, and nothing
+            is compiled (or imported from the compiler) unless it is on.
 
     Sub-modules carry the official names, so a ``CoordAtt`` state dict loads by name:
     ``conv1`` (C -> C', 1x1, bias), ``bn1`` (BatchNorm2d(C')), ``act`` (:class:`HSwish` or ReLU,
@@ -224,7 +346,7 @@ class CoordinateAttention(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, reduction: int = 32,
-                 store_maps: bool = True, activation: str = "hswish"):
+                 store_maps: bool = True, activation: str = "hswish", compiled: bool = False):
         super().__init__()
         if activation not in ("hswish", "relu"):
             raise ValueError(f"activation must be 'hswish' or 'relu', got {activation!r}")
@@ -239,9 +361,15 @@ class CoordinateAttention(nn.Module):
         self.conv_w = nn.Conv2d(mip, out_channels, kernel_size=1, bias=True)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
+        self.compiled = compiled
+        self._fused = None                  # the torch.compile'd forward, built at first use
 
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. (1)-(5) for ``x`` (B, C, H, W): ``a_h`` (B, C, H, 1) and ``a_w`` (B, C, 1, W)."""
+        self._check_input(x)
+        return self._gates_from_means(*directional_means(x))  # eqs. (1)-(2), then (3)-(5)
+
+    def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
             raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
         if x.shape[1] != self.in_channels or self.out_channels != self.in_channels:
@@ -250,21 +378,51 @@ class CoordinateAttention(nn.Module):
                 f"channels, so in_channels, out_channels and the input's channels must agree; "
                 f"got in_channels={self.in_channels}, out_channels={self.out_channels}, "
                 f"input shape {tuple(x.shape)}")
-        H, W = x.shape[2], x.shape[3]
-        z_h, z_w = directional_means(x)       # eqs. (1)-(2): (B, C, H, 1) and (B, C, 1, W)
-        z = torch.cat([z_h, z_w.transpose(2, 3)], dim=2)    # (B, C, H + W, 1)
-        f = self.act(self.bn1(self.conv1(z)))               # (B, C', H + W, 1)  eq. (3)
-        f_h, f_w = torch.split(f, [H, W], dim=2)            # eq. (4)
-        a_h = torch.sigmoid(self.conv_h(f_h))               # (B, C, H, 1)  eq. (5)
-        a_w = torch.sigmoid(self.conv_w(f_w.transpose(2, 3)))   # (B, C, 1, W)
-        return a_h, a_w
+
+    def _gates_from_means(self, z_h: torch.Tensor, z_w: torch.Tensor):
+        """Eqs. (3)-(5) from z^h (B, C, H, 1) and z^w (B, C, 1, W).
+
+        The three 1x1 convolutions are computed as batched matrix products on (B, channels,
+        positions) views, with the convolutions' own weights and biases: the same arithmetic,
+        but oneDNN's convolution, the concatenation of a transposed z^w and the sigmoid of a
+        convolution's output took together about as long on CPU as a pass over x (measured at
+        32x256x28x28, bench/README.md).
+        """
+        B, C, H, W = z_h.shape[0], z_h.shape[1], z_h.shape[2], z_w.shape[3]
+        z = torch.cat([z_h.reshape(B, C, H), z_w.reshape(B, C, W)], dim=2)   # (B, C, H + W)
+        f = self._conv1x1(self.conv1, z)                    # (B, C', H + W)
+        f = self.act(self.bn1(f.unsqueeze(3))).squeeze(3)   # eq. (3); BatchNorm2d on (B, C', L, 1)
+        a_h = torch.sigmoid(self._conv1x1(self.conv_h, f[:, :, :H]))   # eq. (4)-(5): (B, C, H)
+        a_w = torch.sigmoid(self._conv1x1(self.conv_w, f[:, :, H:]))   # (B, C, W)
+        return a_h.unsqueeze(3), a_w.unsqueeze(2)           # (B, C, H, 1), (B, C, 1, W)
+
+    @staticmethod
+    def _conv1x1(conv: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
+        """``conv`` (1x1, bias) applied to t (B, in, L): ``bias + weight @ t`` per example."""
+        w = conv.weight.flatten(1)                          # (out, in)
+        return torch.baddbmm(conv.bias[:, None], w.expand(t.shape[0], *w.shape), t)
+
+    def _forward_plain(self, x: torch.Tensor):
+        """Eqs. (1)-(6) as plain broadcasting operations, for torch.compile to fuse (the
+        hand-written kernels above are for eager execution). Returns (y, a_h, a_w)."""
+        a_h, a_w = self._gates_from_means(x.mean(3, keepdim=True), x.mean(2, keepdim=True))
+        return x * a_h * a_w, a_h, a_w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a_h, a_w = self.gates(x)
-        a_h, a_w = _layout_like(a_h, x), _layout_like(a_w, x)
+        if self.compiled:
+            self._check_input(x)
+            if self._fused is None:
+                # one static graph per input shape: dynamic shapes gain nothing here, and
+                # inductor (PyTorch 2.13) failed on CA's symbolic second-shape graph
+                self._fused = torch.compile(self._forward_plain, dynamic=False)
+            y, a_h, a_w = self._fused(x)
+        else:
+            a_h, a_w = self.gates(x)
+            a_h, a_w = _layout_like(a_h, x), _layout_like(a_w, x)
+            y = scale_hw(x, a_h, a_w)                       # (B, C, H, W)  eq. (6)
         if self.store_maps:
             self.maps = {"a_h": a_h.detach(), "a_w": a_w.detach()}
-        return scale_hw(x, a_h, a_w)                        # (B, C, H, W)  eq. (6)
+        return y
 
     def extra_repr(self) -> str:
         return (f"in_channels={self.in_channels}, out_channels={self.out_channels}, "

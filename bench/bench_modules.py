@@ -21,12 +21,13 @@ Floors (memory traffic in units of one copy = one read + one write of x): SE, EC
 twice (pool, then scale) and write once, 1.5x; CBAM reads it three times, 2x. Goals on CPU:
 SE/ECA inference within 1.8x, CA within 2.5x, CBAM within 4x, never slower than the baseline.
 
-Usage:  python bench/bench_modules.py [--threads 2] [--min-time 0.5] [--markdown out.md]
+Usage:  python bench/bench_modules.py [--threads 2] [--min-time 0.5] [--markdown out.md] [--cpu-time]
         [--modules se,eca,cbam,ca] [--channels-last] [--compile] [--profile ca]
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import os
 import statistics
@@ -36,7 +37,6 @@ import time
 import torch
 from torch.utils import benchmark
 
-from attn_ref.baselines import make_baseline
 
 SHAPES = ((32, 256, 28, 28), (32, 64, 56, 56))
 FLOOR = {"se": 1.5, "eca": 1.5, "ca": 1.5, "cbam": 2.0}
@@ -50,34 +50,11 @@ def available(kind: str) -> bool:
 
 
 def build_pair(kind: str, channels: int):
-    """(attn_ref module, baseline module) with identical weights and BatchNorm statistics."""
-    import attn_ref
+    """(attn_ref module, baseline module) with identical weights and non-trivial BatchNorm
+    statistics (:func:`attn_ref.profiling.module_pair`, shared with the profiling chapter)."""
+    from attn_ref.profiling import module_pair
 
-    if kind == "se":
-        ours = attn_ref.SqueezeExcitation(channels, 16, bias=False)   # senet.pytorch layout
-        base = make_baseline("se", channels, reduction=16)
-    elif kind == "eca":
-        k = attn_ref.eca_kernel_size(channels)
-        ours = attn_ref.ECA(channels, k_size=k)
-        base = make_baseline("eca", channels, k_size=k)
-    elif kind == "cbam":
-        ours = attn_ref.CBAM(channels, 16, 7)
-        base = make_baseline("cbam", channels, reduction=16, kernel_size=7)
-    elif kind == "ca":
-        ours = attn_ref.CoordinateAttention(channels, channels, 32)
-        base = make_baseline("ca", channels, reduction=32)
-    else:
-        raise ValueError(kind)
-    # non-trivial BatchNorm statistics, so eval mode is tested too
-    with torch.no_grad():
-        for m in base.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.uniform_(-0.5, 0.5)
-    attn_ref.load_official_state_dict(ours, base.state_dict())
-    return ours, base
+    return module_pair(kind, channels)
 
 
 def check_equal(ours, base, x) -> float:
@@ -93,18 +70,22 @@ def check_equal(ours, base, x) -> float:
     return worst
 
 
-def median_times(fns: dict, threads: int, min_time: float, rounds: int = 7) -> dict:
+def median_times(fns: dict, threads: int, min_time: float, rounds: int = 7,
+                 cpu_time: bool = False) -> dict:
     """Median seconds per call of each callable in ``fns``, measured in interleaved rounds.
 
     Each round times every callable once with ``torch.utils.benchmark.Timer.timeit`` (a block of
     calls lasting about ``min_time / rounds`` seconds); the median over the rounds is returned.
     Interleaving keeps the reference copy and the modules under the same background load, which
-    matters on a shared machine.
+    matters on a shared machine. With ``cpu_time`` (one thread only) the clock is the thread's
+    CPU time, which does not run while the thread waits for a CPU another process holds.
     """
+    clock = time.thread_time if cpu_time else time.perf_counter
     timers, numbers, samples = {}, {}, {name: [] for name in fns}
     for name, fn in fns.items():
         fn()                                                   # warm-up (allocations, caches)
-        timers[name] = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads)
+        timers[name] = benchmark.Timer(stmt="fn()", globals={"fn": fn}, num_threads=threads,
+                                       timer=clock)
         once = statistics.median(timers[name].timeit(1).median for _ in range(3))
         numbers[name] = max(1, round(min_time / rounds / max(once, 1e-6)))
     for _ in range(rounds):
@@ -161,11 +142,17 @@ def main(argv=None) -> int:
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--compile", action="store_true",
                     help="also time torch.compile(module) (inductor; needs a C++ compiler)")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="time with the thread's CPU time instead of wall time (needs --threads "
+                         "1): on a machine shared with other jobs, time spent waiting for a CPU "
+                         "is then not counted")
     ap.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
     ap.add_argument("--profile", metavar="KIND",
                     help="print torch.profiler tables for KIND at each shape, then exit")
     args = ap.parse_args(argv)
 
+    if args.cpu_time and args.threads != 1:
+        ap.error("--cpu-time needs --threads 1 (other threads' CPU time would not be counted)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     kinds = [k.strip().lower() for k in args.modules.split(",") if k.strip()]
@@ -177,6 +164,7 @@ def main(argv=None) -> int:
 
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
+          f"{'thread CPU time' if args.cpu_time else 'wall time'}, "
           f"{'channels_last' if args.channels_last else 'contiguous (NCHW)'}, "
           f"{os.cpu_count()} CPUs, load average {load()}")
     rows = []
@@ -199,14 +187,20 @@ def main(argv=None) -> int:
             if args.compile:
                 try:
                     # one static graph per shape (automatic dynamic shapes recompiles the second
-                    # shape symbolically, which inductor 2.13 fails on for CA)
-                    cm = torch.compile(ours, dynamic=False)
+                    # shape symbolically, which inductor 2.13 fails on for CA);
+                    # ours with its compiled=True option (CA, CBAM), else torch.compile of
+                    # the module
+                    cm = copy.deepcopy(ours)
+                    if hasattr(cm, "compiled"):
+                        cm.compiled = True
+                    else:
+                        cm = torch.compile(cm, dynamic=False)
                     fns["comp_fwd"], fns["comp_bwd"] = forward_fn(cm, x), train_fn(cm, x)
                     fns["comp_fwd"](), fns["comp_bwd"]()      # compile outside the timing
                 except Exception as e:                        # report, keep going
                     fns.pop("comp_fwd", None), fns.pop("comp_bwd", None)
                     print(f"  torch.compile failed for {kind}: {type(e).__name__}: {e}"[:300])
-            t = median_times(fns, args.threads, args.min_time)
+            t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time)
             r = {"module": NAMES[kind], "kind": kind, "shape": "x".join(map(str, shape)),
                  "max_abs_diff": err, "copy_ms": t["copy"] * 1e3,
                  "gibs": 2 * mb / 1024 / t["copy"]}
@@ -226,6 +220,7 @@ def main(argv=None) -> int:
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(f"torch {torch.__version__}, {args.threads} threads, float32, "
+                    f"{'thread CPU time' if args.cpu_time else 'wall time'}, "
                     f"{'channels_last' if args.channels_last else 'NCHW'}, "
                     f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                     f"load average {load()}\n\n" + table + "\n")
