@@ -1,7 +1,7 @@
 """Grading speed, measured in one run: stock nbgrader against our grading (out-of-kernel verdict,
 sandbox, isolation), and our grading on 1 worker against N workers.
 
-    python bench/bench_grading.py [--copies 6] [--workers 2]
+    python bench/bench_grading.py [--copies 8] [--workers 2]
 
 Everything happens in a scratch copy of the course. The same submissions (copies of the bundled
 correct and mistaken samples) are graded three ways:
@@ -50,7 +50,7 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\\nraise NotImplemented
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--copies", type=int, default=6, help="submissions graded each way")
+    ap.add_argument("--copies", type=int, default=8, help="submissions graded each way")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--assignment", default="01_se")
     args = ap.parse_args()
