@@ -224,6 +224,10 @@ def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torc
     By default the module runs on a copy on the ``meta`` device: shapes are propagated and
     nothing is computed, so counting a whole ResNet-50 takes milliseconds. Pass
     ``device="cpu"`` to count a real forward pass of ``module`` itself (in eval mode, no grad).
+
+    Coordinate Attention computes its poolings and its final product with matrix products when
+    that is faster (:mod:`attn_ref.coord`); while counting it runs its plain formulation
+    (:func:`attn_ref.coord.plain_kernels`), so that those are not counted as layers.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -244,7 +248,9 @@ def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torc
     x = torch.zeros(shape, device=device, dtype=dtype)
     counter = FlopCounterMode(display=False)
     try:
-        with torch.no_grad(), counter:
+        from .coord import plain_kernels
+
+        with torch.no_grad(), plain_kernels(), counter:
             model(x)
     finally:
         model.train(was_training)

@@ -48,6 +48,9 @@ takes two passes over the output; ``compiled=True`` (torch.compile) fuses it int
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -187,11 +190,28 @@ _wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_
                    lambda t: False)
 
 
+_PLAIN = contextvars.ContextVar("attn_ref_coord_plain", default=False)
+
+
+@contextlib.contextmanager
+def plain_kernels():
+    """Within this context, CA computes eqs. (1)-(2) and (6) with plain reductions and broadcast
+    products instead of the matrix-product kernels below: the same values, other operations.
+    For operation counters (:func:`attn_ref.complexity.count_macs`), which see matrix products
+    but not reductions or element-wise products, so that they count the layers the paper counts
+    and not how this file happens to compute a mean."""
+    token = _PLAIN.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN.reset(token)
+
+
 def _nchw(*ts: torch.Tensor) -> bool:
     """All tensors 4-d, plain contiguous (the layout the kernels above are written for) and not
     wrapped by a torch.func transform (vmap has no batching rule for the ``out=`` calls)."""
-    return all(t is not None and t.dim() == 4 and t.is_contiguous() and not _wrapped(t)
-               for t in ts)
+    return not _PLAIN.get() and all(t is not None and t.dim() == 4 and t.is_contiguous()
+                                    and not _wrapped(t) for t in ts)
 
 
 def _means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
