@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..eca import ECA, eca_kernel_size, eca_resnet50_kernels
-from .core import Case, Check, Mistake, case_rng, to_numpy
+from .core import Case, Check, Mistake, case_rng, to_numpy, float64_tensor
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 RESNET50_WIDTHS = (256, 512, 1024, 2048)
@@ -16,12 +16,7 @@ MOBILENETV2_WIDTHS = (16, 24, 32, 64, 96, 160, 320)   # output width of each inv
 MOBILENETV2_RELEASED = (1, 1, 1, 1, 1, 3, 3)           # the released eca_mobilenetv2_k13
 
 
-def _t(a):
-    return torch.from_numpy(np.asarray(a, dtype=np.float64))
-
-
-def _np(t):
-    return t.detach().numpy()
+_t, _np = float64_tensor, to_numpy       # case arguments as float64 tensors, results as arrays
 
 
 # ----- the adaptive kernel size, eq. (6'), and the ways of rounding it wrong -----------------------

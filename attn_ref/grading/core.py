@@ -86,7 +86,9 @@ class Check:
         raise NotImplementedError
 
     def expected(self, case: Case) -> np.ndarray:
-        raise NotImplementedError
+        """What a correct answer returns on ``case``. By default: :meth:`reference` called on the
+        case's arguments in float64; checks with other needs override it."""
+        return to_numpy(self.reference()(*[float64_tensor(a) for a in case.args]))
 
     def mistakes(self) -> list[Mistake]:
         return []
@@ -120,6 +122,14 @@ class Check:
                     outs.append(to_numpy(module(*args)))
             return outs
         raise ValueError(f"unknown check kind {self.kind!r}")
+
+
+def float64_tensor(a: Any):
+    """A case argument as a float64 tensor (``None`` stays ``None``), for computing expected
+    values in the grader."""
+    import torch
+
+    return None if a is None else torch.from_numpy(np.asarray(a, dtype=np.float64))
 
 
 def to_numpy(value: Any) -> np.ndarray:
