@@ -24,7 +24,6 @@ import sys
 import tempfile
 import time
 import warnings
-from shlex import quote as _quote
 from dataclasses import dataclass, field
 from pathlib import Path
 

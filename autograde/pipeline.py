@@ -319,7 +319,7 @@ def _in_gradebook(assignment: str) -> bool:
 
 def scores() -> dict[tuple[str, str], dict]:
     """(student, assignment) -> {"score", "max", "cells": {test cell: points}} from the gradebook."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook
 
     out = {}
     with Gradebook(db_url()) as gb:
