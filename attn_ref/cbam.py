@@ -38,9 +38,11 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from . import fused_cpu
 from .se import se_bottleneck
 
 _ORDERS = ("official", "paper")
+_FUSED = (None, "compile", "cpp")
 
 
 def _tracks_grad(x: torch.Tensor) -> bool:
@@ -182,7 +184,10 @@ class ChannelAttention(nn.Module):
             raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
-        avg, mx = _avg_max_hw(x)                                       # (B, C) each
+        return self.from_descriptors(*_avg_max_hw(x))                  # (B, C) each
+
+    def from_descriptors(self, avg: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
+        """Eq. (1) from the two pooled descriptors AvgPool(x), MaxPool(x), (B, C) each."""
         z = torch.stack((avg, mx))                                     # (2, B, C)
         y = self.fc2(F.relu(self.fc1(z))).sum(dim=0)                   # (B, C): MLP(avg) + MLP(max)
         m_c = torch.sigmoid(y)[:, :, None, None]                       # (B, C, 1, 1)
@@ -230,7 +235,12 @@ class SpatialAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
-        mx, avg = _max_mean_c(x)                           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
+        return self.from_pooled(*_max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
+
+    def from_pooled(self, mx: torch.Tensor, avg: torch.Tensor, conv=None) -> torch.Tensor:
+        """Eq. (3) from the two pooled maps MaxPool_c(x), AvgPool_c(x), (B, 1, H, W) each.
+        ``conv(pooled, weight)``, if given, computes the convolution in place of ``self.conv``
+        (with its weight; the fused CPU path passes :func:`attn_ref.fused_cpu.spatial_conv`)."""
         # official code: (max, mean); paper: [avg; max]. Only the weight's channel order differs.
         maps = (mx, avg) if self.order == "official" else (avg, mx)
         pooled = torch.cat(maps, dim=1)                    # (B, 2, H, W)
@@ -238,7 +248,7 @@ class SpatialAttention(nn.Module):
             # on CPU (oneDNN) this 2 -> 1 convolution's backward runs several times faster on
             # channels-last input; pooled is small (2/C of x), so the copy costs little
             pooled = pooled.contiguous(memory_format=torch.channels_last)
-        y = self.conv(pooled)                              # (B, 1, H, W)
+        y = self.conv(pooled) if conv is None else conv(pooled, self.conv.weight)  # (B, 1, H, W)
         if self.bn is not None:
             y = self.bn(y)
         m_s = torch.sigmoid(y)                             # (B, 1, H, W)
@@ -259,10 +269,15 @@ class CBAM(nn.Module):
         spatial_kernel: side of the spatial convolution (7 in the paper and the official code).
         order, batchnorm: see :class:`SpatialAttention` (defaults follow the official code).
         store_maps: keep ``self.maps = {"M_c": (B, C, 1, 1), "M_s": (B, 1, H, W)}`` (detached).
-        compiled: run the forward pass through ``torch.compile`` (inductor; on CPU it needs a
-            C++ compiler), which fuses the element-wise products into the reductions that
-            follow them. Compiled at the first call and again for every new input shape; off by
-            default, and nothing is compiled unless it is on.
+        fused: ``None`` (default): the eager code of this file. ``"compile"``: the forward
+            pass through ``torch.compile`` (inductor; on CPU it needs a C++ compiler), which
+            fuses the element-wise products into the reductions that follow them; compiled at
+            the first call and again for every new input shape. ``"cpp"``: for inference on
+            the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors of eq. (1) from
+            one read of x, the maps of eq. (3) from one more without forming F', and eqs. (2)
+            and (4) together in one read and one write; compiled once at first use), used when
+            autograd is not recording and x is a contiguous float32/float64 CPU tensor, the
+            eager code otherwise. Nothing is compiled unless asked for.
 
     Sub-modules: ``channel`` (:class:`ChannelAttention`) and ``spatial``
     (:class:`SpatialAttention`).
@@ -277,30 +292,37 @@ class CBAM(nn.Module):
 
     def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7,
                  order: str = "official", batchnorm: bool = True, store_maps: bool = True,
-                 compiled: bool = False):
+                 fused: str | None = None):
         super().__init__()
+        if fused not in _FUSED:
+            raise ValueError(f"fused must be one of {_FUSED}, got {fused!r}")
         self.channel = ChannelAttention(channels, reduction, store_maps=False)
         self.spatial = SpatialAttention(spatial_kernel, order, batchnorm, store_maps=False)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
-        self.compiled = compiled
-        self._fused = None                  # the torch.compile'd forward, built at first use
+        self.fused = fused
+        self._compiled = None               # the torch.compile'd forward, built at first use
 
     def _forward_maps(self, x: torch.Tensor):
         """Eqs. (1)-(4); returns (F'', M_c, M_s)."""
         m_c = self.channel(x)                              # (B, C, 1, 1), eq. (1)
         f = x * m_c                                        # (B, C, H, W), eq. (2); keeps x's format
         m_s = self.spatial(f)                              # (B, 1, H, W), eq. (3)
-        if _tracks_grad(f) or self.compiled:
+        if _tracks_grad(f) or self.fused == "compile":
             return f * m_s, m_c, m_s                       # eq. (4); autograd still needs f
         return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.compiled:
-            if self._fused is None:
+        if self.fused == "compile":
+            if self._compiled is None:
                 # one static graph per input shape (see CoordinateAttention.forward)
-                self._fused = torch.compile(self._forward_maps, dynamic=False)
-            out, m_c, m_s = self._fused(x)
+                self._compiled = torch.compile(self._forward_maps, dynamic=False)
+            out, m_c, m_s = self._compiled(x)
+        elif self.fused == "cpp" and fused_cpu.usable(self, x):
+            m_c = self.channel.from_descriptors(*fused_cpu.avg_max_hw(x))     # eq. (1)
+            m_s = self.spatial.from_pooled(*fused_cpu.scaled_max_mean_c(x, m_c),  # eq. (3)
+                                           conv=fused_cpu.spatial_conv)
+            out = fused_cpu.scale_channel_spatial(x, m_c, m_s)  # eqs. (2) and (4), one pass
         else:
             out, m_c, m_s = self._forward_maps(x)
         if self.store_maps:

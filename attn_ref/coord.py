@@ -44,7 +44,8 @@ straightforward transcription, this file
 * runs the 1x1 convolutions of (3)-(5) as batched matrix products (the gate's small operations
   took as long as a pass over x otherwise).
 Eager PyTorch has no single operation for a product of three broadcast factors, so (6) still
-takes two passes over the output; ``compiled=True`` (torch.compile) fuses it into one.
+takes two passes over the output; ``fused="compile"`` (torch.compile) and ``fused="cpp"`` (the
+CPU kernels of :mod:`attn_ref.fused_cpu`, for inference) do it in one.
 """
 from __future__ import annotations
 
@@ -54,6 +55,10 @@ import contextvars
 import torch
 from torch import nn
 import torch.nn.functional as F
+
+from . import fused_cpu
+
+_FUSED = (None, "compile", "cpp")
 
 
 def ca_bottleneck(channels: int, reduction: int, min_width: int = 8) -> int:
@@ -355,10 +360,14 @@ class CoordinateAttention(nn.Module):
             ``"relu"`` (the paper's generic delta read as ReLU).
         store_maps: keep the last gates in ``self.maps["a_h"]`` (B, C, H, 1) and
             ``self.maps["a_w"]`` (B, C, 1, W), detached.
-        compiled: run the forward pass through ``torch.compile`` (inductor; on CPU it needs a
-            C++ compiler), which fuses the product of eq. (6) into one pass over x. Compiled at
-            the first call and again for every new input shape; off by default, and nothing
-            is compiled (or imported from the compiler) unless it is on.
+        fused: ``None`` (default): the eager code of this file. ``"compile"``: the forward
+            pass through ``torch.compile`` (inductor; on CPU it needs a C++ compiler), which
+            fuses the product of eq. (6) into one pass over x; compiled at the first call and
+            again for every new input shape. ``"cpp"``: for inference on the CPU, the kernels
+            of :mod:`attn_ref.fused_cpu` (eqs. (1)-(2) from one read of x, eq. (6) in one read
+            and one write; compiled once at first use), used when autograd is not recording and
+            x is a contiguous float32/float64 CPU tensor, the eager code otherwise. Nothing is
+            compiled (or imported from the compiler) unless asked for.
 
     Sub-modules carry the official names, so a ``CoordAtt`` state dict loads by name:
     ``conv1`` (C -> C', 1x1, bias), ``bn1`` (BatchNorm2d(C')), ``act`` (:class:`HSwish` or ReLU,
@@ -366,10 +375,12 @@ class CoordinateAttention(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int | None = None, reduction: int = 32,
-                 store_maps: bool = True, activation: str = "hswish", compiled: bool = False):
+                 store_maps: bool = True, activation: str = "hswish", fused: str | None = None):
         super().__init__()
         if activation not in ("hswish", "relu"):
             raise ValueError(f"activation must be 'hswish' or 'relu', got {activation!r}")
+        if fused not in _FUSED:
+            raise ValueError(f"fused must be one of {_FUSED}, got {fused!r}")
         out_channels = in_channels if out_channels is None else out_channels
         mip = ca_bottleneck(in_channels, reduction)
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -381,8 +392,8 @@ class CoordinateAttention(nn.Module):
         self.conv_w = nn.Conv2d(mip, out_channels, kernel_size=1, bias=True)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
-        self.compiled = compiled
-        self._fused = None                  # the torch.compile'd forward, built at first use
+        self.fused = fused
+        self._compiled = None               # the torch.compile'd forward, built at first use
 
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Eqs. (1)-(5) for ``x`` (B, C, H, W): ``a_h`` (B, C, H, 1) and ``a_w`` (B, C, 1, W)."""
@@ -410,6 +421,10 @@ class CoordinateAttention(nn.Module):
         """
         B, C, H, W = z_h.shape[0], z_h.shape[1], z_h.shape[2], z_w.shape[3]
         z = torch.cat([z_h.reshape(B, C, H), z_w.reshape(B, C, W)], dim=2)   # (B, C, H + W)
+        return self._gates_from_z(z, H)
+
+    def _gates_from_z(self, z: torch.Tensor, H: int):
+        """Eqs. (3)-(5) from ``z = [z^h ; z^w]`` (B, C, H + W)."""
         f = self._conv1x1(self.conv1, z)                    # (B, C', H + W)
         f = self.act(self.bn1(f.unsqueeze(3))).squeeze(3)   # eq. (3); BatchNorm2d on (B, C', L, 1)
         a_h = torch.sigmoid(self._conv1x1(self.conv_h, f[:, :, :H]))   # eq. (4)-(5): (B, C, H)
@@ -429,13 +444,17 @@ class CoordinateAttention(nn.Module):
         return x * a_h * a_w, a_h, a_w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.compiled:
+        if self.fused == "compile":
             self._check_input(x)
-            if self._fused is None:
+            if self._compiled is None:
                 # one static graph per input shape: dynamic shapes gain nothing here, and
                 # inductor (PyTorch 2.13) failed on CA's symbolic second-shape graph
-                self._fused = torch.compile(self._forward_plain, dynamic=False)
-            y, a_h, a_w = self._fused(x)
+                self._compiled = torch.compile(self._forward_plain, dynamic=False)
+            y, a_h, a_w = self._compiled(x)
+        elif self.fused == "cpp" and fused_cpu.usable(self, x):
+            self._check_input(x)
+            a_h, a_w = self._gates_from_z(fused_cpu.directional_means(x), x.shape[2])
+            y = fused_cpu.scale_hw(x, a_h, a_w)             # eq. (6), one pass
         else:
             a_h, a_w = self.gates(x)
             a_h, a_w = _layout_like(a_h, x), _layout_like(a_w, x)

@@ -112,10 +112,10 @@ def test_low_precision_matches_float32(kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["ca", "cbam"])
 def test_compiled_option_matches_eager(kind):
-    """``compiled=True`` (torch.compile, inductor) gives the eager values, gradients and maps.
+    """``fused="compile"`` (torch.compile, inductor) gives the eager values, gradients and maps.
     Marked slow: compiling takes tens of seconds on the course machine."""
     eager, _ = pair(kind, 16, dtype=torch.float32)
-    fused, _ = pair(kind, 16, dtype=torch.float32, compiled=True)
+    fused, _ = pair(kind, 16, dtype=torch.float32, fused="compile")
     x, v = rand(3, 16, 5, 7, seed=8, dtype=torch.float32), rand(3, 16, 5, 7, seed=9,
                                                                dtype=torch.float32)
     for train in (False, True):
