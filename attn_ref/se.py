@@ -28,7 +28,10 @@ def se_squeeze(x: torch.Tensor) -> torch.Tensor:
     """Eq. (1): global average pooling. ``x`` (B, C, H, W) -> ``z`` (B, C)."""
     if x.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
-    return x.mean(dim=(2, 3))
+    # a sum, then a division of the small (B, C) result: the same value as x.mean(dim=(2, 3)),
+    # but mean's backward divides the expanded gradient, writing a full-size tensor the sum's
+    # backward never makes (training 15-20 % faster at 32x256x28x28, bench/README.md)
+    return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
 
 
 def se_excitation(z: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor | None,
