@@ -15,14 +15,25 @@ every shape (default 32x256x28x28 and 32x64x56x56, float32), in one run:
   loaded with the same weights (outputs are checked equal before timing).
 
 Timing: ``torch.utils.benchmark.Timer``; all callables of one row are timed in interleaved
-rounds and each reports its median over the rounds (see :func:`median_times`).
+rounds and each reports its median over the rounds (see :func:`median_times`). By default every
+callable runs back to back with itself, so the copy's 51 MB (x and out) can stay in the last-level
+cache, and on this course's machine they do; a module, which touches x, a fresh output and its
+temporaries, does not get that. ``--cold`` instead reads a 256 MiB buffer before every timed call
+of every callable (the copy included), so each starts from memory, as a layer's input does in a
+network whose activations do not fit in the cache. The minor page faults per inference call
+(``faults``, from getrusage) are printed too: a fresh full-size output that the C library had
+returned to the kernel costs about five copies' time to fault back in.
 
 Floors (memory traffic in units of one copy = one read + one write of x): SE, ECA and CA read x
 twice (pool, then scale) and write once, 1.5x; CBAM reads it three times, 2x. Goals on CPU:
 SE/ECA inference within 1.8x, CA within 2.5x, CBAM within 4x, never slower than the baseline.
 
+Options ``--fused`` and ``--compile`` also time the fused paths of CA and CBAM (``fused="cpp"``,
+inference only; ``fused="compile"``).
+
 Usage:  python bench/bench_modules.py [--threads 2] [--min-time 0.5] [--markdown out.md] [--cpu-time]
-        [--modules se,eca,cbam,ca] [--channels-last] [--compile] [--profile ca]
+        [--modules se,eca,cbam,ca] [--channels-last] [--compile] [--fused] [--cold]
+        [--malloc-tuned] [--profile ca]
 """
 from __future__ import annotations
 
@@ -30,6 +41,8 @@ import argparse
 import copy
 import importlib.util
 import os
+import random
+import resource
 import statistics
 import sys
 import time
@@ -43,6 +56,11 @@ FLOOR = {"se": 1.5, "eca": 1.5, "ca": 1.5, "cbam": 2.0}
 GOAL = {"se": 1.8, "eca": 1.8, "ca": 2.5, "cbam": 4.0}
 FILES = {"se": "se", "eca": "eca", "cbam": "cbam", "ca": "coord"}
 NAMES = {"se": "SE", "eca": "ECA", "cbam": "CBAM", "ca": "CA"}
+# glibc malloc: never give freed memory back to the kernel (trim threshold 16 GiB, 64 MiB kept
+# at the top of the heap), and serve blocks of up to 32 MiB (the most glibc allows) from the heap
+# instead of fresh mappings
+MALLOC_TUNED = {"MALLOC_TRIM_THRESHOLD_": "17179869184", "MALLOC_TOP_PAD_": "67108864",
+                "MALLOC_MMAP_THRESHOLD_": "33554432"}
 
 
 def available(kind: str) -> bool:
@@ -71,16 +89,36 @@ def check_equal(ours, base, x) -> float:
 
 
 def median_times(fns: dict, threads: int, min_time: float, rounds: int = 7,
-                 cpu_time: bool = False) -> dict:
+                 cpu_time: bool = False, evict: torch.Tensor | None = None) -> dict:
     """Median seconds per call of each callable in ``fns``, measured in interleaved rounds.
 
     Each round times every callable once with ``torch.utils.benchmark.Timer.timeit`` (a block of
     calls lasting about ``min_time / rounds`` seconds); the median over the rounds is returned.
     Interleaving keeps the reference copy and the modules under the same background load, which
-    matters on a shared machine. With ``cpu_time`` (one thread only) the clock is the thread's
+    matters on a shared machine; the order of the callables is shuffled in every round (with a
+    fixed seed), so none always runs after the same neighbour: in a fixed cyclic order, SE's and
+    ECA's forward passes measured up to 10 % slower than the same operations of their baselines
+    did in shuffled rounds. With ``cpu_time`` (one thread only) the clock is the thread's
     CPU time, which does not run while the thread waits for a CPU another process holds.
+
+    With ``evict`` (a tensor larger than the last-level cache), every call is timed on its own
+    after a read of ``evict``, which pushes the callable's data out of the caches; then the
+    rounds are at least 15 and each holds one call per callable.
     """
     clock = time.thread_time if cpu_time else time.perf_counter
+    if evict is not None:
+        samples = {name: [] for name in fns}
+        for fn in fns.values():
+            fn()                                               # warm-up (allocations, code)
+        order = random.Random(0)
+        for _ in range(max(rounds, 15)):
+            for name in order.sample(list(fns), len(fns)):
+                fn = fns[name]
+                evict.sum()
+                start = clock()
+                fn()
+                samples[name].append(clock() - start)
+        return {name: statistics.median(v) for name, v in samples.items()}
     timers, numbers, samples = {}, {}, {name: [] for name in fns}
     for name, fn in fns.items():
         fn()                                                   # warm-up (allocations, caches)
@@ -88,28 +126,41 @@ def median_times(fns: dict, threads: int, min_time: float, rounds: int = 7,
                                        timer=clock)
         once = statistics.median(timers[name].timeit(1).median for _ in range(3))
         numbers[name] = max(1, round(min_time / rounds / max(once, 1e-6)))
+    order = random.Random(0)
     for _ in range(rounds):
-        for name in fns:
+        for name in order.sample(list(fns), len(fns)):
             samples[name].append(timers[name].timeit(numbers[name]).median)
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def forward_fn(module, x):
-    module.eval()
+def faults_per_call(fn, calls: int = 5) -> float:
+    """Minor page faults per call of ``fn`` (the process's count, so only meaningful on one
+    thread of work)."""
+    fn()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(calls):
+        fn()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
 
+
+def forward_fn(module, x):
+    """Inference: eval mode (set at every call, since the same module is also timed in training;
+    a few microseconds), no autograd."""
     def run():
+        module.eval()
         with torch.no_grad():
             module(x)
     return run
 
 
 def train_fn(module, x):
-    module.train()
+    """Training: train mode (set at every call), the gradients of x and every parameter."""
     xg = x.detach().clone().requires_grad_(True)
     params = [p for p in module.parameters() if p.requires_grad]
     g = torch.randn_like(x)
 
     def run():
+        module.train()
         out = module(xg)
         torch.autograd.grad(out, [xg] + params, g)
     return run
@@ -141,16 +192,30 @@ def main(argv=None) -> int:
     ap.add_argument("--modules", default="se,eca,cbam,ca")
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--compile", action="store_true",
-                    help="also time torch.compile(module) (inductor; needs a C++ compiler)")
+                    help="also time the compiled module: fused=\"compile\" for CA and CBAM, "
+                         "torch.compile(module) for SE and ECA (inductor; needs a C++ compiler)")
+    ap.add_argument("--fused", action="store_true",
+                    help="also time the inference of CA and CBAM with fused=\"cpp\" (the CPU "
+                         "kernels of attn_ref.fused_cpu; compiled at first use)")
+    ap.add_argument("--cold", action="store_true",
+                    help="read a 256 MiB buffer before every timed call (copy included), so "
+                         "each call starts with its data out of the caches")
     ap.add_argument("--cpu-time", action="store_true",
                     help="time with the thread's CPU time instead of wall time (needs --threads "
                          "1): on a machine shared with other jobs, time spent waiting for a CPU "
                          "is then not counted")
+    ap.add_argument("--malloc-tuned", action="store_true",
+                    help="run with glibc's malloc told to keep freed memory (the environment "
+                         "variables in MALLOC_TUNED), so fresh full-size tensors do not page-fault")
     ap.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
     ap.add_argument("--profile", metavar="KIND",
                     help="print torch.profiler tables for KIND at each shape, then exit")
     args = ap.parse_args(argv)
 
+    if args.malloc_tuned and any(os.environ.get(k) != v for k, v in MALLOC_TUNED.items()):
+        # glibc reads these once, at start-up: run this script again with them set
+        os.execve(sys.executable, [sys.executable, *sys.argv],
+                  {**os.environ, **MALLOC_TUNED})
     if args.cpu_time and args.threads != 1:
         ap.error("--cpu-time needs --threads 1 (other threads' CPU time would not be counted)")
     torch.set_num_threads(args.threads)
@@ -166,7 +231,10 @@ def main(argv=None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
           f"{'thread CPU time' if args.cpu_time else 'wall time'}, "
           f"{'channels_last' if args.channels_last else 'contiguous (NCHW)'}, "
+          f"{'cold caches, ' if args.cold else ''}"
+          f"{'malloc tuned, ' if args.malloc_tuned else ''}"
           f"{os.cpu_count()} CPUs, load average {load()}")
+    evict = torch.ones(64 * 2 ** 20) if args.cold else None          # 256 MiB
     rows = []
     for shape in SHAPES:
         x = torch.randn(shape).contiguous(memory_format=fmt)
@@ -188,11 +256,11 @@ def main(argv=None) -> int:
                 try:
                     # one static graph per shape (automatic dynamic shapes recompiles the second
                     # shape symbolically, which inductor 2.13 fails on for CA);
-                    # ours with its compiled=True option (CA, CBAM), else torch.compile of
+                    # ours with its fused="compile" option (CA, CBAM), else torch.compile of
                     # the module
                     cm = copy.deepcopy(ours)
-                    if hasattr(cm, "compiled"):
-                        cm.compiled = True
+                    if hasattr(cm, "fused"):
+                        cm.fused = "compile"
                     else:
                         cm = torch.compile(cm, dynamic=False)
                     fns["comp_fwd"], fns["comp_bwd"] = forward_fn(cm, x), train_fn(cm, x)
@@ -200,7 +268,14 @@ def main(argv=None) -> int:
                 except Exception as e:                        # report, keep going
                     fns.pop("comp_fwd", None), fns.pop("comp_bwd", None)
                     print(f"  torch.compile failed for {kind}: {type(e).__name__}: {e}"[:300])
-            t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time)
+            if args.fused and hasattr(ours, "fused"):
+                fm = copy.deepcopy(ours)
+                fm.fused = "cpp"
+                fns["cpp_fwd"] = forward_fn(fm, x)
+            faults = {k: faults_per_call(fns[k]) for k in ("fwd", "base_fwd", "cpp_fwd")
+                      if k in fns}
+            t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time,
+                             evict=evict)
             r = {"module": NAMES[kind], "kind": kind, "shape": "x".join(map(str, shape)),
                  "max_abs_diff": err, "copy_ms": t["copy"] * 1e3,
                  "gibs": 2 * mb / 1024 / t["copy"]}
@@ -211,9 +286,13 @@ def main(argv=None) -> int:
                   f"{r['copy_ms']:.2f} ms ({r['gibs']:.1f} GiB/s r+w), clone {r['clone']:.2f}x  "
                   f"(outputs agree to {err:.1e})"
                   + (f"  | compiled fwd {r['comp_fwd']:5.2f}x  fwd+bwd {r['comp_bwd']:5.2f}x"
-                     if "comp_fwd" in r else ""), flush=True)
+                     if "comp_fwd" in r else "")
+                  + (f"  | cpp fwd {r['cpp_fwd']:5.2f}x" if "cpp_fwd" in r else "")
+                  + "  | page faults per fwd call: " + ", ".join(
+                      f"{k.replace('_fwd', '').replace('fwd', 'ours')} {v:.0f}"
+                      for k, v in faults.items()), flush=True)
 
-    table = render(rows, args.compile)
+    table = render(rows, args.compile, args.fused)
     print(f"\nload average at the end: {load()} (other processes share the CPUs: ratios are only "
           "as steady as the machine is quiet)")
     print(table)
@@ -221,6 +300,8 @@ def main(argv=None) -> int:
         with open(args.markdown, "w") as f:
             f.write(f"torch {torch.__version__}, {args.threads} threads, float32, "
                     f"{'thread CPU time' if args.cpu_time else 'wall time'}, "
+                    f"{'cold caches, ' if args.cold else ''}"
+                    f"{'malloc tuned, ' if args.malloc_tuned else ''}"
                     f"{'channels_last' if args.channels_last else 'NCHW'}, "
                     f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                     f"load average {load()}\n\n" + table + "\n")
@@ -234,20 +315,23 @@ def load() -> str:
         return "n/a"
 
 
-def render(rows, compiled: bool) -> str:
+def render(rows, compiled: bool, fused: bool = False) -> str:
     head = ["module", "shape", "fwd / copy", "fwd+bwd / copy", "baseline fwd / copy",
             "baseline fwd+bwd / copy", "floor", "fwd goal", "fwd within goal",
             "not slower than baseline"]
+    extra = []
     if compiled:
-        head[6:6] = ["compiled fwd / copy", "compiled fwd+bwd / copy"]
+        extra += [("comp_fwd", "compiled fwd / copy"), ("comp_bwd", "compiled fwd+bwd / copy")]
+    if fused:
+        extra += [("cpp_fwd", "cpp fwd / copy")]
+    head[6:6] = [title for _, title in extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         within = r["fwd"] <= GOAL[r["kind"]]
         faster = [m for m in ("fwd", "bwd") if r[m] > r["base_" + m]]
         cells = [r["module"], r["shape"], f"{r['fwd']:.2f}", f"{r['bwd']:.2f}",
                  f"{r['base_fwd']:.2f}", f"{r['base_bwd']:.2f}"]
-        if compiled:
-            cells += [f"{r[k]:.2f}" if k in r else "n/a" for k in ("comp_fwd", "comp_bwd")]
+        cells += [f"{r[k]:.2f}" if k in r else "n/a" for k, _ in extra]
         cells += [f"{FLOOR[r['kind']]:.1f}", f"{GOAL[r['kind']]:.1f}", "yes" if within else "NO",
                   "yes" if not faster else "NO (" + ", ".join(
                       {"fwd": "fwd", "bwd": "fwd+bwd"}[m] for m in faster) + ")"]
