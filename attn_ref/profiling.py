@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import resource
 import sys
 import warnings
@@ -116,8 +117,11 @@ def measure(fns: dict[str, Callable[[], object]], rounds: int = 5, min_run_time:
     """Time several argument-less callables in interleaved rounds with ``torch.utils.benchmark``.
 
     Each round runs every callable's ``Timer.blocked_autorange(min_run_time)`` once (that warms
-    up, synchronises CUDA and chooses the repetitions). Returns, per name, ``times`` (one
-    median per round, seconds), ``median`` and ``iqr`` over rounds.
+    up, synchronises CUDA and chooses the repetitions), in an order shuffled from round to round
+    (fixed seed): in a fixed order every callable always follows the same neighbour, whose
+    allocations shape the heap it meets, and that alone moved ratios by up to 10 % in the module
+    benchmark (bench/README.md). Returns, per name, ``times`` (one median per round, seconds),
+    ``median`` and ``iqr`` over rounds.
     """
     from torch.utils import benchmark
 
@@ -127,9 +131,10 @@ def measure(fns: dict[str, Callable[[], object]], rounds: int = 5, min_run_time:
     for f in fns.values():                     # one untimed call each: allocator, lazy init
         f()
     times = {name: [] for name in fns}
+    order = random.Random(0)
     for _ in range(rounds):
-        for name, t in timers.items():
-            times[name].append(t.blocked_autorange(min_run_time=min_run_time).median)
+        for name in order.sample(list(timers), len(timers)):
+            times[name].append(timers[name].blocked_autorange(min_run_time=min_run_time).median)
     out = {}
     for name, ts in times.items():
         q1, med, q3 = np.percentile(ts, [25, 50, 75])

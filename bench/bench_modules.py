@@ -42,13 +42,14 @@ import copy
 import importlib.util
 import os
 import random
-import resource
 import statistics
 import sys
 import time
 
 import torch
 from torch.utils import benchmark
+
+from attn_ref.profiling import minor_faults
 
 
 SHAPES = ((32, 256, 28, 28), (32, 64, 56, 56))
@@ -131,16 +132,6 @@ def median_times(fns: dict, threads: int, min_time: float, rounds: int = 7,
         for name in order.sample(list(fns), len(fns)):
             samples[name].append(timers[name].timeit(numbers[name]).median)
     return {name: statistics.median(v) for name, v in samples.items()}
-
-
-def faults_per_call(fn, calls: int = 5) -> float:
-    """Minor page faults per call of ``fn`` (the process's count, so only meaningful on one
-    thread of work)."""
-    fn()
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    for _ in range(calls):
-        fn()
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / calls
 
 
 def forward_fn(module, x):
@@ -272,7 +263,7 @@ def main(argv=None) -> int:
                 fm = copy.deepcopy(ours)
                 fm.fused = "cpp"
                 fns["cpp_fwd"] = forward_fn(fm, x)
-            faults = {k: faults_per_call(fns[k]) for k in ("fwd", "base_fwd", "cpp_fwd")
+            faults = {k: minor_faults(fns[k]) for k in ("fwd", "base_fwd", "cpp_fwd")
                       if k in fns}
             t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time,
                              evict=evict)
