@@ -201,7 +201,8 @@ _PLAIN = contextvars.ContextVar("attn_ref_coord_plain", default=False)
 @contextlib.contextmanager
 def plain_kernels():
     """Within this context, CA computes eqs. (1)-(2) and (6) with plain reductions and broadcast
-    products instead of the matrix-product kernels below: the same values, other operations.
+    products instead of the matrix-product kernels below, and CA and CBAM with ``fused="cpp"``
+    run their eager code: the same values, other operations.
     For operation counters (:func:`attn_ref.complexity.count_macs`), which see matrix products
     but not reductions or element-wise products, so that they count the layers the paper counts
     and not how this file happens to compute a mean."""
@@ -212,10 +213,16 @@ def plain_kernels():
         _PLAIN.reset(token)
 
 
+def plain_requested() -> bool:
+    """Whether code runs inside :func:`plain_kernels` (the fused CPU kernels of
+    :mod:`attn_ref.fused_cpu`, invisible to operation counters, stand aside there too)."""
+    return _PLAIN.get()
+
+
 def _nchw(*ts: torch.Tensor) -> bool:
     """All tensors 4-d, plain contiguous (the layout the kernels above are written for) and not
     wrapped by a torch.func transform (vmap has no batching rule for the ``out=`` calls)."""
-    return not _PLAIN.get() and all(t is not None and t.dim() == 4 and t.is_contiguous()
+    return not plain_requested() and all(t is not None and t.dim() == 4 and t.is_contiguous()
                                     and not _wrapped(t) for t in ts)
 
 

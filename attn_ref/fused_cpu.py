@@ -79,9 +79,15 @@ def kernels():
 
 
 def usable(module: torch.nn.Module, x: torch.Tensor) -> bool:
-    """Whether the kernels apply to ``module(x)``: autograd is not recording (grad mode off, or
-    neither x nor any parameter of the module requires grad), and x is a plain contiguous 4-d
-    float32/float64 CPU tensor, not empty, with parameters of the same dtype."""
+    """Whether the kernels apply to ``module(x)``: not inside :func:`attn_ref.coord.plain_kernels`
+    (operation counters such as :func:`attn_ref.complexity.count_macs` do not see the kernels'
+    work), autograd is not recording (grad mode off, or neither x nor any parameter of the module
+    requires grad), and x is a plain contiguous 4-d float32/float64 CPU tensor, not empty, with
+    parameters of the same dtype."""
+    from .coord import plain_requested          # coord imports this module
+
+    if plain_requested():
+        return False
     if torch.is_grad_enabled() and (x.requires_grad
                                     or any(p.requires_grad for p in module.parameters())):
         return False

@@ -242,3 +242,16 @@ def test_kernels_reject_bad_arguments():
         k.scaled_channel_max_mean(torch.rand(2, 3, 4), torch.rand(2, 3, dtype=torch.float64))
     with pytest.raises(RuntimeError, match="odd"):
         k.conv_same_single_out(torch.rand(1, 2, 4, 4), torch.rand(1, 2, 4, 4))
+
+
+@pytest.mark.parametrize("kind", ["ca", "cbam"])
+def test_counting_sees_the_eager_layers(kind, monkeypatch):
+    """attn_ref.complexity.count_macs on a real CPU pass: the kernels are invisible to
+    PyTorch's operation counter (CBAM's 7x7 convolution would go uncounted), so under
+    coord.plain_kernels(), which count_macs uses, the modules run their plain eager code."""
+    from attn_ref.complexity import count_macs
+    eager, fused = modules(kind, 16)
+    spy = Spy(monkeypatch)
+    shape = (2, 16, 6, 5)
+    assert count_macs(fused, shape, device="cpu") == count_macs(eager, shape, device="cpu") > 0
+    assert spy.calls == 0
