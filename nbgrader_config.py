@@ -6,9 +6,11 @@ grading produces lives under autograde/.
 import os
 
 from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute
+from attn_ref.grading.reconcile import ReconcileCells
 from nbconvert.preprocessors import ClearMetadataPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
+                                    DeduplicateIds, IgnorePattern, LimitOutput,
+                                    OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
 
 c = get_config()  # noqa: F821  (provided by traitlets when nbgrader loads this file)
 here = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +43,25 @@ c.Autograde.autograde_preprocessors = [
     AssignLatePenalties,
     CheckCellMetadata,
 ]
-c.OverwriteCells.add_missing_cells = True
+# Before anything runs, a handed-in notebook is put back into the shape of its release
+# (attn_ref/grading/reconcile.py): duplicated, deleted, moved, split, merged or retyped cells and
+# lost metadata (Colab) no longer cost a correct learner points. It replaces nbgrader's
+# add_missing_cells, which raises on several of these.
+c.Autograde.sanitize_preprocessors = [
+    ClearOutput,
+    ReconcileCells,
+    DeduplicateIds,
+    OverwriteKernelspec,
+    OverwriteCells,
+    CheckCellMetadata,
+]
+c.OverwriteCells.add_missing_cells = False
+# Late work: due dates live in the class gradebook (`nbgrader db assignment add 01_se
+# --duedate="2026-12-01 17:00:00 UTC"`); submission times come from each submission's
+# timestamp.txt (as `nbgrader collect` writes it). nbgrader's LateSubmissionPlugin decides the
+# penalty: 'none' (the default: lateness is reported, not penalised) or 'zero'; a subclass set
+# as c.AssignLatePenalties.plugin_class can do anything else.
+c.LateSubmissionPlugin.penalty_method = "none"
 c.ResilientExecute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "60"))   # seconds per cell
 # the grading sandbox's kernel (attn_ref/grading/sandbox.py) when autograde/engine.py sets it
 if os.environ.get("ATTN_KERNEL_NAME"):

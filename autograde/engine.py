@@ -25,6 +25,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 MAX_NOTEBOOK_BYTES = int(os.environ.get("ATTN_MAX_NOTEBOOK_MB", "50")) * 2**20
@@ -40,6 +41,7 @@ class Task:
     release: dict[str, bytes]          # a released scratch course (see release_bundle): path -> content
     timeout: int = TIMEOUT
     memory: int = MEMORY
+    duedate: str | None = None         # the assignment's due date in the class gradebook (ISO, UTC)
 
     @property
     def notebooks(self) -> list[str]:
@@ -60,6 +62,10 @@ class Result:
     files: dict[str, bytes] = field(default_factory=dict)   # "autograded/..." / "feedback/..."
     seconds: float = 0.0
     sandboxed: bool | None = None      # None: no learner code ran (nothing to grade)
+    info: list[str] = field(default_factory=list)      # how the notebooks were read (reconcile)
+    flags: dict[str, dict[str, str]] = field(default_factory=dict)  # notebook -> test cell -> why
+    timestamp: str | None = None       # from timestamp.txt, as nbgrader reads it (ISO, UTC)
+    penalties: dict[str, float | None] = field(default_factory=dict)  # notebook -> late penalty
 
 
 # ----- the worker side ------------------------------------------------------------------------
@@ -147,28 +153,66 @@ def release_bundle(root: Path, assignment: str, cache: Path) -> dict[str, bytes]
             if p.is_file()}
 
 
+def _timestamp(data: bytes) -> tuple[str | None, str | None]:
+    """(ISO timestamp, note): ``timestamp.txt`` read as nbgrader's CourseDirectory reads it."""
+    from nbgrader.utils import parse_utc
+
+    text = data.decode("utf-8", "replace").strip()
+    if not text:
+        return None, "timestamp.txt is empty; graded as on time"
+    try:
+        return parse_utc(text).isoformat(), None
+    except (ValueError, OverflowError):
+        return None, f"timestamp.txt holds no valid time ({text[:40]!r}); graded as on time"
+
+
+def without_outputs(data: bytes, strict: bool = False) -> bytes:
+    """A notebook's bytes with its code cells' outputs dropped (nbgrader clears them before it
+    runs anything); what cannot be read comes back as it was, unless ``strict``."""
+    import nbformat
+
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+        for cell in nb.cells:
+            if cell.get("cell_type") == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        return nbformat.writes(nb, version=nbformat.NO_CONVERT).encode()
+    except Exception:
+        if strict:
+            raise
+        return data
+
+
 def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
-    """Which submitted notebooks to grade under which names, and notes on everything odd."""
+    """Which submitted notebooks to grade under which names, and notes on everything odd.
+
+    Outputs are dropped here (nbgrader clears them before running anything), so the size limit
+    applies to what the learner wrote, and a notebook with huge outputs is still graded."""
     import nbformat
 
     notes, ok = [], {}
     expected = task.notebooks
     readable, broken = {}, set()
     for rel, data in sorted(task.files.items()):
+        if rel == "timestamp.txt":
+            continue                                  # read by grade_one, as nbgrader does
         if not rel.endswith(".ipynb"):
             notes.append(f"ignored extra file {rel}")
             continue
-        if len(data) > MAX_NOTEBOOK_BYTES:
-            notes.append(f"{rel}: {len(data) / 2**20:.0f} MB is over the "
-                         f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit; not graded")
+        if len(data) > 20 * MAX_NOTEBOOK_BYTES:
+            notes.append(f"{rel}: {len(data) / 2**20:.0f} MB is too large to open; not graded")
             continue
         try:
-            nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-            nbformat.validate(nb)
+            data = without_outputs(data, strict=True)
+            nbformat.validate(nbformat.reads(data.decode(), as_version=4))
         except Exception as exc:
             notes.append(f"{rel}: not a valid notebook ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:80]}); not graded")
+                         f"{str(exc).splitlines()[0][:80] if str(exc) else ''}); not graded")
             broken.add(rel)
+            continue
+        if len(data) > MAX_NOTEBOOK_BYTES:
+            notes.append(f"{rel}: {len(data) / 2**20:.0f} MB of code and text is over the "
+                         f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit; not graded")
             continue
         readable[rel] = data
     for name in expected:
@@ -187,6 +231,34 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
     for other in readable:
         notes.append(f"ignored extra notebook {other}")
     return ok, notes
+
+
+def reconcile_all(notebooks: dict[str, bytes], scratch: Path, task: Task, res: Result) -> dict[str, bytes]:
+    """Each notebook reshaped after its release (attn_ref.grading.reconcile), its notes first
+    in it (and so in the feedback) and in ``res``."""
+    import nbformat
+    from nbgrader.api import Gradebook
+
+    from attn_ref.grading.reconcile import notes_cell, reconcile
+
+    out = {}
+    with Gradebook("sqlite:///" + str(scratch / "autograde" / "gradebook.db")) as gb:
+        for name, data in notebooks.items():
+            release = nbformat.read(scratch / "course" / task.assignment / name, as_version=4)
+            sources = {c.name: c.source for c in
+                       gb.find_notebook(name[:-len(".ipynb")], task.assignment).source_cells}
+            nb, what = reconcile(nbformat.reads(data.decode(), as_version=4), release, sources)
+            notes = list(what.notes)
+            if task.duedate and res.timestamp and \
+                    datetime.fromisoformat(res.timestamp) > datetime.fromisoformat(task.duedate):
+                notes.append(f"handed in {res.timestamp} UTC, after the due date {task.duedate}")
+            if notes:
+                nb.cells.insert(0, notes_cell(notes))
+            res.info += [f"{name}: {n}" for n in what.notes if not n.startswith("flagged")]
+            if what.flags:
+                res.flags[name[:-len(".ipynb")]] = dict(what.flags)
+            out[name] = nbformat.writes(nb).encode()
+    return out
 
 
 def run_notes(folder: Path, memory: int) -> list[str]:
@@ -210,19 +282,33 @@ def run_notes(folder: Path, memory: int) -> list[str]:
     return notes
 
 
-def _scores_of(db: Path, assignment: str, student: str) -> dict:
+def _scores_of(db: Path, assignment: str, student: str) -> tuple[dict, dict]:
+    """(notebook -> grade cell -> (auto score, max score), notebook -> late penalty)."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    out = {}
+    out, penalties = {}, {}
     with Gradebook("sqlite:///" + str(db)) as gb:
         try:
             sub = gb.find_submission(assignment, student)
         except MissingEntry:
-            return out
+            return out, penalties
         for nb in sub.notebooks:
             out[nb.name] = {g.name: (float(g.auto_score or 0.0), float(g.max_score))
                             for g in nb.grades}
-    return out
+            penalties[nb.name] = nb.late_submission_penalty
+    return out, penalties
+
+
+def _set_duedate(db: Path, assignment: str, duedate: str | None) -> None:
+    """The class's due date in a scratch gradebook, so that nbgrader's AssignLatePenalties (with
+    the class's configuration) and its feedback see it."""
+    if not duedate:
+        return
+    from nbgrader.api import Gradebook
+    from nbgrader.utils import parse_utc
+
+    with Gradebook("sqlite:///" + str(db)) as gb:
+        gb.update_or_create_assignment(assignment, duedate=parse_utc(duedate))
 
 
 def grade_one(task: Task) -> Result:
@@ -232,6 +318,10 @@ def grade_one(task: Task) -> Result:
     scratch = None
     try:
         notebooks, res.notes = preflight(task)
+        if "timestamp.txt" in task.files:
+            res.timestamp, why = _timestamp(task.files["timestamp.txt"])
+            if why:
+                res.notes.append(why)
         if not notebooks:
             return res
         scratch = Path(tempfile.mkdtemp(prefix="attn-grade-"))
@@ -239,10 +329,14 @@ def grade_one(task: Task) -> Result:
             p = scratch / rel
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
+        _set_duedate(scratch / "autograde" / "gradebook.db", task.assignment, task.duedate)
+        notebooks = reconcile_all(notebooks, scratch, task, res)
         sub = scratch / "autograde" / "submitted" / task.student / task.assignment
         sub.mkdir(parents=True)
         for name, data in notebooks.items():
             (sub / name).write_bytes(data)
+        if res.timestamp:
+            (sub / "timestamp.txt").write_text(res.timestamp + "\n")
         from attn_ref.grading import sandbox
 
         res.sandboxed = sandbox.available()
@@ -251,7 +345,8 @@ def grade_one(task: Task) -> Result:
             # a second attempt only where nbgrader itself failed: a kernel can fail to start
             # when another one is starting at the same moment (a race for free ports)
             try:
-                proc = _run([["autograde", task.assignment, "--student", task.student, "--force"],
+                proc = _run([["autograde", task.assignment, "--student", task.student, "--force",
+                              "--ReconcileCells.enabled=False"],      # done above, with notes
                              ["generate_feedback", task.assignment, "--student", task.student,
                               "--force"]],
                             scratch, task.timeout, task.memory, sandboxed=res.sandboxed)
@@ -268,7 +363,8 @@ def grade_one(task: Task) -> Result:
                      if "ERROR" in ln or "Error" in ln] or proc.stderr.strip().splitlines() or ["?"]
             res.notes.append(f"nbgrader could not grade it: {lines[0][:200]} (its log: "
                              f"autograded/{task.student}/{task.assignment}/nbgrader.log)")
-        res.scores = _scores_of(scratch / "autograde" / "gradebook.db", task.assignment, task.student)
+        res.scores, res.penalties = _scores_of(scratch / "autograde" / "gradebook.db",
+                                               task.assignment, task.student)
         res.graded = bool(res.scores) and not proc.returncode
         if res.graded:
             res.notes += run_notes(scratch / "autograde" / "autograded" / task.student / task.assignment,
@@ -301,9 +397,11 @@ def release_bundles(root: Path, assignments: list[str], cache: Path,
 
 
 def make_tasks(root: Path, submitted: Path, assignments: list[str],
-               cache: Path | None = None, workers: int = 2) -> list[Task]:
+               cache: Path | None = None, workers: int = 2,
+               duedates: dict[str, str | None] | None = None) -> list[Task]:
     """One Task per submitted (student, assignment), each carrying its assignment's release
-    bundle; an assignment not in ``assignments`` gets an empty one (the caller reports it)."""
+    bundle and due date (``duedates``: assignment -> ISO time in UTC, from the class gradebook);
+    an assignment not in ``assignments`` gets an empty bundle (the caller reports it)."""
     present = {a.name for s in submitted.iterdir() if s.is_dir() for a in s.iterdir()
                if a.is_dir()} if submitted.exists() else set()
     bundles = release_bundles(root, [a for a in assignments if a in present],
@@ -311,9 +409,12 @@ def make_tasks(root: Path, submitted: Path, assignments: list[str],
     tasks = []
     for sdir in sorted(p for p in submitted.iterdir() if p.is_dir()) if submitted.exists() else []:
         for adir in sorted(p for p in sdir.iterdir() if p.is_dir()):
-            files = {str(p.relative_to(adir)): p.read_bytes() for p in adir.rglob("*")
-                     if p.is_file() and ".ipynb_checkpoints" not in p.parts}
-            tasks.append(Task(sdir.name, adir.name, files, bundles.get(adir.name, {})))
+            # outputs stay here: a notebook's image outputs can be tens of MB, and tasks travel
+            files = {str(p.relative_to(adir)):
+                     without_outputs(p.read_bytes()) if p.suffix == ".ipynb" else p.read_bytes()
+                     for p in adir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}
+            tasks.append(Task(sdir.name, adir.name, files, bundles.get(adir.name, {}),
+                              duedate=(duedates or {}).get(adir.name)))
     return tasks
 
 
@@ -337,12 +438,19 @@ def merge(result: Result, db_url: str, out: Path) -> None:
             result.notes.append(f"no assignment named {result.assignment!r}; not graded")
             return
         gb.update_or_create_student(result.student)
-        sub = gb.update_or_create_submission(result.assignment, result.student)
+        # the time nbgrader collect wrote (None: on time); the due date is the class gradebook's
+        sub = gb.update_or_create_submission(
+            result.assignment, result.student,
+            timestamp=datetime.fromisoformat(result.timestamp) if result.timestamp else None)
         for nb in sub.notebooks:
+            flags = result.flags.get(nb.name, {})
             for g in nb.grades:
                 auto = result.scores.get(nb.name, {}).get(g.name)
                 g.auto_score = auto[0] if auto else 0.0
-                g.needs_manual_grade = False
+                # a flagged step waits for the instructor, unless they already graded it by hand;
+                # manual scores, comments and extra credit entered in formgrader are kept
+                g.needs_manual_grade = g.name in flags and g.manual_score is None
+            nb.late_submission_penalty = result.penalties.get(nb.name)
         gb.db.commit()
 
 

@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT / "autograde"))
 SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
 RELEASE_CACHE = ".release-cache"          # under autograde/: see engine.release_bundle
 SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
+SCRIPTS = ("pipeline.py", "engine.py", "edits.py")   # what a scratch copy of the class needs
 
 
 def assignments() -> list[str]:
@@ -163,7 +164,9 @@ def expected_samples() -> dict:
     folders of autograde/samples/ with a sample.json ({"about", "scores"}, optionally "rename":
     {assignment: {old: new}} and "drop": {assignment: [notebook]}), one ``<assignment>.py`` of
     solution cells per assignment they hand in, and optionally ``files/<assignment>/`` handed in
-    verbatim (broken notebooks, extra files).
+    verbatim (broken notebooks, extra files). ``"base": "correct"`` starts from the release with
+    the instructor's answers typed in, and ``"edits": {assignment: [edit, ...]}`` then changes
+    the notebook as an editor or a learner's hands would (see autograde/edits.py).
     """
     full = {a: {k: v for p in sorted((SOLUTIONS / a).glob("*.ipynb"))
                 for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
@@ -197,11 +200,26 @@ def parse_cells(path: Path) -> dict[str, str]:
     return cells
 
 
+def correct_answers(solution: Path) -> dict[str, str]:
+    """grade_id -> the instructor's answer, as a learner would type it (the solution cells'
+    sources without nbgrader's BEGIN/END SOLUTION lines)."""
+    answers = {}
+    for cell in nbformat.read(solution, as_version=4).cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            answers[meta["grade_id"]] = "\n".join(
+                line for line in cell.source.splitlines()
+                if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
+    return answers
+
+
 def build_samples(dest: Path = SUBMITTED, only: list[str] | None = None) -> list[str]:
     """Write every sample learner's submission under ``dest/<student>/<assignment>/``."""
     built = []
+    import edits
+
     for student, spec in expected_samples().items():
-        base = {"release": COURSE, "solutions": SOLUTIONS}[spec["base"]]
+        base = {"release": COURSE, "solutions": SOLUTIONS, "correct": COURSE}[spec["base"]]
         for a in spec["scores"]:
             if only and a not in only:
                 continue
@@ -216,12 +234,17 @@ def build_samples(dest: Path = SUBMITTED, only: list[str] | None = None) -> list
             used = set()
             for src in sorted((base / a).glob("*.ipynb")):
                 nb = nbformat.read(src, as_version=4)
+                if spec["base"] == "correct":
+                    replacements = {**correct_answers(SOLUTIONS / a / src.name), **replacements}
                 for cell in nb.cells:
                     gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
                     if gid in replacements:
                         cell.source = replacements[gid]
                         used.add(gid)
-                nbformat.write(nb, out_dir / src.name)
+                edits.apply(nb, spec.get("edits", {}).get(a, []))
+                (out_dir / src.name).write_text(edits.dumps(nb))
+                if spec["base"] == "correct":
+                    used |= set(replacements)
             unused = set(replacements) - used
             if unused:
                 raise SystemExit(f"{cell_file}: no solution cells named {sorted(unused)}")
@@ -276,7 +299,7 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
 
     known = set(assignments())
     tasks = engine.make_tasks(ROOT, SUBMITTED, sorted(known), GRADING / RELEASE_CACHE,
-                              workers=max(1, workers))
+                              workers=max(1, workers), duedates=duedates())
     outcome = {}
     for t in tasks:
         if t.assignment not in known:
@@ -292,8 +315,10 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
     results = engine.run(tasks, db_url(), GRADING, workers=workers, scheduler=scheduler)
     wall = time.monotonic() - t0
     for r in results:
-        outcome[(r.student, r.assignment)] = {"graded": r.graded, "notes": r.notes,
-                                              "seconds": r.seconds}
+        outcome[(r.student, r.assignment)] = {
+            "graded": r.graded, "notes": r.notes, "seconds": r.seconds, "info": r.info,
+            "flags": [f"{nb}/{cell}: {why}" for nb, cells in r.flags.items()
+                      for cell, why in cells.items()]}
     graded = sum(r.graded for r in results)
     unboxed = sum(r.sandboxed is False for r in results)
     print(f"graded {graded} of {len(outcome)} submissions in {wall:.0f} s "
@@ -304,6 +329,15 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
               "(no usable `unshare` or user namespaces here): their code could read or change "
               "files of the grader. See README, 'The grading sandbox'.")
     return outcome
+
+
+def duedates() -> dict[str, str | None]:
+    """assignment -> its due date in the class gradebook (ISO, UTC), as set with stock
+    ``nbgrader db assignment add NAME --duedate=...`` (None where there is none)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url()) as gb:
+        return {a.name: a.duedate.isoformat() if a.duedate else None for a in gb.assignments}
 
 
 def _in_gradebook(assignment: str) -> bool:
@@ -329,9 +363,32 @@ def scores() -> dict[tuple[str, str], dict]:
                 for nb in sub.notebooks:
                     for g in nb.grades:
                         cells[g.name] = g.score
-                out[(sub.student.id, a.name)] = {"score": sub.score, "max": sub.max_score,
-                                                 "cells": cells}
+                # the score after the late penalty, as `nbgrader export` computes it
+                score = max(0.0, sub.score - (sub.late_submission_penalty or 0.0))
+                out[(sub.student.id, a.name)] = {"score": score, "max": sub.max_score,
+                                                 "cells": cells, "late": sub.total_seconds_late,
+                                                 "penalty": sub.late_submission_penalty,
+                                                 "timestamp": sub.timestamp}
     return out
+
+
+def _duration(seconds: float) -> str:
+    d, rest = divmod(int(seconds), 86400)
+    h, rest = divmod(rest, 3600)
+    return " ".join(f"{v} {u}" for v, u in ((d, "d"), (h, "h"), (rest // 60, "min")) if v) or \
+        f"{int(seconds)} s"
+
+
+def summary_notes(o: dict | None, g: dict | None) -> list[str]:
+    """What the table and grades.csv say of one submission: why it was not (fully) graded, the
+    steps flagged for the instructor's review, and lateness."""
+    said = list(o["notes"]) if o else []
+    said += [f"flagged for review: {f}" for f in (o or {}).get("flags", [])]
+    if g and g.get("late"):
+        penalty = g.get("penalty")
+        said.append(f"late by {_duration(g['late'])}" +
+                    (f" (penalty {penalty:g})" if penalty else ""))
+    return said
 
 
 def report(outcome: dict) -> str:
@@ -348,8 +405,9 @@ def report(outcome: dict) -> str:
             if g is None and o is None:
                 row.append(f"{'-':>10}")
                 continue
-            if o and o["notes"]:
-                notes.append(f"{a}: " + "; ".join(o["notes"]))
+            said = summary_notes(o, g)
+            if said:
+                notes.append(f"{a}: " + "; ".join(said))
             score = g["score"] if g and (o is None or o["graded"]) else 0
             mx = g["max"] if g else 0
             row.append(f"{format(score, 'g') + '/' + format(mx, 'g'):>10}")
@@ -370,9 +428,11 @@ def write_grades_csv(outcome: dict, path: Path = GRADING / "grades.csv") -> None
     for (s, a), o in outcome.items():
         if (s, a) not in have:
             rows.append({"assignment": a, "student_id": s, "score": "0"})
+    graded = scores()
     for r in rows:
-        o = outcome.get((r.get("student_id"), r.get("assignment")))
-        r["notes"] = "; ".join(o["notes"]) if o else ""
+        key = (r.get("student_id"), r.get("assignment"))
+        o = outcome.get(key)
+        r["notes"] = "; ".join(summary_notes(o, graded.get(key)) + (o.get("info", []) if o else []))
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
@@ -422,7 +482,7 @@ def trial(only: list[str]) -> int:
             shutil.copytree(SOLUTIONS / a, tmp / "solutions" / a)
         shutil.copy(ROOT / "nbgrader_config.py", tmp)
         (tmp / "autograde").mkdir()
-        for script in ("pipeline.py", "engine.py"):
+        for script in SCRIPTS:
             shutil.copy(Path(__file__).parent / script, tmp / "autograde" / script)
         shutil.copytree(SAMPLES, tmp / "autograde" / "samples")
         env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}

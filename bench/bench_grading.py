@@ -71,7 +71,7 @@ def main() -> int:
                                 "--force", "--log-level=ERROR"], cwd=c, env=env, check=True)
             else:
                 shutil.copy(ROOT / "nbgrader_config.py", c)
-                for script in ("pipeline.py", "engine.py"):
+                for script in ("pipeline.py", "engine.py", "edits.py"):
                     shutil.copy(ROOT / "autograde" / script, c / "autograde")
                 shutil.copytree(ROOT / "autograde" / "samples", c / "autograde" / "samples")
                 subprocess.run([sys.executable, str(c / "autograde" / "pipeline.py"), "release"],

@@ -75,7 +75,7 @@ def graded_copy(tmp_path_factory):
         shutil.copytree(ROOT / name, tmp / name)
     shutil.copy(ROOT / "nbgrader_config.py", tmp)
     (tmp / "autograde").mkdir()
-    for script in ("pipeline.py", "engine.py"):
+    for script in pipeline.SCRIPTS:
         shutil.copy(ROOT / "autograde" / script, tmp / "autograde")
     shutil.copytree(ROOT / "autograde" / "samples", tmp / "autograde" / "samples")
     env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}

@@ -56,7 +56,7 @@ def test_release_and_parallel_grading_into_postgres(postgres, tmp_path):
         shutil.copytree(ROOT / name, tmp_path / name)
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     (tmp_path / "autograde").mkdir()
-    for script in ("pipeline.py", "engine.py"):
+    for script in pipeline.SCRIPTS:
         shutil.copy(ROOT / "autograde" / script, tmp_path / "autograde")
     shutil.copytree(ROOT / "autograde" / "samples", tmp_path / "autograde" / "samples")
     env = dict(os.environ, ATTN_GRADEBOOK_URL=postgres, ATTN_CELL_TIMEOUT="30")

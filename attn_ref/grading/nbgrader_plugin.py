@@ -44,19 +44,23 @@ FORBIDDEN = re.compile(r"\battn_ref\b|__globals__|\bsys\.modules\b|\bimportlib\b
                        r"\bget_check\b|\bgc\.get_objects\b|\bgc\.get_referrers\b")
 
 
-def _strip_comments(source: str) -> str:
-    return "\n".join(line.split("#", 1)[0] for line in source.splitlines())
+def _learners_lines(source: str, course_lines: set[str]) -> str:
+    """A code cell's source without comments and without the lines it shares with the course's
+    own locked cells: the course's set-up and read-only cells use attn_ref, and a learner whose
+    editor duplicated, merged or lost the metadata of such a cell must not trip the wire."""
+    return "\n".join(line.split("#", 1)[0] for line in source.splitlines()
+                     if line.strip() not in course_lines)
 
 
 class OutOfKernelVerdict(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
-        sources = self._locked_sources(resources)
+        sources, course_lines = self._locked_sources(resources)
         tripped = None
         for index, cell in enumerate(nb.cells):
-            if self._learner_code(cell, sources) and tripped is None:
-                m = FORBIDDEN.search(_strip_comments(cell.get("source", "")))
+            if cell.get("cell_type") == "code" and tripped is None:
+                m = FORBIDDEN.search(_learners_lines(cell.get("source", ""), course_lines))
                 if m:
                     tripped = (index, m.group(0))
             if _is_autograded_test(cell):
@@ -69,20 +73,6 @@ class OutOfKernelVerdict(Preprocessor):
         return nb, resources
 
     @staticmethod
-    def _learner_code(cell, sources) -> bool:
-        """A code cell the learner wrote: a solution cell, or any cell that is not the
-        instructor's locked original."""
-        if cell.get("cell_type") != "code":
-            return False
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("solution"):
-            return True
-        original = sources.get(meta.get("grade_id"))
-        source = cell.get("source", "")
-        # nbgrader puts a deleted grade cell back behind a one-line notice
-        return original is None or not (source == original or source.endswith("\n" + original))
-
-    @staticmethod
     def _refuse(cell, index, word) -> None:
         text = (f"Not graded: cell {index + 1} of your notebook uses {word!r}. Your own cells may "
                 "not use attn_ref (the course's reference package) or reach into the grader; "
@@ -91,16 +81,19 @@ class OutOfKernelVerdict(Preprocessor):
         cell.outputs = [from_dict({"output_type": "error", "ename": "NotGraded",
                                    "evalue": text, "traceback": [text]})]
 
-    def _locked_sources(self, resources) -> dict[str, str]:
-        """grade_id -> source as stored in the gradebook at generate_assignment time."""
+    def _locked_sources(self, resources) -> tuple[dict[str, str], set[str]]:
+        """(grade_id -> source as stored in the gradebook at generate_assignment time, the lines
+        of the course's locked cells)."""
         info = resources.get("nbgrader", {}) if resources else {}
         if not info.get("db_url"):
-            return {}
+            return {}, set()
         from nbgrader.api import Gradebook
 
         with Gradebook(info["db_url"]) as gb:
             notebook = gb.find_notebook(info["notebook"], info["assignment"])
-            return {c.name: c.source for c in notebook.source_cells}
+            cells = notebook.source_cells
+            return ({c.name: c.source for c in cells},
+                    {line.strip() for c in cells if c.locked for line in c.source.splitlines()})
 
     def _judge(self, cell, grade_id, source) -> None:
         ids = check_ids(source)
@@ -137,7 +130,20 @@ class OutOfKernelVerdict(Preprocessor):
             failed = [v for v in judged if not v.passed]
             verdicts.append(failed[0] if failed else judged[0])
         passed = all(v.passed for v in verdicts)
-        if passed:
+        right = sum(v.passed for v in verdicts)
+        if not passed and right and len(verdicts) > 1:
+            # a multi-value test cell: each value earns its share of the cell's points
+            points = float(cell.metadata.nbgrader.get("points", 0))
+            share = round(points * right / len(verdicts), 4)
+            lines = []
+            for v in verdicts:
+                lines += [("✔ " if v.passed else "✘ ") + v.lines[0]] + v.lines[1:]
+            lines.append(f"{right} of {len(verdicts)} values right: {share:g} of {points:g} points")
+            kept.append(from_dict({"output_type": "stream", "name": "stdout",
+                                   "text": "\n".join(lines) + "\n"}))
+            kept.append(from_dict({"output_type": "execute_result", "execution_count": None,
+                                   "metadata": {}, "data": {"text/plain": repr(share)}}))
+        elif passed:
             text = "".join(f"✔ {v.lines[0]}\n" for v in verdicts)
             if kernel_errors:
                 text += ("note: a visible test in this cell failed in your notebook "
