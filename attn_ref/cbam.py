@@ -338,7 +338,8 @@ def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:
       ``ChannelGate.mlp.3.{weight,bias}`` -> ``channel.fc2.*``;
     * ``SpatialGate.spatial`` = conv block: ``conv.weight`` (1, 2, 7, 7), input maps ordered
       (max, mean), -> ``spatial.conv.weight`` (its two input channels swapped when our module uses
-      ``order="paper"``), and ``bn.{weight,bias,running_mean,running_var,num_batches_tracked}``
+      ``order="paper"``), and ``bn.{weight,bias,running_mean,running_var,num_batches_tracked}`` (the last optional:
+      checkpoints saved before PyTorch 0.4.1, as the released ones, lack it)
       -> ``spatial.bn.*`` (only when our module has ``batchnorm=True``; otherwise a strict load
       reports them as unexpected).
     """
