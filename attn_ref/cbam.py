@@ -39,10 +39,16 @@ from torch import nn
 import torch.nn.functional as F
 
 from . import fused_cpu
+from .reference import fast_path_ok, reference_requested
 from .se import se_bottleneck
 
 _ORDERS = ("official", "paper")
 _FUSED = (None, "compile", "cpp")
+
+
+def _check_4d(x: torch.Tensor) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
 
 
 def _tracks_grad(x: torch.Tensor) -> bool:
@@ -179,9 +185,22 @@ class ChannelAttention(nn.Module):
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
 
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (1) as written, in plain eager PyTorch (the specification): the MLP applied to
+        AvgPool(x) and to MaxPool(x) (the official ``max_pool2d``), summed, sigmoid."""
+        _check_4d(x)
+        avg = F.adaptive_avg_pool2d(x, 1).flatten(1)                  # (B, C)
+        mx = F.adaptive_max_pool2d(x, 1).flatten(1)                   # (B, C)
+        mlp = lambda z: self.fc2(F.relu(self.fc1(z)))                  # noqa: E731
+        return torch.sigmoid(mlp(avg) + mlp(mx))[:, :, None, None]    # (B, C, 1, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+        if not fast_path_ok(self, x):
+            m_c = self.forward_reference(x)
+            if self.store_maps:
+                self.maps = {"M_c": m_c.detach()}
+            return m_c
+        _check_4d(x)
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
         return self.from_descriptors(*_avg_max_hw(x))                  # (B, C) each
@@ -232,9 +251,25 @@ class SpatialAttention(nn.Module):
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
 
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (3) as written, in plain eager PyTorch (the specification): the channel maximum
+        (``torch.max``, as the official code) and mean, stacked in ``order``, convolution,
+        BatchNorm when present, sigmoid."""
+        _check_4d(x)
+        mx, avg = x.max(dim=1, keepdim=True).values, x.mean(dim=1, keepdim=True)
+        pooled = torch.cat((mx, avg) if self.order == "official" else (avg, mx), dim=1)
+        y = self.conv(pooled)                              # (B, 1, H, W)
+        if self.bn is not None:
+            y = self.bn(y)
+        return torch.sigmoid(y)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+        if not fast_path_ok(self, x):
+            m_s = self.forward_reference(x)
+            if self.store_maps:
+                self.maps = {"M_s": m_s.detach()}
+            return m_s
+        _check_4d(x)
         return self.from_pooled(*_max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
 
     def from_pooled(self, mx: torch.Tensor, avg: torch.Tensor, conv=None) -> torch.Tensor:
@@ -303,28 +338,41 @@ class CBAM(nn.Module):
         self.fused = fused
         self._compiled = None               # the torch.compile'd forward, built at first use
 
-    def _forward_maps(self, x: torch.Tensor):
-        """Eqs. (1)-(4); returns (F'', M_c, M_s)."""
+    def forward_reference(self, x: torch.Tensor):
+        """Eqs. (1)-(4) in order, plain eager PyTorch (the specification). ``x`` (B, C, H, W);
+        returns ``(F'', M_c, M_s)``: (B, C, H, W), (B, C, 1, 1), (B, 1, H, W)."""
+        m_c = self.channel.forward_reference(x)            # (1)
+        f = x * m_c                                        # (2)
+        m_s = self.spatial.forward_reference(f)            # (3)
+        return f * m_s, m_c, m_s                           # (4)
+
+    def _forward_fast(self, x: torch.Tensor):
+        """Eqs. (1)-(4) with the fast descriptors and maps of the sub-modules, and eq. (4) in
+        place when autograd does not need F'; returns (F'', M_c, M_s)."""
         m_c = self.channel(x)                              # (B, C, 1, 1), eq. (1)
         f = x * m_c                                        # (B, C, H, W), eq. (2); keeps x's format
         m_s = self.spatial(f)                              # (B, 1, H, W), eq. (3)
-        if _tracks_grad(f) or self.fused == "compile":
+        if _tracks_grad(f):
             return f * m_s, m_c, m_s                       # eq. (4); autograd still needs f
         return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused == "compile":
+        if reference_requested() or (self.fused == "compile" and torch.compiler.is_compiling()):
+            out, m_c, m_s = self.forward_reference(x)
+        elif self.fused == "compile":
             if self._compiled is None:
-                # one static graph per input shape (see CoordinateAttention.forward)
-                self._compiled = torch.compile(self._forward_maps, dynamic=False)
+                # one static graph per input shape (see CoordinateAttention._forward)
+                self._compiled = torch.compile(self.forward_reference, dynamic=False)
             out, m_c, m_s = self._compiled(x)
+        elif not fast_path_ok(self, x):
+            out, m_c, m_s = self.forward_reference(x)
         elif self.fused == "cpp" and fused_cpu.usable(self, x):
             m_c = self.channel.from_descriptors(*fused_cpu.avg_max_hw(x))     # eq. (1)
             m_s = self.spatial.from_pooled(*fused_cpu.scaled_max_mean_c(x, m_c),  # eq. (3)
                                            conv=fused_cpu.spatial_conv)
             out = fused_cpu.scale_channel_spatial(x, m_c, m_s)  # eqs. (2) and (4), one pass
         else:
-            out, m_c, m_s = self._forward_maps(x)
+            out, m_c, m_s = self._forward_fast(x)
         if self.store_maps:
             self.maps = {"M_c": m_c.detach(), "M_s": m_s.detach()}
         return out

@@ -225,9 +225,10 @@ def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torc
     nothing is computed, so counting a whole ResNet-50 takes milliseconds. Pass
     ``device="cpu"`` to count a real forward pass of ``module`` itself (in eval mode, no grad).
 
-    Coordinate Attention computes its poolings and its final product with matrix products when
-    that is faster (:mod:`attn_ref.coord`); while counting it runs its plain formulation
-    (:func:`attn_ref.coord.plain_kernels`), so that those are not counted as layers.
+    The module runs its plain reference (:func:`attn_ref.reference.reference_mode`): the fast
+    paths compute some poolings and products as matrix products (:mod:`attn_ref.coord_fast`)
+    or in compiled kernels the counter does not see (:mod:`attn_ref.fused_cpu`), so only the
+    reference counts the layers the paper counts.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -248,9 +249,9 @@ def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torc
     x = torch.zeros(shape, device=device, dtype=dtype)
     counter = FlopCounterMode(display=False)
     try:
-        from .coord import plain_kernels
+        from .reference import reference_mode
 
-        with torch.no_grad(), plain_kernels(), counter:
+        with torch.no_grad(), reference_mode(), counter:
             model(x)
     finally:
         model.train(was_training)
