@@ -23,12 +23,12 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 
 C = 16
 KINDS = {
-    "se": lambda: attn_ref.SqueezeExcitation(C, reduction=4),
-    "eca": lambda: attn_ref.ECA(C, k_size=3),
-    "cbam": lambda: attn_ref.CBAM(C, reduction=4),
-    "ca": lambda: attn_ref.CoordinateAttention(C, reduction=4),
-    "ccnet": lambda: attn_ref.CrissCrossAttention(C, reduction=4),
-    "gam": lambda: attn_ref.GAM(C, rate=4),
+    "se": lambda **kw: attn_ref.SqueezeExcitation(C, reduction=4, **kw),
+    "eca": lambda **kw: attn_ref.ECA(C, k_size=3, **kw),
+    "cbam": lambda **kw: attn_ref.CBAM(C, reduction=4, **kw),
+    "ca": lambda **kw: attn_ref.CoordinateAttention(C, reduction=4, **kw),
+    "ccnet": lambda **kw: attn_ref.CrissCrossAttention(C, reduction=4, **kw),
+    "gam": lambda **kw: attn_ref.GAM(C, rate=4, **kw),
 }
 HAS_FAST_PATH = {"cbam", "ca"}
 
@@ -39,11 +39,11 @@ TOL_F64 = {torch.float64: (1e-10, 1e-12), torch.float32: (1e-4, 1e-5),
 TOL_SAME = {torch.float64: (1e-12, 1e-12), torch.float32: (1e-5, 1e-6)}
 
 
-def build(kind, seed=0):
+def build(kind, seed=0, **kw):
     """The module with random weights and BatchNorm statistics; CCNet's gamma non-zero so its
-    attention path shows in the output."""
+    attention path shows in the output. ``kw`` go to the constructor."""
     torch.manual_seed(seed)
-    m = KINDS[kind]()
+    m = KINDS[kind](**kw)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for sub in m.modules():
@@ -190,3 +190,34 @@ def test_torch_compile_values_and_gradients(kind, layout):
         close(y, y_ref, TOL_SAME[torch.float32], "compiled output vs reference")
         for i, (a, b) in enumerate(zip(grads, grads_ref)):
             close(a, b, (1e-4, 1e-5), f"compiled gradient {i} vs reference", largest(grads_ref))
+
+
+@pytest.mark.parametrize("kind", sorted(HAS_FAST_PATH))
+def test_fused_cpp_inference(kind):
+    """``fused="cpp"`` (CPU kernels, inference only) over the same matrix without gradients:
+    the reference's values, dtype and memory format (the first call compiles the extension,
+    about 30 s, cached by PyTorch)."""
+    module = build(kind, fused="cpp")
+    cases = [(dtype, None) for dtype in TOL_F64] + [(torch.float32, torch.bfloat16)]
+    for dtype, autocast_dtype in cases:
+        m = copy.deepcopy(module).to(dtype)
+        for layout in ("nchw", "channels_last"):
+            for batch in (1, 2):
+                x, _ = inputs(batch, dtype, layout, "cpu")
+                for train in (False, True):
+                    outs = []
+                    for reference in (False, True):
+                        mi = copy.deepcopy(m).train(train)
+                        with torch.no_grad(), reference_mode() if reference else _null(), \
+                                torch.autocast("cpu", dtype=autocast_dtype) if autocast_dtype \
+                                else _null():
+                            outs.append(mi(x))
+                    y, y_ref = outs
+                    assert y.dtype == y_ref.dtype
+                    assert (y.is_contiguous(memory_format=torch.channels_last)
+                            == y_ref.is_contiguous(memory_format=torch.channels_last))
+                    tol = TOL_SAME.get(dtype) if autocast_dtype is None else None
+                    if tol:
+                        close(y, y_ref, tol, f"{dtype} {layout} batch {batch} train={train}")
+                    else:
+                        assert torch.equal(y, y_ref)
