@@ -39,6 +39,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from . import fused_cpu
+from .baselines import CBAMBaseline
+from .complexity import cbam_macs, cbam_params
+from .kinds import ModuleKind, alias
 from .reference import fast_path_ok, reference_requested
 from .se import se_bottleneck
 
@@ -49,6 +52,13 @@ _FUSED = (None, "compile", "cpp")
 def _check_4d(x: torch.Tensor) -> None:
     if x.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+
+
+def _kept(module: nn.Module, name: str, m: torch.Tensor) -> torch.Tensor:
+    """``m``, after keeping it detached as ``module.maps[name]`` when the module stores maps."""
+    if module.store_maps:
+        module.maps = {name: m.detach()}
+    return m
 
 
 def _tracks_grad(x: torch.Tensor) -> bool:
@@ -196,10 +206,7 @@ class ChannelAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not fast_path_ok(self, x):
-            m_c = self.forward_reference(x)
-            if self.store_maps:
-                self.maps = {"M_c": m_c.detach()}
-            return m_c
+            return _kept(self, "M_c", self.forward_reference(x))
         _check_4d(x)
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
@@ -209,10 +216,7 @@ class ChannelAttention(nn.Module):
         """Eq. (1) from the two pooled descriptors AvgPool(x), MaxPool(x), (B, C) each."""
         z = torch.stack((avg, mx))                                     # (2, B, C)
         y = self.fc2(F.relu(self.fc1(z))).sum(dim=0)                   # (B, C): MLP(avg) + MLP(max)
-        m_c = torch.sigmoid(y)[:, :, None, None]                       # (B, C, 1, 1)
-        if self.store_maps:
-            self.maps = {"M_c": m_c.detach()}
-        return m_c
+        return _kept(self, "M_c", torch.sigmoid(y)[:, :, None, None])  # (B, C, 1, 1)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.reduction}, hidden={self.hidden}"
@@ -265,10 +269,7 @@ class SpatialAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not fast_path_ok(self, x):
-            m_s = self.forward_reference(x)
-            if self.store_maps:
-                self.maps = {"M_s": m_s.detach()}
-            return m_s
+            return _kept(self, "M_s", self.forward_reference(x))
         _check_4d(x)
         return self.from_pooled(*_max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
 
@@ -286,10 +287,7 @@ class SpatialAttention(nn.Module):
         y = self.conv(pooled) if conv is None else conv(pooled, self.conv.weight)  # (B, 1, H, W)
         if self.bn is not None:
             y = self.bn(y)
-        m_s = torch.sigmoid(y)                             # (B, 1, H, W)
-        if self.store_maps:
-            self.maps = {"M_s": m_s.detach()}
-        return m_s
+        return _kept(self, "M_s", torch.sigmoid(y))        # (B, 1, H, W)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, order={self.order!r}"
@@ -301,18 +299,27 @@ class CBAM(nn.Module):
     Args:
         channels: C.
         reduction: r of the channel MLP.
-        spatial_kernel: side of the spatial convolution (7 in the paper and the official code).
+        kernel_size: side of the spatial convolution (7, the default, in the paper and the
+            official code). ``spatial_kernel`` is an alias (the chapter's name).
         order, batchnorm: see :class:`SpatialAttention` (defaults follow the official code).
         store_maps: keep ``self.maps = {"M_c": (B, C, 1, 1), "M_s": (B, 1, H, W)}`` (detached).
-        fused: ``None`` (default): the eager code of this file. ``"compile"``: the forward
-            pass through ``torch.compile`` (inductor; on CPU it needs a C++ compiler), which
-            fuses the element-wise products into the reductions that follow them; compiled at
-            the first call and again for every new input shape. ``"cpp"``: for inference on
+        fused: ``None`` (default): the fast eager code of this file where
+            :func:`attn_ref.reference.fast_path_ok` allows it (float32/float64, no autocast, not
+            traced), :meth:`forward_reference` otherwise. ``"compile"``:
+            :meth:`forward_reference` through ``torch.compile`` (inductor; on CPU it needs a C++
+            compiler), which fuses the element-wise products into the reductions that follow
+            them; compiled at the first call and again for every new input shape. ``"cpp"``: for inference on
             the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors of eq. (1) from
             one read of x, the maps of eq. (3) from one more without forming F', and eqs. (2)
             and (4) together in one read and one write; compiled once at first use), used when
             autograd is not recording and x is a contiguous float32/float64 CPU tensor, the
             eager code otherwise. Nothing is compiled unless asked for.
+
+    Input ``x`` (B, C, H, W), either memory format; the output has its shape and memory
+    format, and the dtype eager PyTorch gives :meth:`forward_reference` (x's when x and the
+    parameters agree; float32 for a float32 x under CPU bfloat16 autocast). ``ValueError`` for
+    an input that is not 4-d or an even kernel size; ``TypeError`` when ``kernel_size`` and
+    ``spatial_kernel`` are both given and differ.
 
     Sub-modules: ``channel`` (:class:`ChannelAttention`) and ``spatial``
     (:class:`SpatialAttention`).
@@ -325,14 +332,16 @@ class CBAM(nn.Module):
     :meth:`SpatialAttention.forward`).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7,
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int | None = None,
                  order: str = "official", batchnorm: bool = True, store_maps: bool = True,
-                 fused: str | None = None):
+                 fused: str | None = None, *, spatial_kernel: int | None = None):
         super().__init__()
         if fused not in _FUSED:
             raise ValueError(f"fused must be one of {_FUSED}, got {fused!r}")
+        kernel_size = alias(kernel_size, spatial_kernel, "kernel_size", "spatial_kernel", 7)
+        self.channels, self.reduction, self.kernel_size = channels, reduction, kernel_size
         self.channel = ChannelAttention(channels, reduction, store_maps=False)
-        self.spatial = SpatialAttention(spatial_kernel, order, batchnorm, store_maps=False)
+        self.spatial = SpatialAttention(kernel_size, order, batchnorm, store_maps=False)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
         self.fused = fused
@@ -406,3 +415,9 @@ def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:
         # published input channels are (max, mean); ours are (mean, max)
         transforms["SpatialGate.spatial.conv.weight"] = lambda w: w.flip(1)
     copy_mapped(module, state_dict, mapping, strict, transforms)
+
+
+KIND = ModuleKind(
+    name="cbam", title="CBAM", cls=CBAM,
+    params=cbam_params, macs=cbam_macs, loader=_load_official,
+    baseline=lambda m: CBAMBaseline(m.channels, m.reduction, m.kernel_size))

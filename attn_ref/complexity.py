@@ -177,25 +177,26 @@ def gam_macs(C: int, H: int, W: int, rate: int = 4, kernel: int = 7,
 
 # ------------------------------------------------------------------------------------ dispatch
 
-_PARAMS = {"se": se_params, "eca": eca_params, "cbam": cbam_params, "ca": ca_params,
-           "gam": gam_params}
-_MACS = {"se": se_macs, "eca": eca_macs, "cbam": cbam_macs, "ca": ca_macs, "gam": gam_macs}
-
-
 def module_cost(kind: str, C: int, H: int, W: int, **hyper) -> dict[str, int]:
     """``{"params", "macs", "layer_macs", "scaling_macs"}`` of one module in closed form.
 
-    ``hyper`` are the keyword arguments of the matching ``*_params`` / ``*_macs`` functions
-    (those not taken by one of them are ignored by it, e.g. ``bias`` for SE's MACs).
+    ``kind``: a kind of :mod:`attn_ref.kinds` with closed forms (SE, ECA, CBAM, CA, GAM; an
+    alias such as ``"coord"`` works too). ``hyper`` are the keyword arguments of the kind's
+    ``*_params`` / ``*_macs`` functions (those not taken by one of them are ignored by it, e.g.
+    ``bias`` for SE's MACs). ``ValueError`` for an unknown kind or one without closed forms,
+    ``TypeError`` for a hyper-parameter neither function takes.
     """
-    kind = kind.lower()
-    if kind not in _PARAMS:
-        raise ValueError(f"unknown module kind {kind!r}; known: {sorted(_PARAMS)}")
-    p_fn, m_fn = _PARAMS[kind], _MACS[kind]
+    from . import kinds
+
+    entry = kinds.get(kind)
+    if entry.params is None or entry.macs is None:
+        with_forms = [k.name for k in kinds.all_kinds().values() if k.params and k.macs]
+        raise ValueError(f"no closed-form cost is known for {entry.name!r}; known: {with_forms}")
+    p_fn, m_fn = entry.params, entry.macs
     p_names, m_names = inspect.signature(p_fn).parameters, inspect.signature(m_fn).parameters
     unknown = set(hyper) - set(p_names) - set(m_names)
     if unknown:
-        raise TypeError(f"{kind}: unknown hyper-parameters {sorted(unknown)}")
+        raise TypeError(f"{entry.name}: unknown hyper-parameters {sorted(unknown)}")
     p_kw = {k: v for k, v in hyper.items() if k in p_names}
     m_kw = {k: v for k, v in hyper.items() if k in m_names and k != "layers_only"}
     macs = m_fn(C, H, W, **m_kw)

@@ -41,6 +41,9 @@ from torch import nn
 import torch.nn.functional as F
 
 from . import coord_fast, fused_cpu
+from .baselines import CABaseline
+from .complexity import ca_macs, ca_params
+from .kinds import ModuleKind, alias
 from .coord_fast import directional_means, scale_hw  # noqa: F401  (public fast kernels)
 from .reference import fast_path_ok, reference_mode, reference_requested
 
@@ -80,7 +83,8 @@ class CoordinateAttention(nn.Module):
     published ``CoordAtt``). A parameter dtype other than x's raises as ``nn.Conv2d`` does.
 
     Args:
-        in_channels: C.
+        channels: C (``in_channels``, the published ``CoordAtt``'s name, is an alias, and
+            ``self.in_channels`` holds it too).
         out_channels: channels of the two gates; defaults to C. The gates multiply x, so any other
             value raises a ``ValueError`` at forward (the argument exists because the official
             ``CoordAtt(inp, oup)`` has it).
@@ -108,16 +112,21 @@ class CoordinateAttention(nn.Module):
     no parameters), ``conv_h`` and ``conv_w`` (C' -> C, 1x1, bias).
     """
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, reduction: int = 32,
-                 store_maps: bool = True, activation: str = "hswish", fused: str | None = None):
+    def __init__(self, channels: int | None = None, out_channels: int | None = None,
+                 reduction: int = 32, store_maps: bool = True, activation: str = "hswish",
+                 fused: str | None = None, *, in_channels: int | None = None):
         super().__init__()
+        in_channels = alias(channels, in_channels, "channels", "in_channels")
+        if in_channels is None:
+            raise TypeError("CoordinateAttention needs channels (or its alias in_channels)")
         if activation not in ("hswish", "relu"):
             raise ValueError(f"activation must be 'hswish' or 'relu', got {activation!r}")
         if fused not in _FUSED:
             raise ValueError(f"fused must be one of {_FUSED}, got {fused!r}")
         out_channels = in_channels if out_channels is None else out_channels
         mip = ca_bottleneck(in_channels, reduction)
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.channels = self.in_channels = in_channels
+        self.out_channels = out_channels
         self.reduction, self.mip, self.activation = reduction, mip, activation
         self.conv1 = nn.Conv2d(in_channels, mip, kernel_size=1, bias=True)
         self.bn1 = nn.BatchNorm2d(mip)
@@ -199,3 +208,10 @@ def _load_official(module: CoordinateAttention, state_dict: dict, strict: bool =
     keys += [f"bn1.{p}" for p in ("weight", "bias", "running_mean", "running_var",
                                   "num_batches_tracked")]
     copy_mapped(module, state_dict, {k: k for k in keys}, strict)
+
+
+KIND = ModuleKind(
+    name="ca", title="CA", cls=CoordinateAttention,
+    aliases=("coord", "coordatt", "coordinate_attention"),
+    params=ca_params, macs=ca_macs, loader=_load_official,
+    baseline=lambda m: CABaseline(m.in_channels, m.out_channels, m.reduction))

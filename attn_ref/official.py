@@ -1,24 +1,16 @@
 """Load state dicts saved by the published implementations into attn_ref modules.
 
-Each module family defines ``_load_official(module, state_dict)`` next to its code, which maps
-the published layout onto ours; :func:`load_official_state_dict` dispatches on the module's type.
+Each module family defines ``_load_official(module, state_dict, strict)`` next to its code, which
+maps the published layout onto ours, and registers it as its kind's ``loader``
+(:mod:`attn_ref.kinds`); :func:`load_official_state_dict` dispatches on the module's type.
 Layouts are documented in each family's loader.
 """
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Mapping
 
 import torch
 from torch import nn
-
-# attn_ref class name -> submodule that defines it and its _load_official
-_LOADERS = {
-    "SqueezeExcitation": "se",
-    "ECA": "eca",
-    "CBAM": "cbam",
-    "CoordinateAttention": "coord",
-}
 
 
 class StateDictMismatch(KeyError, ValueError):
@@ -46,10 +38,16 @@ def load_official_state_dict(module: nn.Module, state_dict: Mapping[str, torch.T
     unexpected keys are skipped, wrong shapes still raise. ``TypeError`` for a module type with
     no known published layout.
     """
-    name = type(module).__name__
-    if name not in _LOADERS:
-        raise TypeError(f"no published layout is known for {name}; known: {sorted(_LOADERS)}")
-    loader = getattr(import_module(f".{_LOADERS[name]}", "attn_ref"), "_load_official")
+    from . import kinds
+
+    known = sorted(k.cls.__name__ for k in kinds.all_kinds().values() if k.loader is not None)
+    try:
+        loader = kinds.of(module).loader
+    except TypeError:
+        loader = None
+    if loader is None:
+        raise TypeError(f"no published layout is known for {type(module).__name__}; "
+                        f"known: {known}")
     loader(module, dict(state_dict), strict=strict)
     return module
 
