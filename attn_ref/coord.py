@@ -43,8 +43,8 @@ import torch.nn.functional as F
 from . import coord_fast, fused_cpu
 from .baselines import CABaseline
 from .complexity import ca_macs, ca_params
-from .kinds import ModuleKind, alias
 from .coord_fast import directional_means, scale_hw  # noqa: F401  (public fast kernels)
+from .kinds import ModuleKind, alias
 from .reference import fast_path_ok, reference_mode, reference_requested
 
 _FUSED = (None, "compile", "cpp")
