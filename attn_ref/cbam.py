@@ -207,6 +207,11 @@ class ChannelAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not fast_path_ok(self, x):
             return _kept(self, "M_c", self.forward_reference(x))
+        return self.forward_fast(x)
+
+    def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (1) by the fast path (for callers that checked
+        :func:`~attn_ref.reference.fast_path_ok` already)."""
         _check_4d(x)
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
@@ -270,6 +275,11 @@ class SpatialAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not fast_path_ok(self, x):
             return _kept(self, "M_s", self.forward_reference(x))
+        return self.forward_fast(x)
+
+    def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (3) by the fast path (for callers that checked
+        :func:`~attn_ref.reference.fast_path_ok` already)."""
         _check_4d(x)
         return self.from_pooled(*_max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
 
@@ -357,10 +367,11 @@ class CBAM(nn.Module):
 
     def _forward_fast(self, x: torch.Tensor):
         """Eqs. (1)-(4) with the fast descriptors and maps of the sub-modules, and eq. (4) in
-        place when autograd does not need F'; returns (F'', M_c, M_s)."""
-        m_c = self.channel(x)                              # (B, C, 1, 1), eq. (1)
+        place when autograd does not need F'; returns (F'', M_c, M_s). For callers that checked
+        :func:`~attn_ref.reference.fast_path_ok` on the whole block (it covers the sub-modules)."""
+        m_c = self.channel.forward_fast(x)                 # (B, C, 1, 1), eq. (1)
         f = x * m_c                                        # (B, C, H, W), eq. (2); keeps x's format
-        m_s = self.spatial(f)                              # (B, 1, H, W), eq. (3)
+        m_s = self.spatial.forward_fast(f)                 # (B, 1, H, W), eq. (3)
         if _tracks_grad(f):
             return f * m_s, m_c, m_s                       # eq. (4); autograd still needs f
         return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import torch
 
-from .reference import fast_path_ok
+from .reference import fast_path_ok, parameters
 
 _SOURCE = Path(__file__).parent / "csrc" / "fused_cpu.cpp"
 
@@ -89,10 +89,10 @@ def usable(module: torch.nn.Module, x: torch.Tensor) -> bool:
     if not fast_path_ok(module, x):
         return False
     if torch.is_grad_enabled() and (x.requires_grad
-                                    or any(p.requires_grad for p in module.parameters())):
+                                    or any(p.requires_grad for p in parameters(module))):
         return False
     return (x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous() and x.numel() > 0
-            and all(p.device.type == "cpu" for p in module.parameters()))
+            and all(p.device.type == "cpu" for p in parameters(module)))
 
 
 def directional_means(x: torch.Tensor) -> torch.Tensor:
