@@ -94,3 +94,22 @@ def test_registered_baseline_and_loader_agree(kind):
     assert type(again) is type(base)
     assert {k: v.shape for k, v in again.state_dict().items()} == \
         {k: v.shape for k, v in base.state_dict().items()}
+
+
+@pytest.mark.parametrize("kind, shared, own", [
+    ("se", {"reduction": 4}, {"r": 4}), ("cbam", {"reduction": 4, "kernel_size": 3},
+                                         {"r": 4, "spatial_kernel": 3}),
+    ("eca", {"kernel_size": 5}, {"k": 5}), ("gam", {"reduction": 2}, {"rate": 2}),
+    ("ca", {"reduction": 4}, {"reduction": 4})])
+def test_module_cost_speaks_the_constructor_vocabulary(kind, shared, own):
+    C, H, W = 64, 6, 5
+    cost = complexity.module_cost(kind, C, H, W, **shared)
+    assert cost == complexity.module_cost(kind, C, H, W, **own)
+    module = kinds.build(kind, C, **shared)
+    assert cost["params"] == complexity.count_params(module)
+    assert cost["layer_macs"] == complexity.count_macs(module, (C, H, W))
+    if kind == "se":
+        with pytest.raises(TypeError, match="kernel_size"):
+            complexity.module_cost(kind, C, H, W, kernel_size=3)
+        with pytest.raises(TypeError, match="disagree"):
+            complexity.module_cost(kind, C, H, W, reduction=4, r=8)
