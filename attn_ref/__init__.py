@@ -30,9 +30,9 @@ _EXPORTS = {
     "eca_resnet50_kernels": "eca",
 }
 
-_SUBMODULES = ("se", "eca", "cbam", "coord", "coord_fast", "ccnet", "gam", "official", "models",
-               "complexity", "data", "plots", "grading", "profiling", "kinds", "reference",
-               "baselines", "fused_cpu")
+_SUBMODULES = ("se", "eca", "cbam", "cbam_fast", "coord", "coord_fast", "ccnet", "gam", "official",
+               "models", "complexity", "data", "plots", "grading", "profiling", "kinds",
+               "reference", "baselines", "fused_cpu")
 
 __all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data", "profiling",
                               "kinds", "reference"]

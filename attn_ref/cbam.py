@@ -29,8 +29,14 @@ Paper vs official code (attention-module, MODELS/cbam.py), where we follow the c
 * Max pooling. The code uses max_pool2d and torch.max, which also record where each maximum is,
   so at exact ties the first maximum gets the whole gradient. We compute the maxima with amax
   (several times faster on CPU) except the channel max under autograd, and our backward passes
-  (:class:`_AvgMaxHW`, :class:`_MaxMeanC`) send the gradient to the same element as the
-  official code. Outputs and gradients are the same either way.
+  (:mod:`attn_ref.cbam_fast`) send the gradient to the same element as the official code.
+  Outputs and gradients are the same either way.
+
+The code. :meth:`CBAM.forward_reference` (with :meth:`ChannelAttention.forward_reference` and
+:meth:`SpatialAttention.forward_reference`) is eqs. (1)-(4) in order, plain eager PyTorch: the
+specification, used by grading and :func:`attn_ref.complexity.count_macs`. ``forward`` takes
+the fast paths of :mod:`attn_ref.cbam_fast` (or, with ``fused=``, the compiled ones) only where
+:func:`attn_ref.reference.fast_path_ok` finds them exactly equivalent, the reference elsewhere.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from . import fused_cpu
+from . import cbam_fast, fused_cpu
 from .baselines import CBAMBaseline
 from .complexity import cbam_macs, cbam_params
 from .kinds import ModuleKind, alias
@@ -59,117 +65,6 @@ def _kept(module: nn.Module, name: str, m: torch.Tensor) -> torch.Tensor:
     if module.store_maps:
         module.maps = {name: m.detach()}
     return m
-
-
-def _tracks_grad(x: torch.Tensor) -> bool:
-    """Whether autograd records operations on ``x`` (so a backward pass may follow)."""
-    return torch.is_grad_enabled() and x.requires_grad
-
-
-class _AvgMaxHW(torch.autograd.Function):
-    """Eq. (1)'s two descriptors together: x (B, C, H, W) -> (AvgPool(x), MaxPool(x)), (B, C) each.
-
-    Forward: a sum and an ``amax`` (plain reductions; a max that records indices, such as
-    ``adaptive_max_pool2d``, took 3-5 times longer on CPU).
-    Backward, written once into one full-size tensor:
-        dL/dx_c(h, w) = dL/davg_c / (H W)  +  [ (h, w) is the first maximum of x_c ] dL/dmax_c
-    The position of the maximum is found again from x (one comparison pass over x and an argmax
-    over the (small, one byte per element) result), and "first in row-major order" is the
-    element the official code's ``max_pool2d`` sends the gradient to at exact ties. Autograd's
-    own version writes one full-size gradient per descriptor (zeros plus a scatter for the max)
-    and adds them.
-    """
-
-    @staticmethod
-    def forward(x):
-        B, C, H, W = x.shape
-        return x.sum(dim=(2, 3)) / (H * W), x.amax(dim=(2, 3))
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x, output[1])
-
-    @staticmethod
-    def backward(ctx, g_avg, g_max):
-        x, mx = ctx.saved_tensors
-        B, C, H, W = x.shape
-        grad = _broadcast_grad(g_avg if g_avg is None else (g_avg / (H * W))[:, :, None, None],
-                               g_max, x.shape, _is_cl(x))
-        if g_max is not None:
-            # index of the first maximum of each (b, c) slice, in row-major (h, w) order
-            first = (x == mx[:, :, None, None]).flatten(2).to(torch.uint8).argmax(dim=2)  # (B, C)
-            b = torch.arange(B, device=x.device)[:, None].expand(B, C)
-            c = torch.arange(C, device=x.device)[None, :].expand(B, C)
-            grad.index_put_((b, c, first // W, first % W), g_max, accumulate=True)
-        return grad
-
-
-class _MaxMeanC(torch.autograd.Function):
-    """Eq. (3)'s two maps together: x (B, C, H, W) -> (MaxPool_c(x), AvgPool_c(x)), (B, 1, H, W).
-
-    Forward: a max over channels with indices (the official code's ``torch.max``, which sends
-    the gradient to the first maximum at exact ties) and a sum divided by C.
-    Backward, written once into one full-size tensor: dL/dmean / C broadcast over the channels,
-    then dL/dmax added at the recorded channel. Autograd's own version writes zeros, scatters the
-    max gradient into them, and adds that to the mean's gradient.
-    """
-
-    @staticmethod
-    def forward(x):
-        mx, idx = x.max(dim=1, keepdim=True)
-        return mx, x.sum(dim=1, keepdim=True) / x.shape[1], idx
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.mark_non_differentiable(output[2])
-        ctx.save_for_backward(output[2])
-        ctx.shape = x.shape
-        ctx.channels_last = _is_cl(x)
-
-    @staticmethod
-    def backward(ctx, g_max, g_avg, _g_idx):
-        (idx,) = ctx.saved_tensors
-        grad = _broadcast_grad(g_avg if g_avg is None else g_avg / ctx.shape[1], g_max,
-                               ctx.shape, ctx.channels_last)
-        if g_max is not None:
-            grad.scatter_add_(1, idx, g_max)
-        return grad
-
-
-def _broadcast_grad(g, other, shape, channels_last: bool) -> torch.Tensor:
-    """A new full-size tensor of ``shape`` holding ``g`` broadcast (zeros when g is None; ``other``
-    supplies dtype and device then), channels-last when asked. In-place updates of the result are
-    safe: it is ours alone, and nothing saved for a backward pass refers to it."""
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if g is None:
-        return torch.zeros(shape, dtype=other.dtype, device=other.device).contiguous(
-            memory_format=fmt)
-    return g.expand(shape).contiguous(memory_format=fmt)
-
-
-def _is_cl(x: torch.Tensor) -> bool:
-    """x stored channels-last (and not also plain contiguous)."""
-    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-
-def _avg_max_hw(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(AvgPool(x), MaxPool(x)) over H and W, (B, C) each, through :class:`_AvgMaxHW` when
-    autograd records (its backward is cheaper than autograd's own); values are the same."""
-    if _tracks_grad(x):
-        return _AvgMaxHW.apply(x)
-    return _AvgMaxHW.forward(x)
-
-
-def _max_mean_c(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(MaxPool_c(x), AvgPool_c(x)), (B, 1, H, W) each. Without autograd, ``amax`` (a plain
-    reduction, 2-4 times faster on CPU than a max over channels that records indices); with
-    autograd, :class:`_MaxMeanC`."""
-    if _tracks_grad(x):
-        mx, avg, _ = _MaxMeanC.apply(x)
-        return mx, avg
-    return x.amax(dim=1, keepdim=True), x.sum(dim=1, keepdim=True) / x.shape[1]
 
 
 class ChannelAttention(nn.Module):
@@ -215,7 +110,7 @@ class ChannelAttention(nn.Module):
         _check_4d(x)
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
-        return self.from_descriptors(*_avg_max_hw(x))                  # (B, C) each
+        return self.from_descriptors(*cbam_fast.avg_max_hw(x))                  # (B, C) each
 
     def from_descriptors(self, avg: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
         """Eq. (1) from the two pooled descriptors AvgPool(x), MaxPool(x), (B, C) each."""
@@ -281,7 +176,7 @@ class SpatialAttention(nn.Module):
         """Eq. (3) by the fast path (for callers that checked
         :func:`~attn_ref.reference.fast_path_ok` already)."""
         _check_4d(x)
-        return self.from_pooled(*_max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
+        return self.from_pooled(*cbam_fast.max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
 
     def from_pooled(self, mx: torch.Tensor, avg: torch.Tensor, conv=None) -> torch.Tensor:
         """Eq. (3) from the two pooled maps MaxPool_c(x), AvgPool_c(x), (B, 1, H, W) each.
@@ -290,7 +185,7 @@ class SpatialAttention(nn.Module):
         # official code: (max, mean); paper: [avg; max]. Only the weight's channel order differs.
         maps = (mx, avg) if self.order == "official" else (avg, mx)
         pooled = torch.cat(maps, dim=1)                    # (B, 2, H, W)
-        if _tracks_grad(pooled):
+        if cbam_fast.tracks_grad(pooled):
             # on CPU (oneDNN) this 2 -> 1 convolution's backward runs several times faster on
             # channels-last input; pooled is small (2/C of x), so the copy costs little
             pooled = pooled.contiguous(memory_format=torch.channels_last)
@@ -338,8 +233,8 @@ class CBAM(nn.Module):
     autograd (``torch.no_grad``/``inference_mode`` or nothing requiring grad) the spatial map is
     applied to F' in place, so F' is also the output. With autograd, F' is kept for the backward
     pass and the output is a second tensor. Never is M_c (x) M_s formed at full size. The max
-    poolings and the layout of the small pooled maps are chosen per path (see :class:`_AvgMaxHW` and
-    :meth:`SpatialAttention.forward`).
+    poolings and the layout of the small pooled maps are chosen per path (see
+    :mod:`attn_ref.cbam_fast` and :meth:`SpatialAttention.from_pooled`).
     """
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int | None = None,
@@ -372,7 +267,7 @@ class CBAM(nn.Module):
         m_c = self.channel.forward_fast(x)                 # (B, C, 1, 1), eq. (1)
         f = x * m_c                                        # (B, C, H, W), eq. (2); keeps x's format
         m_s = self.spatial.forward_fast(f)                 # (B, 1, H, W), eq. (3)
-        if _tracks_grad(f):
+        if cbam_fast.tracks_grad(f):
             return f * m_s, m_c, m_s                       # eq. (4); autograd still needs f
         return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone
 

@@ -133,7 +133,7 @@ def test_compiled_option_matches_eager(kind):
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_cbam_pooling_functions_gradcheck_float64(layout):
-    from attn_ref.cbam import _AvgMaxHW, _MaxMeanC
+    from attn_ref.cbam_fast import _AvgMaxHW, _MaxMeanC
     x = rand(2, 3, 4, 5, seed=10)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)

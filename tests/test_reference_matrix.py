@@ -226,14 +226,14 @@ def test_fused_cpp_inference(kind):
 def test_reference_mode_and_grading_never_run_the_fast_paths(monkeypatch):
     """count_macs and grading's expected values come from the reference: inside
     reference_mode (which attn_ref.grading.core.expected_value enters) no fast kernel runs."""
-    from attn_ref import cbam, coord_fast
+    from attn_ref import cbam_fast, coord_fast
     from attn_ref.grading.core import expected_value
     from attn_ref.grading.registry import all_checks
 
     def refuse(*args, **kwargs):
         raise AssertionError("a fast path ran")
     for target, name in ((coord_fast, "forward"), (coord_fast, "directional_means"),
-                         (coord_fast, "scale_hw"), (cbam, "_avg_max_hw"), (cbam, "_max_mean_c")):
+                         (coord_fast, "scale_hw"), (cbam_fast, "avg_max_hw"), (cbam_fast, "max_mean_c")):
         monkeypatch.setattr(target, name, refuse)
     x = torch.randn(2, C, 5, 6)
     with reference_mode(), torch.no_grad():
