@@ -183,7 +183,8 @@ class CoordinateAttention(nn.Module):
         return coord_fast.forward(self, x)
 
     def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eqs. (1)-(5) for ``x`` (B, C, H, W): ``a_h`` (B, C, H, 1) and ``a_w`` (B, C, 1, W)."""
+        """Eqs. (1)-(5) for ``x`` (B, C, H, W): ``a_h`` (B, C, H, 1) and ``a_w`` (B, C, 1, W),
+        by the path ``forward`` takes (which computes eq. (6) as well; the maps are not kept)."""
         return self._forward(x)[1:]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
