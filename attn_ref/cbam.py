@@ -176,7 +176,7 @@ class SpatialAttention(nn.Module):
         """Eq. (3) by the fast path (for callers that checked
         :func:`~attn_ref.reference.fast_path_ok` already)."""
         _check_4d(x)
-        return self.from_pooled(*cbam_fast.max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
+        return self.from_pooled(*cbam_fast.max_mean_c(x))  # MaxPool_c, AvgPool_c: (B, 1, H, W)
 
     def from_pooled(self, mx: torch.Tensor, avg: torch.Tensor, conv=None) -> torch.Tensor:
         """Eq. (3) from the two pooled maps MaxPool_c(x), AvgPool_c(x), (B, 1, H, W) each.
