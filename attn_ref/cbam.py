@@ -213,8 +213,9 @@ class CBAM(nn.Module):
             traced), :meth:`forward_reference` otherwise. ``"compile"``:
             :meth:`forward_reference` through ``torch.compile`` (inductor; on CPU it needs a C++
             compiler), which fuses the element-wise products into the reductions that follow
-            them; compiled at the first call and again for every new input shape. ``"cpp"``: for inference on
-            the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors of eq. (1) from
+            them; compiled at the first call and again for every new input shape. ``"cpp"``:
+            for inference on the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors
+            of eq. (1) from
             one read of x, the maps of eq. (3) from one more without forming F', and eqs. (2)
             and (4) together in one read and one write; compiled once at first use), used when
             autograd is not recording and x is a contiguous float32/float64 CPU tensor, the
@@ -301,9 +302,9 @@ def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:
       ``ChannelGate.mlp.3.{weight,bias}`` -> ``channel.fc2.*``;
     * ``SpatialGate.spatial`` = conv block: ``conv.weight`` (1, 2, 7, 7), input maps ordered
       (max, mean), -> ``spatial.conv.weight`` (its two input channels swapped when our module uses
-      ``order="paper"``), and ``bn.{weight,bias,running_mean,running_var,num_batches_tracked}`` (the last optional:
-      checkpoints saved before PyTorch 0.4.1, as the released ones, lack it)
-      -> ``spatial.bn.*`` (only when our module has ``batchnorm=True``; otherwise a strict load
+      ``order="paper"``), and ``bn.{weight,bias,running_mean,running_var,num_batches_tracked}``
+      (the last optional: checkpoints saved before PyTorch 0.4.1, as the released ones, lack
+      it) -> ``spatial.bn.*`` (only when our module has ``batchnorm=True``; otherwise a strict load
       reports them as unexpected).
     """
     from .official import copy_mapped

@@ -233,7 +233,8 @@ def test_reference_mode_and_grading_never_run_the_fast_paths(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("a fast path ran")
     for target, name in ((coord_fast, "forward"), (coord_fast, "directional_means"),
-                         (coord_fast, "scale_hw"), (cbam_fast, "avg_max_hw"), (cbam_fast, "max_mean_c")):
+                         (coord_fast, "scale_hw"), (cbam_fast, "avg_max_hw"),
+                         (cbam_fast, "max_mean_c")):
         monkeypatch.setattr(target, name, refuse)
     x = torch.randn(2, C, 5, 6)
     with reference_mode(), torch.no_grad():
