@@ -215,11 +215,10 @@ class CBAM(nn.Module):
             compiler), which fuses the element-wise products into the reductions that follow
             them; compiled at the first call and again for every new input shape. ``"cpp"``:
             for inference on the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors
-            of eq. (1) from
-            one read of x, the maps of eq. (3) from one more without forming F', and eqs. (2)
-            and (4) together in one read and one write; compiled once at first use), used when
-            autograd is not recording and x is a contiguous float32/float64 CPU tensor, the
-            eager code otherwise. Nothing is compiled unless asked for.
+            of eq. (1) from one read of x, the maps of eq. (3) from one more without forming
+            F', and eqs. (2) and (4) together in one read and one write; compiled once at first
+            use), used when autograd is not recording and x is a contiguous float32/float64 CPU
+            tensor, the eager code otherwise. Nothing is compiled unless asked for.
 
     Input ``x`` (B, C, H, W), either memory format; the output has its shape and memory
     format, and the dtype eager PyTorch gives :meth:`forward_reference` (x's when x and the
