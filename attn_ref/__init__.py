@@ -26,13 +26,16 @@ _EXPORTS = {
     "CrissCrossAttention": "ccnet",
     "GAM": "gam",
     "load_official_state_dict": "official",
+    "reference_mode": "reference",
     "eca_resnet50_kernels": "eca",
 }
 
-_SUBMODULES = ("se", "eca", "cbam", "coord", "ccnet", "gam", "official", "models", "complexity",
-               "data", "plots", "grading", "profiling")
+_SUBMODULES = ("se", "eca", "cbam", "cbam_fast", "coord", "coord_fast", "ccnet", "gam", "official",
+               "models", "complexity", "data", "plots", "grading", "profiling", "kinds",
+               "reference", "baselines", "fused_cpu")
 
-__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data", "profiling"]
+__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data", "profiling",
+                              "kinds", "reference"]
 
 
 def __getattr__(name):

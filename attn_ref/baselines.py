@@ -147,6 +147,14 @@ class CABaseline(nn.Module):
 
 
 def make_baseline(kind: str, channels: int, **kwargs) -> nn.Module:
-    """The transcription of the published module ``kind`` ("se", "eca", "cbam", "ca")."""
-    table = {"se": SEBaseline, "eca": ECABaseline, "cbam": CBAMBaseline, "ca": CABaseline}
-    return table[kind](channels, **kwargs)
+    """The transcription of the published module ``kind`` ("se", "eca", "cbam", "ca" or an
+    alias), in the configuration ``attn_ref``'s module of that kind gets from ``kwargs`` (its
+    constructor's arguments: ``reduction``, ``kernel_size``, or aliases such as ``k_size``).
+    The kinds register their baselines in :mod:`attn_ref.kinds`; ``ValueError`` for a kind
+    without one."""
+    from . import kinds
+
+    entry = kinds.get(kind)
+    if entry.baseline is None:
+        raise ValueError(f"no baseline is known for {entry.name!r}")
+    return entry.baseline(entry.build(channels, **kwargs))

@@ -29,8 +29,14 @@ Paper vs official code (attention-module, MODELS/cbam.py), where we follow the c
 * Max pooling. The code uses max_pool2d and torch.max, which also record where each maximum is,
   so at exact ties the first maximum gets the whole gradient. We compute the maxima with amax
   (several times faster on CPU) except the channel max under autograd, and our backward passes
-  (:class:`_AvgMaxHW`, :class:`_MaxMeanC`) send the gradient to the same element as the
-  official code. Outputs and gradients are the same either way.
+  (:mod:`attn_ref.cbam_fast`) send the gradient to the same element as the official code.
+  Outputs and gradients are the same either way.
+
+The code. :meth:`CBAM.forward_reference` (with :meth:`ChannelAttention.forward_reference` and
+:meth:`SpatialAttention.forward_reference`) is eqs. (1)-(4) in order, plain eager PyTorch: the
+specification, used by grading and :func:`attn_ref.complexity.count_macs`. ``forward`` takes
+the fast paths of :mod:`attn_ref.cbam_fast` (or, with ``fused=``, the compiled ones) only where
+:func:`attn_ref.reference.fast_path_ok` finds them exactly equivalent, the reference elsewhere.
 """
 from __future__ import annotations
 
@@ -38,122 +44,27 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from . import fused_cpu
+from . import cbam_fast, fused_cpu
+from .baselines import CBAMBaseline
+from .complexity import cbam_macs, cbam_params
+from .kinds import ModuleKind, alias
+from .reference import fast_path_ok, reference_requested
 from .se import se_bottleneck
 
 _ORDERS = ("official", "paper")
 _FUSED = (None, "compile", "cpp")
 
 
-def _tracks_grad(x: torch.Tensor) -> bool:
-    """Whether autograd records operations on ``x`` (so a backward pass may follow)."""
-    return torch.is_grad_enabled() and x.requires_grad
+def _check_4d(x: torch.Tensor) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
 
 
-class _AvgMaxHW(torch.autograd.Function):
-    """Eq. (1)'s two descriptors together: x (B, C, H, W) -> (AvgPool(x), MaxPool(x)), (B, C) each.
-
-    Forward: a sum and an ``amax`` (plain reductions; a max that records indices, such as
-    ``adaptive_max_pool2d``, took 3-5 times longer on CPU).
-    Backward, written once into one full-size tensor:
-        dL/dx_c(h, w) = dL/davg_c / (H W)  +  [ (h, w) is the first maximum of x_c ] dL/dmax_c
-    The position of the maximum is found again from x (one comparison pass over x and an argmax
-    over the (small, one byte per element) result), and "first in row-major order" is the
-    element the official code's ``max_pool2d`` sends the gradient to at exact ties. Autograd's
-    own version writes one full-size gradient per descriptor (zeros plus a scatter for the max)
-    and adds them.
-    """
-
-    @staticmethod
-    def forward(x):
-        B, C, H, W = x.shape
-        return x.sum(dim=(2, 3)) / (H * W), x.amax(dim=(2, 3))
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.save_for_backward(x, output[1])
-
-    @staticmethod
-    def backward(ctx, g_avg, g_max):
-        x, mx = ctx.saved_tensors
-        B, C, H, W = x.shape
-        grad = _broadcast_grad(g_avg if g_avg is None else (g_avg / (H * W))[:, :, None, None],
-                               g_max, x.shape, _is_cl(x))
-        if g_max is not None:
-            # index of the first maximum of each (b, c) slice, in row-major (h, w) order
-            first = (x == mx[:, :, None, None]).flatten(2).to(torch.uint8).argmax(dim=2)  # (B, C)
-            b = torch.arange(B, device=x.device)[:, None].expand(B, C)
-            c = torch.arange(C, device=x.device)[None, :].expand(B, C)
-            grad.index_put_((b, c, first // W, first % W), g_max, accumulate=True)
-        return grad
-
-
-class _MaxMeanC(torch.autograd.Function):
-    """Eq. (3)'s two maps together: x (B, C, H, W) -> (MaxPool_c(x), AvgPool_c(x)), (B, 1, H, W).
-
-    Forward: a max over channels with indices (the official code's ``torch.max``, which sends
-    the gradient to the first maximum at exact ties) and a sum divided by C.
-    Backward, written once into one full-size tensor: dL/dmean / C broadcast over the channels,
-    then dL/dmax added at the recorded channel. Autograd's own version writes zeros, scatters the
-    max gradient into them, and adds that to the mean's gradient.
-    """
-
-    @staticmethod
-    def forward(x):
-        mx, idx = x.max(dim=1, keepdim=True)
-        return mx, x.sum(dim=1, keepdim=True) / x.shape[1], idx
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.mark_non_differentiable(output[2])
-        ctx.save_for_backward(output[2])
-        ctx.shape = x.shape
-        ctx.channels_last = _is_cl(x)
-
-    @staticmethod
-    def backward(ctx, g_max, g_avg, _g_idx):
-        (idx,) = ctx.saved_tensors
-        grad = _broadcast_grad(g_avg if g_avg is None else g_avg / ctx.shape[1], g_max,
-                               ctx.shape, ctx.channels_last)
-        if g_max is not None:
-            grad.scatter_add_(1, idx, g_max)
-        return grad
-
-
-def _broadcast_grad(g, other, shape, channels_last: bool) -> torch.Tensor:
-    """A new full-size tensor of ``shape`` holding ``g`` broadcast (zeros when g is None; ``other``
-    supplies dtype and device then), channels-last when asked. In-place updates of the result are
-    safe: it is ours alone, and nothing saved for a backward pass refers to it."""
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    if g is None:
-        return torch.zeros(shape, dtype=other.dtype, device=other.device).contiguous(
-            memory_format=fmt)
-    return g.expand(shape).contiguous(memory_format=fmt)
-
-
-def _is_cl(x: torch.Tensor) -> bool:
-    """x stored channels-last (and not also plain contiguous)."""
-    return not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-
-
-def _avg_max_hw(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(AvgPool(x), MaxPool(x)) over H and W, (B, C) each, through :class:`_AvgMaxHW` when
-    autograd records (its backward is cheaper than autograd's own); values are the same."""
-    if _tracks_grad(x):
-        return _AvgMaxHW.apply(x)
-    return _AvgMaxHW.forward(x)
-
-
-def _max_mean_c(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(MaxPool_c(x), AvgPool_c(x)), (B, 1, H, W) each. Without autograd, ``amax`` (a plain
-    reduction, 2-4 times faster on CPU than a max over channels that records indices); with
-    autograd, :class:`_MaxMeanC`."""
-    if _tracks_grad(x):
-        mx, avg, _ = _MaxMeanC.apply(x)
-        return mx, avg
-    return x.amax(dim=1, keepdim=True), x.sum(dim=1, keepdim=True) / x.shape[1]
+def _kept(module: nn.Module, name: str, m: torch.Tensor) -> torch.Tensor:
+    """``m``, after keeping it detached as ``module.maps[name]`` when the module stores maps."""
+    if module.store_maps:
+        module.maps = {name: m.detach()}
+    return m
 
 
 class ChannelAttention(nn.Module):
@@ -179,21 +90,33 @@ class ChannelAttention(nn.Module):
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
 
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (1) as written, in plain eager PyTorch (the specification): the MLP applied to
+        AvgPool(x) and to MaxPool(x) (the official ``max_pool2d``), summed, sigmoid."""
+        _check_4d(x)
+        avg = F.adaptive_avg_pool2d(x, 1).flatten(1)                  # (B, C)
+        mx = F.adaptive_max_pool2d(x, 1).flatten(1)                   # (B, C)
+        mlp = lambda z: self.fc2(F.relu(self.fc1(z)))                  # noqa: E731
+        return torch.sigmoid(mlp(avg) + mlp(mx))[:, :, None, None]    # (B, C, 1, 1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+        if not fast_path_ok(self, x):
+            return _kept(self, "M_c", self.forward_reference(x))
+        return self.forward_fast(x)
+
+    def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (1) by the fast path (for callers that checked
+        :func:`~attn_ref.reference.fast_path_ok` already)."""
+        _check_4d(x)
         # both descriptors in one (2, B, C) batch, so the shared MLP runs once. The average is a
         # sum divided afterwards (see ECA.gate: mean's backward would write a full-size tensor).
-        return self.from_descriptors(*_avg_max_hw(x))                  # (B, C) each
+        return self.from_descriptors(*cbam_fast.avg_max_hw(x))                  # (B, C) each
 
     def from_descriptors(self, avg: torch.Tensor, mx: torch.Tensor) -> torch.Tensor:
         """Eq. (1) from the two pooled descriptors AvgPool(x), MaxPool(x), (B, C) each."""
         z = torch.stack((avg, mx))                                     # (2, B, C)
         y = self.fc2(F.relu(self.fc1(z))).sum(dim=0)                   # (B, C): MLP(avg) + MLP(max)
-        m_c = torch.sigmoid(y)[:, :, None, None]                       # (B, C, 1, 1)
-        if self.store_maps:
-            self.maps = {"M_c": m_c.detach()}
-        return m_c
+        return _kept(self, "M_c", torch.sigmoid(y)[:, :, None, None])  # (B, C, 1, 1)
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, reduction={self.reduction}, hidden={self.hidden}"
@@ -232,10 +155,28 @@ class SpatialAttention(nn.Module):
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
 
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (3) as written, in plain eager PyTorch (the specification): the channel maximum
+        (``torch.max``, as the official code) and mean, stacked in ``order``, convolution,
+        BatchNorm when present, sigmoid."""
+        _check_4d(x)
+        mx, avg = x.max(dim=1, keepdim=True).values, x.mean(dim=1, keepdim=True)
+        pooled = torch.cat((mx, avg) if self.order == "official" else (avg, mx), dim=1)
+        y = self.conv(pooled)                              # (B, 1, H, W)
+        if self.bn is not None:
+            y = self.bn(y)
+        return torch.sigmoid(y)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4:
-            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
-        return self.from_pooled(*_max_mean_c(x))           # (B, 1, H, W) each, MaxPool_c, AvgPool_c
+        if not fast_path_ok(self, x):
+            return _kept(self, "M_s", self.forward_reference(x))
+        return self.forward_fast(x)
+
+    def forward_fast(self, x: torch.Tensor) -> torch.Tensor:
+        """Eq. (3) by the fast path (for callers that checked
+        :func:`~attn_ref.reference.fast_path_ok` already)."""
+        _check_4d(x)
+        return self.from_pooled(*cbam_fast.max_mean_c(x))  # MaxPool_c, AvgPool_c: (B, 1, H, W)
 
     def from_pooled(self, mx: torch.Tensor, avg: torch.Tensor, conv=None) -> torch.Tensor:
         """Eq. (3) from the two pooled maps MaxPool_c(x), AvgPool_c(x), (B, 1, H, W) each.
@@ -244,17 +185,14 @@ class SpatialAttention(nn.Module):
         # official code: (max, mean); paper: [avg; max]. Only the weight's channel order differs.
         maps = (mx, avg) if self.order == "official" else (avg, mx)
         pooled = torch.cat(maps, dim=1)                    # (B, 2, H, W)
-        if _tracks_grad(pooled):
+        if cbam_fast.tracks_grad(pooled):
             # on CPU (oneDNN) this 2 -> 1 convolution's backward runs several times faster on
             # channels-last input; pooled is small (2/C of x), so the copy costs little
             pooled = pooled.contiguous(memory_format=torch.channels_last)
         y = self.conv(pooled) if conv is None else conv(pooled, self.conv.weight)  # (B, 1, H, W)
         if self.bn is not None:
             y = self.bn(y)
-        m_s = torch.sigmoid(y)                             # (B, 1, H, W)
-        if self.store_maps:
-            self.maps = {"M_s": m_s.detach()}
-        return m_s
+        return _kept(self, "M_s", torch.sigmoid(y))        # (B, 1, H, W)
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, order={self.order!r}"
@@ -266,18 +204,27 @@ class CBAM(nn.Module):
     Args:
         channels: C.
         reduction: r of the channel MLP.
-        spatial_kernel: side of the spatial convolution (7 in the paper and the official code).
+        kernel_size: side of the spatial convolution (7, the default, in the paper and the
+            official code). ``spatial_kernel`` is an alias (the chapter's name).
         order, batchnorm: see :class:`SpatialAttention` (defaults follow the official code).
         store_maps: keep ``self.maps = {"M_c": (B, C, 1, 1), "M_s": (B, 1, H, W)}`` (detached).
-        fused: ``None`` (default): the eager code of this file. ``"compile"``: the forward
-            pass through ``torch.compile`` (inductor; on CPU it needs a C++ compiler), which
-            fuses the element-wise products into the reductions that follow them; compiled at
-            the first call and again for every new input shape. ``"cpp"``: for inference on
-            the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors of eq. (1) from
-            one read of x, the maps of eq. (3) from one more without forming F', and eqs. (2)
-            and (4) together in one read and one write; compiled once at first use), used when
-            autograd is not recording and x is a contiguous float32/float64 CPU tensor, the
-            eager code otherwise. Nothing is compiled unless asked for.
+        fused: ``None`` (default): the fast eager code of this file where
+            :func:`attn_ref.reference.fast_path_ok` allows it (float32/float64, no autocast, not
+            traced), :meth:`forward_reference` otherwise. ``"compile"``:
+            :meth:`forward_reference` through ``torch.compile`` (inductor; on CPU it needs a C++
+            compiler), which fuses the element-wise products into the reductions that follow
+            them; compiled at the first call and again for every new input shape. ``"cpp"``:
+            for inference on the CPU, the kernels of :mod:`attn_ref.fused_cpu` (the descriptors
+            of eq. (1) from one read of x, the maps of eq. (3) from one more without forming
+            F', and eqs. (2) and (4) together in one read and one write; compiled once at first
+            use), used when autograd is not recording and x is a contiguous float32/float64 CPU
+            tensor, the eager code otherwise. Nothing is compiled unless asked for.
+
+    Input ``x`` (B, C, H, W), either memory format; the output has its shape and memory
+    format, and the dtype eager PyTorch gives :meth:`forward_reference` (x's when x and the
+    parameters agree; float32 for a float32 x under CPU bfloat16 autocast). ``ValueError`` for
+    an input that is not 4-d or an even kernel size; ``TypeError`` when ``kernel_size`` and
+    ``spatial_kernel`` are both given and differ.
 
     Sub-modules: ``channel`` (:class:`ChannelAttention`) and ``spatial``
     (:class:`SpatialAttention`).
@@ -286,45 +233,61 @@ class CBAM(nn.Module):
     autograd (``torch.no_grad``/``inference_mode`` or nothing requiring grad) the spatial map is
     applied to F' in place, so F' is also the output. With autograd, F' is kept for the backward
     pass and the output is a second tensor. Never is M_c (x) M_s formed at full size. The max
-    poolings and the layout of the small pooled maps are chosen per path (see :class:`_AvgMaxHW` and
-    :meth:`SpatialAttention.forward`).
+    poolings and the layout of the small pooled maps are chosen per path (see
+    :mod:`attn_ref.cbam_fast` and :meth:`SpatialAttention.from_pooled`).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, spatial_kernel: int = 7,
+    def __init__(self, channels: int, reduction: int = 16, kernel_size: int | None = None,
                  order: str = "official", batchnorm: bool = True, store_maps: bool = True,
-                 fused: str | None = None):
+                 fused: str | None = None, *, spatial_kernel: int | None = None):
         super().__init__()
         if fused not in _FUSED:
             raise ValueError(f"fused must be one of {_FUSED}, got {fused!r}")
+        kernel_size = alias(kernel_size, spatial_kernel, "kernel_size", "spatial_kernel", 7)
+        self.channels, self.reduction, self.kernel_size = channels, reduction, kernel_size
         self.channel = ChannelAttention(channels, reduction, store_maps=False)
-        self.spatial = SpatialAttention(spatial_kernel, order, batchnorm, store_maps=False)
+        self.spatial = SpatialAttention(kernel_size, order, batchnorm, store_maps=False)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
         self.fused = fused
         self._compiled = None               # the torch.compile'd forward, built at first use
 
-    def _forward_maps(self, x: torch.Tensor):
-        """Eqs. (1)-(4); returns (F'', M_c, M_s)."""
-        m_c = self.channel(x)                              # (B, C, 1, 1), eq. (1)
+    def forward_reference(self, x: torch.Tensor):
+        """Eqs. (1)-(4) in order, plain eager PyTorch (the specification). ``x`` (B, C, H, W);
+        returns ``(F'', M_c, M_s)``: (B, C, H, W), (B, C, 1, 1), (B, 1, H, W)."""
+        m_c = self.channel.forward_reference(x)            # (1)
+        f = x * m_c                                        # (2)
+        m_s = self.spatial.forward_reference(f)            # (3)
+        return f * m_s, m_c, m_s                           # (4)
+
+    def _forward_fast(self, x: torch.Tensor):
+        """Eqs. (1)-(4) with the fast descriptors and maps of the sub-modules, and eq. (4) in
+        place when autograd does not need F'; returns (F'', M_c, M_s). For callers that checked
+        :func:`~attn_ref.reference.fast_path_ok` on the whole block (it covers the sub-modules)."""
+        m_c = self.channel.forward_fast(x)                 # (B, C, 1, 1), eq. (1)
         f = x * m_c                                        # (B, C, H, W), eq. (2); keeps x's format
-        m_s = self.spatial(f)                              # (B, 1, H, W), eq. (3)
-        if _tracks_grad(f) or self.fused == "compile":
+        m_s = self.spatial.forward_fast(f)                 # (B, 1, H, W), eq. (3)
+        if cbam_fast.tracks_grad(f):
             return f * m_s, m_c, m_s                       # eq. (4); autograd still needs f
         return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fused == "compile":
+        if reference_requested() or (self.fused == "compile" and torch.compiler.is_compiling()):
+            out, m_c, m_s = self.forward_reference(x)
+        elif self.fused == "compile":
             if self._compiled is None:
-                # one static graph per input shape (see CoordinateAttention.forward)
-                self._compiled = torch.compile(self._forward_maps, dynamic=False)
+                # one static graph per input shape (see CoordinateAttention._forward)
+                self._compiled = torch.compile(self.forward_reference, dynamic=False)
             out, m_c, m_s = self._compiled(x)
+        elif not fast_path_ok(self, x):
+            out, m_c, m_s = self.forward_reference(x)
         elif self.fused == "cpp" and fused_cpu.usable(self, x):
             m_c = self.channel.from_descriptors(*fused_cpu.avg_max_hw(x))     # eq. (1)
             m_s = self.spatial.from_pooled(*fused_cpu.scaled_max_mean_c(x, m_c),  # eq. (3)
                                            conv=fused_cpu.spatial_conv)
             out = fused_cpu.scale_channel_spatial(x, m_c, m_s)  # eqs. (2) and (4), one pass
         else:
-            out, m_c, m_s = self._forward_maps(x)
+            out, m_c, m_s = self._forward_fast(x)
         if self.store_maps:
             self.maps = {"M_c": m_c.detach(), "M_s": m_s.detach()}
         return out
@@ -339,7 +302,8 @@ def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:
     * ``SpatialGate.spatial`` = conv block: ``conv.weight`` (1, 2, 7, 7), input maps ordered
       (max, mean), -> ``spatial.conv.weight`` (its two input channels swapped when our module uses
       ``order="paper"``), and ``bn.{weight,bias,running_mean,running_var,num_batches_tracked}``
-      -> ``spatial.bn.*`` (only when our module has ``batchnorm=True``; otherwise a strict load
+      (the last optional: checkpoints saved before PyTorch 0.4.1, as the released ones, lack
+      it) -> ``spatial.bn.*`` (only when our module has ``batchnorm=True``; otherwise a strict load
       reports them as unexpected).
     """
     from .official import copy_mapped
@@ -357,3 +321,9 @@ def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:
         # published input channels are (max, mean); ours are (mean, max)
         transforms["SpatialGate.spatial.conv.weight"] = lambda w: w.flip(1)
     copy_mapped(module, state_dict, mapping, strict, transforms)
+
+
+KIND = ModuleKind(
+    name="cbam", title="CBAM", cls=CBAM,
+    params=cbam_params, macs=cbam_macs, loader=_load_official,
+    baseline=lambda m: CBAMBaseline(m.channels, m.reduction, m.kernel_size))

@@ -33,6 +33,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .kinds import ModuleKind
+
 
 def _drop_self_index(H: int, device: torch.device) -> torch.Tensor:
     """(H, H - 1) index: row h lists 0 .. H - 1 without h."""
@@ -128,3 +130,7 @@ class CrissCrossAttention(nn.Module):
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, reduction={self.reduction}, "
                 f"qk_channels={self.qk_channels}, recurrence={self.recurrence}")
+
+
+KIND = ModuleKind(name="ccnet", title="CCNet", cls=CrissCrossAttention,
+                  aliases=("cca", "rcca", "criss_cross"))

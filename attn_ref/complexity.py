@@ -177,27 +177,51 @@ def gam_macs(C: int, H: int, W: int, rate: int = 4, kernel: int = 7,
 
 # ------------------------------------------------------------------------------------ dispatch
 
-_PARAMS = {"se": se_params, "eca": eca_params, "cbam": cbam_params, "ca": ca_params,
-           "gam": gam_params}
-_MACS = {"se": se_macs, "eca": eca_macs, "cbam": cbam_macs, "ca": ca_macs, "gam": gam_macs}
+# the modules' shared constructor names (attn_ref.kinds) -> what the closed forms above call them
+_SHARED_NAMES = {"reduction": ("r", "rate", "reduction"),
+                 "kernel_size": ("k", "spatial_kernel", "kernel")}
+
+
+def _own_names(fn, hyper: dict) -> dict:
+    """``hyper`` with a shared name (``reduction``, ``kernel_size``) renamed to the one ``fn``
+    takes (kept as it is when ``fn`` takes none); a name given both ways must agree."""
+    names = inspect.signature(fn).parameters
+    out = {k: v for k, v in hyper.items() if k not in _SHARED_NAMES}
+    for shared, own in _SHARED_NAMES.items():
+        if shared not in hyper:
+            continue
+        target = next((n for n in own if n in names), shared)    # none: left to be refused
+        if target in out and out[target] != hyper[shared]:
+            raise TypeError(f"{shared}={hyper[shared]!r} and {target}={out[target]!r} disagree")
+        out[target] = hyper[shared]
+    return out
 
 
 def module_cost(kind: str, C: int, H: int, W: int, **hyper) -> dict[str, int]:
     """``{"params", "macs", "layer_macs", "scaling_macs"}`` of one module in closed form.
 
-    ``hyper`` are the keyword arguments of the matching ``*_params`` / ``*_macs`` functions
-    (those not taken by one of them are ignored by it, e.g. ``bias`` for SE's MACs).
+    ``kind``: a kind of :mod:`attn_ref.kinds` with closed forms (SE, ECA, CBAM, CA, GAM; an
+    alias such as ``"coord"`` works too). ``hyper`` are the keyword arguments of the kind's
+    ``*_params`` / ``*_macs`` functions (those not taken by one of them are ignored by it, e.g.
+    ``bias`` for SE's MACs), or the modules' shared constructor names ``reduction`` and
+    ``kernel_size``, which mean what they mean for the module (``reduction=4`` is ``r=4`` for
+    SE and ``rate=4`` for GAM). ``ValueError`` for an unknown kind or one without closed forms,
+    ``TypeError`` for a hyper-parameter neither function takes.
     """
-    kind = kind.lower()
-    if kind not in _PARAMS:
-        raise ValueError(f"unknown module kind {kind!r}; known: {sorted(_PARAMS)}")
-    p_fn, m_fn = _PARAMS[kind], _MACS[kind]
+    from . import kinds
+
+    entry = kinds.get(kind)
+    if entry.params is None or entry.macs is None:
+        with_forms = [k.name for k in kinds.all_kinds().values() if k.params and k.macs]
+        raise ValueError(f"no closed-form cost is known for {entry.name!r}; known: {with_forms}")
+    p_fn, m_fn = entry.params, entry.macs
+    p_hyper, m_hyper = _own_names(p_fn, hyper), _own_names(m_fn, hyper)
     p_names, m_names = inspect.signature(p_fn).parameters, inspect.signature(m_fn).parameters
-    unknown = set(hyper) - set(p_names) - set(m_names)
+    unknown = ({k for k in p_hyper if k not in p_names} & {k for k in m_hyper if k not in m_names})
     if unknown:
-        raise TypeError(f"{kind}: unknown hyper-parameters {sorted(unknown)}")
-    p_kw = {k: v for k, v in hyper.items() if k in p_names}
-    m_kw = {k: v for k, v in hyper.items() if k in m_names and k != "layers_only"}
+        raise TypeError(f"{entry.name}: unknown hyper-parameters {sorted(unknown)}")
+    p_kw = {k: v for k, v in p_hyper.items() if k in p_names}
+    m_kw = {k: v for k, v in m_hyper.items() if k in m_names and k != "layers_only"}
     macs = m_fn(C, H, W, **m_kw)
     layer_macs = m_fn(C, H, W, layers_only=True, **m_kw)
     return {"params": p_fn(C, **p_kw), "macs": macs, "layer_macs": layer_macs,
@@ -225,9 +249,10 @@ def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torc
     nothing is computed, so counting a whole ResNet-50 takes milliseconds. Pass
     ``device="cpu"`` to count a real forward pass of ``module`` itself (in eval mode, no grad).
 
-    Coordinate Attention computes its poolings and its final product with matrix products when
-    that is faster (:mod:`attn_ref.coord`); while counting it runs its plain formulation
-    (:func:`attn_ref.coord.plain_kernels`), so that those are not counted as layers.
+    The module runs its plain reference (:func:`attn_ref.reference.reference_mode`): the fast
+    paths compute some poolings and products as matrix products (:mod:`attn_ref.coord_fast`)
+    or in compiled kernels the counter does not see (:mod:`attn_ref.fused_cpu`), so only the
+    reference counts the layers the paper counts.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -248,9 +273,9 @@ def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torc
     x = torch.zeros(shape, device=device, dtype=dtype)
     counter = FlopCounterMode(display=False)
     try:
-        from .coord import plain_kernels
+        from .reference import reference_mode
 
-        with torch.no_grad(), plain_kernels(), counter:
+        with torch.no_grad(), reference_mode(), counter:
             model(x)
     finally:
         model.train(was_training)

@@ -24,41 +24,34 @@ What the paper leaves implicit and the official code (``coordatt.py``, ``CoordAt
 * the bottleneck width is ``max(8, C // r)`` (never below 8), with r = 32 by default;
 * F_h and F_w map C' back to ``out_channels``; since (6) multiplies x, that has to equal C.
 
-Speed. The gates are tiny (C x H and C x W values per example); only the pooling (1)-(2), the
-product (6) and their gradients touch full-size tensors, so those decide the cost. Compared with a
-straightforward transcription, this file
-* pools a channels-last x on its (B, H, W, C) view: ``x.mean(3)`` on a channels-last tensor took
-  about 6 times longer than the same mean of the permuted view in our CPU measurements
-  (PyTorch 2.13);
-* stores a^h and a^w in x's memory format (channel axis innermost for a channels-last x), so the
-  broadcasts in (6) read the gates in step with x instead of with a stride along x's innermost
-  axis;
-* for a contiguous (NCHW) x, computes (1)-(2) as matrix products on the (B*C, H, W) view and (6)
-  as one batched rank-1 outer product a^h (a^w)^T written into the output, then multiplied in
-  place by x: no broadcast along rows of only W elements, and one full-size allocation where
-  ``x * a_w * a_h`` makes two (see the comment above :func:`_slices`);
-* gives (1)-(2) and (6) hand-written backward passes (:class:`_DirectionalMeans`,
-  :class:`_ScaleHW`): autograd's generic ones write a full-size gradient per mean and per factor
-  and then add them up; these write each full-size gradient once and save nothing full-size
-  beyond x itself;
-* runs the 1x1 convolutions of (3)-(5) as batched matrix products (the gate's small operations
-  took as long as a pass over x otherwise).
-Eager PyTorch has no single operation for a product of three broadcast factors, so (6) still
-takes two passes over the output; ``fused="compile"`` (torch.compile) and ``fused="cpp"`` (the
-CPU kernels of :mod:`attn_ref.fused_cpu`, for inference) do it in one.
+The code. :meth:`CoordinateAttention.forward_reference` is eqs. (1)-(6) in order, in plain eager
+PyTorch: the specification, which grading's expected values and
+:func:`attn_ref.complexity.count_macs` use. ``forward`` runs the same function faster where
+that is exactly equivalent (:func:`attn_ref.reference.fast_path_ok`: float32/float64 module
+and input, no autocast, not traced): the kernels of :mod:`attn_ref.coord_fast` (hand-written
+backward passes, matrix-product poolings; why they are faster is explained there), or with
+``fused=`` the compiled paths. Everywhere else (float16, bfloat16, ``torch.autocast``,
+``torch.export``) it runs the reference, so the output dtype is the one eager PyTorch's rules
+give.
 """
 from __future__ import annotations
-
-import contextlib
-import contextvars
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from . import fused_cpu
+from . import coord_fast, fused_cpu
+from .baselines import CABaseline
+from .complexity import ca_macs, ca_params
+from .coord_fast import directional_means, scale_hw  # noqa: F401  (public fast kernels)
+from .kinds import ModuleKind, alias
+from .reference import fast_path_ok, reference_mode, reference_requested
 
 _FUSED = (None, "compile", "cpp")
+
+# the earlier names of reference_mode / reference_requested (chapter 04 uses plain_kernels)
+plain_kernels = reference_mode
+plain_requested = reference_requested
 
 
 def ca_bottleneck(channels: int, reduction: int, min_width: int = 8) -> int:
@@ -79,286 +72,19 @@ class HSwish(nn.Module):
         return F.hardswish(t)
 
 
-# ----------------------------------------------------------------------------------------------
-# Layout helpers: x is (B, C, H, W) in either memory format.
-
-def _is_channels_last(x: torch.Tensor) -> bool:
-    """True when x is stored with the channel axis innermost (and is not also plain contiguous,
-    as happens when C == 1 or H == W == 1, where both layouts coincide)."""
-    return (x.dim() == 4 and not x.is_contiguous()
-            and x.is_contiguous(memory_format=torch.channels_last))
-
-
-def _mean_over_w(x: torch.Tensor) -> torch.Tensor:
-    """Eq. (1): z^h, shape (B, C, H, 1)."""
-    if _is_channels_last(x):
-        # (B, H, W, C) view is contiguous: reduce its W axis, then view back as (B, C, H, 1)
-        return x.permute(0, 2, 3, 1).mean(dim=2).permute(0, 2, 1).unsqueeze(3)
-    return x.mean(dim=3, keepdim=True)
-
-
-def _mean_over_h(x: torch.Tensor) -> torch.Tensor:
-    """Eq. (2): z^w, shape (B, C, 1, W)."""
-    if _is_channels_last(x):
-        return x.permute(0, 2, 3, 1).mean(dim=1).permute(0, 2, 1).unsqueeze(2)
-    return x.mean(dim=2, keepdim=True)
-
-
-def _sum_over_w(t: torch.Tensor) -> torch.Tensor:
-    if _is_channels_last(t):
-        return t.permute(0, 2, 3, 1).sum(dim=2).permute(0, 2, 1).unsqueeze(3)
-    return t.sum(dim=3, keepdim=True)
-
-
-def _sum_over_h(t: torch.Tensor) -> torch.Tensor:
-    if _is_channels_last(t):
-        return t.permute(0, 2, 3, 1).sum(dim=1).permute(0, 2, 1).unsqueeze(2)
-    return t.sum(dim=2, keepdim=True)
-
-
-def _layout_like(a: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """A small gate ``a`` in x's memory format, so broadcasting it over x reads it in step."""
-    if _is_channels_last(x):
-        return a.contiguous(memory_format=torch.channels_last)
-    return a.contiguous()
-
-
-# ----------------------------------------------------------------------------------------------
-# Full-size kernels on the (B*C, H, W) view of a contiguous (NCHW) tensor.
-#
-# What costs time on CPU (bench/README.md has the measurements):
-# * broadcasting a (B, C, H, 1) or (B, C, 1, W) factor over x: the element-wise loop restarts
-#   every W (28 or 56) elements, so it runs below memory speed, and a product with two such
-#   factors takes two of these passes;
-# * the reductions x.mean(3) and x.mean(2) run along the same short rows;
-# * every fresh full-size temporary: with two or more alive at once, glibc hands the memory back
-#   to the kernel when they are freed (its trim threshold), and the next call page-faults the
-#   whole tensor in again, one fault per 4 KiB page.
-# So the means and the products are written as batched matrix products on the (B*C, H, W) view
-# (a rank-1 outer product a_h a_w^T per (b, c) slice, then an element-wise product of two
-# tensors of the same layout), and the backward never holds a full-size temporary.
-
-def _slices(x: torch.Tensor) -> torch.Tensor:
-    """The (B*C, H, W) view of a contiguous (B, C, H, W) tensor."""
-    B, C, H, W = x.shape
-    return x.view(B * C, H, W)
-
-
-def _means_nchw(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eqs. (1)-(2) for a contiguous x, as two matrix products per (b, c) slice X (H x W):
-    z^h = X 1/W and z^w = 1^T/H X. Returns (B, C, H, 1) and (B, C, 1, W)."""
-    B, C, H, W = x.shape
-    xs = _slices(x)
-    z_h = torch.matmul(xs, x.new_full((W, 1), 1.0 / W))       # (B*C, H, W) @ (W, 1)
-    z_w = torch.matmul(x.new_full((1, H), 1.0 / H), xs)       # (1, H) @ (B*C, H, W)
-    return z_h.view(B, C, H, 1), z_w.view(B, C, 1, W)
-
-
-def _outer_times(t: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
-    """``t * a_h * a_w`` for a contiguous t (B, C, H, W), a_h (B, C, H, 1), a_w (B, C, 1, W):
-    per (b, c) slice the outer product a_h a_w^T, written by one batched matrix product into the
-    output, which is then multiplied in place by t (two operands of the same layout, no
-    broadcasting). One full-size allocation."""
-    B, C, H, W = t.shape
-    out = torch.bmm(a_h.reshape(B * C, H, 1), a_w.reshape(B * C, 1, W))   # (B*C, H, W)
-    return out.mul_(_slices(t)).view(B, C, H, W)
-
-
-_BLOCK_BYTES = 1 << 22      # rows of g * x formed at a time by _gate_grads
-
-
-def _gate_grads(g: torch.Tensor, x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor,
-                need_h: bool, need_w: bool):
-    """Gradients of ``x * a_h * a_w`` w.r.t. the gates, for contiguous g and x:
-    dL/da_h = (g x) a_w (sum over w), dL/da_w = a_h^T (g x) (sum over h), per (b, c) slice.
-    g x is formed for a block of slices at a time in one reused buffer (a few MiB), so there is
-    no full-size temporary to allocate (and page-fault in)."""
-    B, C, H, W = x.shape
-    gs, xs = _slices(g), _slices(x)
-    ah, aw = a_h.reshape(B * C, H, 1), a_w.reshape(B * C, 1, W)
-    grad_h = x.new_empty((B * C, H, 1)) if need_h else None
-    grad_w = x.new_empty((B * C, 1, W)) if need_w else None
-    step = max(1, _BLOCK_BYTES // (H * W * x.element_size()))
-    buf = x.new_empty((min(step, B * C), H, W))
-    for s in range(0, B * C, step):
-        b = slice(s, min(s + step, B * C))
-        gx = torch.mul(gs[b], xs[b], out=buf[: b.stop - b.start])
-        if need_h:
-            torch.bmm(gx, aw[b].transpose(1, 2), out=grad_h[b])        # (n, H, W) @ (n, W, 1)
-        if need_w:
-            torch.bmm(ah[b].transpose(1, 2), gx, out=grad_w[b])        # (n, 1, H) @ (n, H, W)
-    return (grad_h.view(B, C, H, 1) if need_h else None,
-            grad_w.view(B, C, 1, W) if need_w else None)
-
-
-_wrapped = getattr(getattr(torch._C, "_functorch", None), "is_functorch_wrapped_tensor",
-                   lambda t: False)
-
-
-_PLAIN = contextvars.ContextVar("attn_ref_coord_plain", default=False)
-
-
-@contextlib.contextmanager
-def plain_kernels():
-    """Within this context, CA computes eqs. (1)-(2) and (6) with plain reductions and broadcast
-    products instead of the matrix-product kernels below, and CA and CBAM with ``fused="cpp"``
-    run their eager code: the same values, other operations.
-    For operation counters (:func:`attn_ref.complexity.count_macs`), which see matrix products
-    but not reductions or element-wise products, so that they count the layers the paper counts
-    and not how this file happens to compute a mean."""
-    token = _PLAIN.set(True)
-    try:
-        yield
-    finally:
-        _PLAIN.reset(token)
-
-
-def plain_requested() -> bool:
-    """Whether code runs inside :func:`plain_kernels` (the fused CPU kernels of
-    :mod:`attn_ref.fused_cpu`, invisible to operation counters, stand aside there too)."""
-    return _PLAIN.get()
-
-
-def _nchw(*ts: torch.Tensor) -> bool:
-    """All tensors 4-d, plain contiguous (the layout the kernels above are written for) and not
-    wrapped by a torch.func transform (vmap has no batching rule for the ``out=`` calls)."""
-    return not plain_requested() and all(t is not None and t.dim() == 4 and t.is_contiguous()
-                                    and not _wrapped(t) for t in ts)
-
-
-def _means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eqs. (1)-(2) without autograd, in whichever way suits x's layout."""
-    if _nchw(x) and not _is_channels_last(x):
-        return _means_nchw(x)
-    return _mean_over_w(x), _mean_over_h(x)
-
-
-class _DirectionalMeans(torch.autograd.Function):
-    """Eqs. (1)-(2) together: x (B, C, H, W) -> z^h (B, C, H, 1), z^w (B, C, 1, W).
-
-    Autograd's own backward of two means writes two full-size gradients (each a broadcast
-    divided by W or H) and then adds them. Here the gradient is written once:
-        dL/dx_c(h, w) = dL/dz^h_c(h) / W + dL/dz^w_c(w) / H
-    for a contiguous x as one batched matrix product of rank 2 per (b, c) slice,
-    [g_h/W, 1] [1, g_w/H]^T, which avoids broadcasting along short rows.
-    """
-
-    generate_vmap_rule = True       # usable under torch.func transforms (vmap, grad, jacrev)
-
-    @staticmethod
-    def forward(x):
-        return _means(x)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        (x,) = inputs
-        ctx.shape = x.shape
-        ctx.memory_format = (torch.channels_last if _is_channels_last(x)
-                             else torch.contiguous_format)
-
-    @staticmethod
-    def backward(ctx, g_h, g_w):
-        B, C, H, W = ctx.shape
-        fmt = ctx.memory_format
-        like = g_h if g_h is not None else g_w
-        zero = torch.zeros((1, 1, 1, 1), dtype=like.dtype, device=like.device)
-        g_h = zero if g_h is None else g_h / W                 # (B, C, H, 1)
-        g_w = zero if g_w is None else g_w / H                 # (B, C, 1, W)
-        if torch.is_grad_enabled():                            # double backward: out of place
-            return (g_h + g_w).expand(B, C, H, W).contiguous(memory_format=fmt)
-        if fmt == torch.contiguous_format:
-            one = torch.ones((), dtype=like.dtype, device=like.device)
-            left = torch.stack([g_h.expand(B, C, H, 1).reshape(B * C, H),
-                                one.expand(B * C, H)], dim=2)           # (B*C, H, 2)
-            right = torch.stack([one.expand(B * C, W),
-                                 g_w.expand(B, C, 1, W).reshape(B * C, W)], dim=1)  # (B*C, 2, W)
-            return torch.bmm(left, right).view(B, C, H, W)
-        out = torch.empty((B, C, H, W), dtype=like.dtype, device=like.device, memory_format=fmt)
-        return torch.add(_layout_like(g_h, out), _layout_like(g_w, out), out=out)
-
-
-def directional_means(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eqs. (1)-(2): ``(z^h, z^w)`` with shapes (B, C, H, 1) and (B, C, 1, W)."""
-    if torch.is_grad_enabled() and x.requires_grad:
-        return _DirectionalMeans.apply(x)
-    return _means(x)
-
-
-def _scale(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
-    """``x * a_h * a_w`` without autograd, in whichever way suits x's layout."""
-    if _nchw(x) and not _is_channels_last(x):
-        return _outer_times(x, a_h, a_w)
-    return (x * a_w).mul_(a_h)
-
-
-class _ScaleHW(torch.autograd.Function):
-    """y = x * a_h * a_w with x (B, C, H, W), a_h (B, C, H, 1), a_w (B, C, 1, W).
-
-    Forward: one full-size allocation (:func:`_outer_times` for a contiguous x; for a
-    channels-last x, ``x * a_w`` then ``*= a_h`` in place).
-    Backward, from g = dL/dy:
-        dL/dx   = g * a_h * a_w
-        dL/da_h = sum_w g * x * a_w           dL/da_w = sum_h g * x * a_h
-    Only x and the two small gates are saved. For contiguous tensors the gate gradients are
-    batched matrix products over g * x formed block by block (:func:`_gate_grads`), so the only
-    full-size tensor written is dL/dx. When the backward itself is differentiated
-    (``create_graph=True``) it runs as plain differentiable operations.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x, a_h, a_w):
-        return _scale(x, a_h, a_w)
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        ctx.save_for_backward(*inputs)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, a_h, a_w = ctx.saved_tensors
-        need_x, need_h, need_w = ctx.needs_input_grad
-        if torch.is_grad_enabled():        # create_graph=True: differentiable operations only
-            gx = g * x
-            return (g * a_w * a_h if need_x else None,
-                    _sum_over_w(gx * a_w) if need_h else None,
-                    _sum_over_h(gx * a_h) if need_w else None)
-        grad_x = grad_h = grad_w = None
-        if _nchw(g, x) and not _is_channels_last(x):
-            if need_x:
-                grad_x = _outer_times(g, a_h, a_w)
-            if need_h or need_w:
-                grad_h, grad_w = _gate_grads(g, x, a_h, a_w, need_h, need_w)
-            return grad_x, grad_h, grad_w
-        if need_x:
-            grad_x = (g * a_w).mul_(a_h)
-        if need_h or need_w:
-            gx = g * x                                    # (B, C, H, W), the one temporary
-            if need_w:
-                grad_w = _sum_over_h(gx * a_h)            # (B, C, 1, W)
-            if need_h:
-                grad_h = _sum_over_w(gx.mul_(a_w))        # (B, C, H, 1)
-        return grad_x, grad_h, grad_w
-
-
-def scale_hw(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor) -> torch.Tensor:
-    """Eq. (6): ``x * a_h * a_w`` (broadcast), with as few full-size passes as eager allows.
-
-    ``x`` (B, C, H, W) in either memory format; ``a_h`` (B, C, H, 1); ``a_w`` (B, C, 1, W).
-    The result has x's memory format.
-    """
-    a_h, a_w = _layout_like(a_h, x), _layout_like(a_w, x)
-    if torch.is_grad_enabled() and (x.requires_grad or a_h.requires_grad or a_w.requires_grad):
-        return _ScaleHW.apply(x, a_h, a_w)
-    return _scale(x, a_h, a_w)
-
 
 class CoordinateAttention(nn.Module):
     """The CA block: ``forward(x) = x * a_h * a_w`` with the gates of eqs. (1)-(5).
 
+    Input ``x`` (B, C, H, W), either memory format; output the same shape and memory format.
+    The output dtype is the one eager PyTorch gives for :meth:`forward_reference`: the dtype of
+    x and of the parameters when they agree; under ``torch.autocast`` the type promotion of
+    x with the autocast-dtype gates (float32 for a float32 x under CPU bfloat16 autocast, as the
+    published ``CoordAtt``). A parameter dtype other than x's raises as ``nn.Conv2d`` does.
+
     Args:
-        in_channels: C.
+        channels: C (``in_channels``, the published ``CoordAtt``'s name, is an alias, and
+            ``self.in_channels`` holds it too).
         out_channels: channels of the two gates; defaults to C. The gates multiply x, so any other
             value raises a ``ValueError`` at forward (the argument exists because the official
             ``CoordAtt(inp, oup)`` has it).
@@ -367,30 +93,40 @@ class CoordinateAttention(nn.Module):
             ``"relu"`` (the paper's generic delta read as ReLU).
         store_maps: keep the last gates in ``self.maps["a_h"]`` (B, C, H, 1) and
             ``self.maps["a_w"]`` (B, C, 1, W), detached.
-        fused: ``None`` (default): the eager code of this file. ``"compile"``: the forward
-            pass through ``torch.compile`` (inductor; on CPU it needs a C++ compiler), which
-            fuses the product of eq. (6) into one pass over x; compiled at the first call and
-            again for every new input shape. ``"cpp"``: for inference on the CPU, the kernels
-            of :mod:`attn_ref.fused_cpu` (eqs. (1)-(2) from one read of x, eq. (6) in one read
-            and one write; compiled once at first use), used when autograd is not recording and
-            x is a contiguous float32/float64 CPU tensor, the eager code otherwise. Nothing is
-            compiled (or imported from the compiler) unless asked for.
+        fused: ``None`` (default): eager code (:mod:`attn_ref.coord_fast` where
+            :func:`~attn_ref.reference.fast_path_ok`, else :meth:`forward_reference`).
+            ``"compile"``: :meth:`forward_reference` through ``torch.compile`` (inductor; on CPU
+            it needs a C++ compiler), which fuses the product of eq. (6) into one pass over x;
+            compiled at the first call and again for every new input shape. ``"cpp"``: for
+            inference on the CPU, the kernels of :mod:`attn_ref.fused_cpu` (eqs. (1)-(2) from
+            one read of x, eq. (6) in one read and one write; compiled once at first use), used
+            when autograd is not recording and x is a contiguous float32/float64 CPU tensor, the
+            eager code otherwise. Nothing is compiled (or imported from the compiler) unless
+            asked for.
+
+    Raises ``ValueError`` at forward for an input that is not 4-d or whose channels differ from
+    ``in_channels`` (or when ``out_channels != in_channels``).
 
     Sub-modules carry the official names, so a ``CoordAtt`` state dict loads by name:
     ``conv1`` (C -> C', 1x1, bias), ``bn1`` (BatchNorm2d(C')), ``act`` (:class:`HSwish` or ReLU,
     no parameters), ``conv_h`` and ``conv_w`` (C' -> C, 1x1, bias).
     """
 
-    def __init__(self, in_channels: int, out_channels: int | None = None, reduction: int = 32,
-                 store_maps: bool = True, activation: str = "hswish", fused: str | None = None):
+    def __init__(self, channels: int | None = None, out_channels: int | None = None,
+                 reduction: int = 32, store_maps: bool = True, activation: str = "hswish",
+                 fused: str | None = None, *, in_channels: int | None = None):
         super().__init__()
+        in_channels = alias(channels, in_channels, "channels", "in_channels")
+        if in_channels is None:
+            raise TypeError("CoordinateAttention needs channels (or its alias in_channels)")
         if activation not in ("hswish", "relu"):
             raise ValueError(f"activation must be 'hswish' or 'relu', got {activation!r}")
         if fused not in _FUSED:
             raise ValueError(f"fused must be one of {_FUSED}, got {fused!r}")
         out_channels = in_channels if out_channels is None else out_channels
         mip = ca_bottleneck(in_channels, reduction)
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.channels = self.in_channels = in_channels
+        self.out_channels = out_channels
         self.reduction, self.mip, self.activation = reduction, mip, activation
         self.conv1 = nn.Conv2d(in_channels, mip, kernel_size=1, bias=True)
         self.bn1 = nn.BatchNorm2d(mip)
@@ -400,12 +136,7 @@ class CoordinateAttention(nn.Module):
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
         self.fused = fused
-        self._compiled = None               # the torch.compile'd forward, built at first use
-
-    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Eqs. (1)-(5) for ``x`` (B, C, H, W): ``a_h`` (B, C, H, 1) and ``a_w`` (B, C, 1, W)."""
-        self._check_input(x)
-        return self._gates_from_means(*directional_means(x))  # eqs. (1)-(2), then (3)-(5)
+        self._compiled = None               # the torch.compile'd reference, built at first use
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4:
@@ -417,55 +148,47 @@ class CoordinateAttention(nn.Module):
                 f"got in_channels={self.in_channels}, out_channels={self.out_channels}, "
                 f"input shape {tuple(x.shape)}")
 
-    def _gates_from_means(self, z_h: torch.Tensor, z_w: torch.Tensor):
-        """Eqs. (3)-(5) from z^h (B, C, H, 1) and z^w (B, C, 1, W).
+    def forward_reference(self, x: torch.Tensor):
+        """Eqs. (1)-(6) in order, as plain eager operations on the module's layers (the
+        specification). ``x`` (B, C, H, W); returns ``(y, a_h, a_w)``: y (B, C, H, W),
+        a_h (B, C, H, 1), a_w (B, C, 1, W)."""
+        self._check_input(x)
+        H, W = x.shape[2], x.shape[3]
+        z_h = x.mean(dim=3, keepdim=True)                               # (1) (B, C, H, 1)
+        z_w = x.mean(dim=2, keepdim=True)                               # (2) (B, C, 1, W)
+        z = torch.cat([z_h, z_w.transpose(2, 3)], dim=2)                # (B, C, H + W, 1)
+        f = self.act(self.bn1(self.conv1(z)))                           # (3) (B, C', H + W, 1)
+        f_h, f_w = torch.split(f, [H, W], dim=2)                        # (4)
+        a_h = torch.sigmoid(self.conv_h(f_h))                           # (5) (B, C, H, 1)
+        a_w = torch.sigmoid(self.conv_w(f_w.transpose(2, 3)))           #     (B, C, 1, W)
+        return x * a_h * a_w, a_h, a_w                                  # (6)
 
-        The three 1x1 convolutions are computed as batched matrix products on (B, channels,
-        positions) views, with the convolutions' own weights and biases: the same arithmetic,
-        but oneDNN's convolution, the concatenation of a transposed z^w and the sigmoid of a
-        convolution's output took together about as long on CPU as a pass over x (measured at
-        32x256x28x28, bench/README.md).
-        """
-        B, C, H, W = z_h.shape[0], z_h.shape[1], z_h.shape[2], z_w.shape[3]
-        z = torch.cat([z_h.reshape(B, C, H), z_w.reshape(B, C, W)], dim=2)   # (B, C, H + W)
-        return self._gates_from_z(z, H)
-
-    def _gates_from_z(self, z: torch.Tensor, H: int):
-        """Eqs. (3)-(5) from ``z = [z^h ; z^w]`` (B, C, H + W)."""
-        f = self._conv1x1(self.conv1, z)                    # (B, C', H + W)
-        f = self.act(self.bn1(f.unsqueeze(3))).squeeze(3)   # eq. (3); BatchNorm2d on (B, C', L, 1)
-        a_h = torch.sigmoid(self._conv1x1(self.conv_h, f[:, :, :H]))   # eq. (4)-(5): (B, C, H)
-        a_w = torch.sigmoid(self._conv1x1(self.conv_w, f[:, :, H:]))   # (B, C, W)
-        return a_h.unsqueeze(3), a_w.unsqueeze(2)           # (B, C, H, 1), (B, C, 1, W)
-
-    @staticmethod
-    def _conv1x1(conv: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
-        """``conv`` (1x1, bias) applied to t (B, in, L): ``bias + weight @ t`` per example."""
-        w = conv.weight.flatten(1)                          # (out, in)
-        return torch.baddbmm(conv.bias[:, None], w.expand(t.shape[0], *w.shape), t)
-
-    def _forward_plain(self, x: torch.Tensor):
-        """Eqs. (1)-(6) as plain broadcasting operations, for torch.compile to fuse (the
-        hand-written kernels above are for eager execution). Returns (y, a_h, a_w)."""
-        a_h, a_w = self._gates_from_means(x.mean(3, keepdim=True), x.mean(2, keepdim=True))
-        return x * a_h * a_w, a_h, a_w
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward(self, x: torch.Tensor):
+        """(y, a_h, a_w) by the path that applies (see ``fused`` and the module docstring)."""
+        if reference_requested() or (self.fused == "compile" and torch.compiler.is_compiling()):
+            return self.forward_reference(x)
         if self.fused == "compile":
             self._check_input(x)
             if self._compiled is None:
                 # one static graph per input shape: dynamic shapes gain nothing here, and
                 # inductor (PyTorch 2.13) failed on CA's symbolic second-shape graph
-                self._compiled = torch.compile(self._forward_plain, dynamic=False)
-            y, a_h, a_w = self._compiled(x)
-        elif self.fused == "cpp" and fused_cpu.usable(self, x):
-            self._check_input(x)
-            a_h, a_w = self._gates_from_z(fused_cpu.directional_means(x), x.shape[2])
-            y = fused_cpu.scale_hw(x, a_h, a_w)             # eq. (6), one pass
-        else:
-            a_h, a_w = self.gates(x)
-            a_h, a_w = _layout_like(a_h, x), _layout_like(a_w, x)
-            y = scale_hw(x, a_h, a_w)                       # (B, C, H, W)  eq. (6)
+                self._compiled = torch.compile(self.forward_reference, dynamic=False)
+            return self._compiled(x)
+        if not fast_path_ok(self, x):
+            return self.forward_reference(x)
+        self._check_input(x)
+        if self.fused == "cpp" and fused_cpu.usable(self, x):
+            a_h, a_w = coord_fast.gates_from_z(self, fused_cpu.directional_means(x), x.shape[2])
+            return fused_cpu.scale_hw(x, a_h, a_w), a_h, a_w            # eq. (6), one pass
+        return coord_fast.forward(self, x)
+
+    def gates(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Eqs. (1)-(5) for ``x`` (B, C, H, W): ``a_h`` (B, C, H, 1) and ``a_w`` (B, C, 1, W),
+        by the path ``forward`` takes (which computes eq. (6) as well; the maps are not kept)."""
+        return self._forward(x)[1:]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y, a_h, a_w = self._forward(x)
         if self.store_maps:
             self.maps = {"a_h": a_h.detach(), "a_w": a_w.detach()}
         return y
@@ -478,12 +201,18 @@ class CoordinateAttention(nn.Module):
 def _load_official(module: CoordinateAttention, state_dict: dict, strict: bool = True) -> None:
     """Official ``CoordAtt`` (coordatt.py): ``conv1`` (1x1, bias), ``bn1``, ``act`` (h-swish, no
     parameters), ``conv_h`` and ``conv_w`` (1x1, bias). Our sub-modules carry the same names, so
-    the mapping is the identity. ``bn1.num_batches_tracked`` is copied when present (checkpoints
-    saved before PyTorch 0.4.1 do not have it)."""
+    the mapping is the identity (``bn1.num_batches_tracked`` is optional, see
+    :func:`attn_ref.official.copy_mapped`)."""
     from .official import copy_mapped
 
     keys = [f"{layer}.{p}" for layer in ("conv1", "conv_h", "conv_w") for p in ("weight", "bias")]
-    keys += [f"bn1.{p}" for p in ("weight", "bias", "running_mean", "running_var")]
-    if "bn1.num_batches_tracked" in state_dict:
-        keys.append("bn1.num_batches_tracked")
+    keys += [f"bn1.{p}" for p in ("weight", "bias", "running_mean", "running_var",
+                                  "num_batches_tracked")]
     copy_mapped(module, state_dict, {k: k for k in keys}, strict)
+
+
+KIND = ModuleKind(
+    name="ca", title="CA", cls=CoordinateAttention,
+    aliases=("coord", "coordatt", "coordinate_attention"),
+    params=ca_params, macs=ca_macs, loader=_load_official,
+    baseline=lambda m: CABaseline(m.in_channels, m.out_channels, m.reduction))

@@ -26,6 +26,10 @@ import math
 import torch
 from torch import nn
 
+from .baselines import ECABaseline
+from .complexity import eca_macs, eca_params
+from .kinds import ModuleKind, alias
+
 # ResNet-50 (3, 4, 6, 3 bottlenecks per stage): the width the attention block sees in each stage
 # (the bottleneck's output)
 _RESNET50_WIDTHS = (256, 512, 1024, 2048)
@@ -67,9 +71,15 @@ class ECA(nn.Module):
 
     Args:
         channels: C, the number of input (and output) channels; used only to pick ``k``.
-        k_size: the kernel size k (odd). ``None`` (default) uses the adaptive rule ``psi(C)``.
+        kernel_size: the kernel size k (odd). ``None`` (default) uses the adaptive rule
+            ``psi(C)``. ``k_size`` (the published code's name) is an alias.
         gamma, b: the constants of eq. (4).
         store_maps: keep the last gate in ``self.maps["s"]`` (detached, shape (B, C)).
+
+    Raises ``ValueError`` for an even or non-positive kernel size, ``TypeError`` when
+    ``kernel_size`` and ``k_size`` are both given and differ. Input (B, C, H, W), any float dtype
+    and memory format; the output has x's shape, memory format and (with parameters of x's
+    dtype) dtype.
 
     Parameter: ``conv``, an ``nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False)`` over the
     channel axis, so the published ``eca_layer`` state dict (``conv.weight``, shape (1, 1, k))
@@ -81,14 +91,16 @@ class ECA(nn.Module):
     ``k_size`` explicitly (see :func:`eca_resnet50_kernels`) to rebuild the released network.
     """
 
-    def __init__(self, channels: int, k_size: int | None = None, gamma: float = 2, b: float = 1,
-                 store_maps: bool = True):
+    def __init__(self, channels: int, kernel_size: int | None = None, gamma: float = 2,
+                 b: float = 1, store_maps: bool = True, *, k_size: int | None = None):
         super().__init__()
-        k = eca_kernel_size(channels, gamma, b) if k_size is None else int(k_size)
+        given = alias(kernel_size, k_size, "kernel_size", "k_size")
+        k = eca_kernel_size(channels, gamma, b) if given is None else int(given)
         if k < 1 or k % 2 == 0:
             # "same" zero padding of (k - 1) // 2 on both sides needs an odd k to keep C outputs
-            raise ValueError(f"k_size must be a positive odd integer, got {k_size}")
-        self.channels, self.k_size = channels, k
+            raise ValueError(f"kernel_size (k_size) must be a positive odd integer, got {given}")
+        self.channels, self.kernel_size = channels, k
+        self.k_size = k                                    # the published code's name
         self.conv = nn.Conv1d(1, 1, k, padding=(k - 1) // 2, bias=False)
         self.store_maps = store_maps
         self.maps: dict[str, torch.Tensor] = {}
@@ -111,7 +123,7 @@ class ECA(nn.Module):
         return x * s[:, :, None, None]                     # (B, C, H, W), eq. (3)
 
     def extra_repr(self) -> str:
-        return f"channels={self.channels}, k_size={self.k_size}"
+        return f"channels={self.channels}, kernel_size={self.kernel_size}"
 
 
 def _load_official(module: ECA, state_dict: dict, strict: bool = True) -> None:
@@ -120,3 +132,9 @@ def _load_official(module: ECA, state_dict: dict, strict: bool = True) -> None:
     from .official import copy_mapped
 
     copy_mapped(module, state_dict, {"conv.weight": "conv.weight"}, strict)
+
+
+KIND = ModuleKind(
+    name="eca", title="ECA", cls=ECA, aliases=("eca_net",),
+    params=eca_params, macs=eca_macs, loader=_load_official,
+    baseline=lambda m: ECABaseline(m.channels, m.kernel_size))

@@ -42,8 +42,9 @@ from pathlib import Path
 
 import torch
 
+from .reference import fast_path_ok, parameters
+
 _SOURCE = Path(__file__).parent / "csrc" / "fused_cpu.cpp"
-_DTYPES = (torch.float32, torch.float64)
 
 
 def _cpu_tag() -> str:
@@ -79,21 +80,19 @@ def kernels():
 
 
 def usable(module: torch.nn.Module, x: torch.Tensor) -> bool:
-    """Whether the kernels apply to ``module(x)``: not inside :func:`attn_ref.coord.plain_kernels`
-    (operation counters such as :func:`attn_ref.complexity.count_macs` do not see the kernels'
-    work), autograd is not recording (grad mode off, or neither x nor any parameter of the module
-    requires grad), and x is a plain contiguous 4-d float32/float64 CPU tensor, not empty, with
-    parameters of the same dtype."""
-    from .coord import plain_requested          # coord imports this module
-
-    if plain_requested():
+    """Whether the kernels apply to ``module(x)``: where the module's fast paths may run at all
+    (:func:`attn_ref.reference.fast_path_ok`: not in reference mode, whose operation counters
+    do not see the kernels' work, no autocast, not traced, x and parameters of one dtype,
+    float32 or float64), autograd is not recording (grad mode off, or neither x nor any
+    parameter of the module requires grad), and x is a plain contiguous 4-d CPU tensor, not
+    empty, with parameters on the CPU."""
+    if not fast_path_ok(module, x):
         return False
     if torch.is_grad_enabled() and (x.requires_grad
-                                    or any(p.requires_grad for p in module.parameters())):
+                                    or any(p.requires_grad for p in parameters(module))):
         return False
-    return (x.device.type == "cpu" and x.dtype in _DTYPES and x.dim() == 4 and x.is_contiguous()
-            and x.numel() > 0
-            and all(p.dtype == x.dtype and p.device.type == "cpu" for p in module.parameters()))
+    return (x.device.type == "cpu" and x.dim() == 4 and x.is_contiguous() and x.numel() > 0
+            and all(p.device.type == "cpu" for p in parameters(module)))
 
 
 def directional_means(x: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .complexity import gam_macs, gam_params
+from .kinds import ModuleKind, alias
+
 
 def gam_hidden(channels: int, rate: int) -> int:
     """Bottleneck width C/r of both GAM submodules: ``channels // rate``, never below 1."""
@@ -46,18 +49,25 @@ class GAM(nn.Module):
 
     Args:
         channels: C, input and output channels.
-        rate: r, the reduction ratio of both submodules (hidden width ``max(1, C // r)``).
+        reduction: r, the reduction ratio of both submodules (hidden width ``max(1, C // r)``),
+            4 by default. ``rate`` (the paper's and the chapter's name) is an alias.
         store_maps: keep ``self.maps["M_c"]`` and ``self.maps["M_s"]`` (both (B, C, H, W),
             detached) from the last forward pass.
+
+    Input ``x`` (B, C, H, W); output of its shape and dtype. ``ValueError`` for another shape,
+    ``TypeError`` when ``reduction`` and ``rate`` are both given and differ.
 
     Note: ``spatial_attention`` contains BatchNorm, so in training mode a batch of one 1x1 map
     has a single value per channel and BatchNorm refuses it (as for any BatchNorm network).
     """
 
-    def __init__(self, channels: int, rate: int = 4, store_maps: bool = True):
+    def __init__(self, channels: int, reduction: int | None = None, store_maps: bool = True, *,
+                 rate: int | None = None):
         super().__init__()
+        rate = alias(reduction, rate, "reduction", "rate", 4)
         hidden = gam_hidden(channels, rate)
-        self.channels, self.rate, self.hidden = channels, rate, hidden
+        self.channels, self.hidden = channels, hidden
+        self.reduction = self.rate = rate
         self.channel_attention = nn.Sequential(
             nn.Linear(channels, hidden),
             nn.ReLU(),
@@ -95,3 +105,7 @@ class GAM(nn.Module):
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, rate={self.rate}, hidden={self.hidden}"
+
+
+KIND = ModuleKind(name="gam", title="GAM", cls=GAM, aliases=("global_attention",),
+                  params=gam_params, macs=gam_macs)

@@ -27,7 +27,8 @@ The ECA paper defines an adaptive kernel size k = psi(C), which for the four Res
 (C = 256, 512, 1024, 2048) gives 5, 5, 5, 7. The released ECA-ResNet-50 instead fixes the kernel
 per stage to 3, 5, 5, 7 (80 weights in total, the "80 parameters" quoted in the paper). We follow
 the released model by default; ``eca_adaptive=True`` uses the rule, and ``eca_k_sizes`` any
-other per-stage choice. A ``k_size`` passed in the module kwargs overrides both.
+other per-stage choice. A ``kernel_size`` (or ``k_size``) passed in the module kwargs
+overrides both.
 
 Published parameter counts (checked in closed form by tests/test_models.py)
 --------------------------------------------------------------------------
@@ -59,6 +60,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+# the kinds the chapters' networks are built with (make_attention takes any of attn_ref.kinds)
 ATTENTION_KINDS = (None, "se", "eca", "cbam", "ca")
 
 # ResNet-50: (blocks, bottleneck width) per stage; output width is 4 x bottleneck width
@@ -82,29 +84,20 @@ MOBILENET_V2_SETTINGS = (
 def make_attention(kind: str | None, channels: int, **kwargs) -> nn.Module:
     """Build one attention module acting on ``channels`` channels.
 
-    ``kind`` is one of ``None`` (an ``nn.Identity``), ``"se"``, ``"eca"``, ``"cbam"``, ``"ca"``;
-    ``kwargs`` go to the module's constructor unchanged (``reduction``, ``bias``, ``k_size``,
-    ``spatial_kernel``, ...). The module classes are imported here, on first use, so a network
-    without attention never imports them.
+    ``kind`` is ``None`` or ``"none"`` (an ``nn.Identity``) or any kind of
+    :mod:`attn_ref.kinds` (``"se"``, ``"eca"``, ``"cbam"``, ``"ca"``, ``"ccnet"``, ``"gam"``, or
+    an alias such as ``"coord"``); ``kwargs`` go to the module's constructor unchanged
+    (``reduction``, ``kernel_size``, ``bias``, ... or the documented aliases such as
+    ``k_size``). The module classes are imported here, on first use, so a network without
+    attention never imports them. ``ValueError`` for an unknown kind.
     """
     if kind is None or kind == "none":
         if kwargs:
             raise TypeError(f"no attention module: unexpected arguments {sorted(kwargs)}")
         return nn.Identity()
-    kind = kind.lower()
-    if kind == "se":
-        from .se import SqueezeExcitation
-        return SqueezeExcitation(channels, **kwargs)
-    if kind == "eca":
-        from .eca import ECA
-        return ECA(channels, **kwargs)
-    if kind == "cbam":
-        from .cbam import CBAM
-        return CBAM(channels, **kwargs)
-    if kind in ("ca", "coord"):
-        from .coord import CoordinateAttention
-        return CoordinateAttention(channels, channels, **kwargs)
-    raise ValueError(f"unknown attention kind {kind!r}; expected one of {ATTENTION_KINDS}")
+    from . import kinds
+
+    return kinds.build(kind, channels, **kwargs)
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -227,7 +220,8 @@ def resnet50(attention: str | None = None, num_classes: int = 1000, *,
         if kind is None:
             return None
         kwargs = dict(module_kwargs)
-        if kind == "eca" and "k_size" not in kwargs and not eca_adaptive:
+        if (kind == "eca" and "k_size" not in kwargs and "kernel_size" not in kwargs
+                and not eca_adaptive):
             kwargs["k_size"] = eca_k_sizes[stage]
         return make_attention(kind, channels, **kwargs)
 
@@ -357,14 +351,12 @@ def mobilenet_v2(attention: str | None = None, num_classes: int = 1000, width_mu
 
 
 def _check_kind(attention):
-    kind = attention.lower() if isinstance(attention, str) else attention
-    if kind == "none":
-        kind = None
-    if kind == "coord":
-        kind = "ca"
-    if kind not in ATTENTION_KINDS:
-        raise ValueError(f"unknown attention kind {attention!r}; expected one of {ATTENTION_KINDS}")
-    return kind
+    """The registered name of ``attention`` (a kind or an alias, any case), or None."""
+    if attention is None or (isinstance(attention, str) and attention.lower() == "none"):
+        return None
+    from . import kinds
+
+    return kinds.get(attention).name
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -158,27 +158,16 @@ def module_pair(kind: str, channels: int, seed: int = 0):
     """(attn_ref module, straightforward transcription from :mod:`attn_ref.baselines`) of the same
     kind, in eval mode, with identical weights and non-trivial BatchNorm statistics, so the two
     compute the same function and only their speed differs."""
-    from . import baselines
+    from . import kinds
     from .official import load_official_state_dict
 
+    entry = kinds.get(kind)
+    if entry.baseline is None or entry.loader is None:
+        raise ValueError(f"no baseline is known for {entry.name!r}; known: "
+                         f"{[k.name for k in kinds.all_kinds().values() if k.baseline]}")
     torch.manual_seed(seed)
-    if kind == "se":
-        from .se import SqueezeExcitation
-        ours = SqueezeExcitation(channels, 16, bias=False)     # the layout senet.pytorch uses
-        base = baselines.make_baseline("se", channels, reduction=16)
-    elif kind == "eca":
-        from .eca import ECA, eca_kernel_size
-        k = eca_kernel_size(channels)
-        ours, base = ECA(channels, k_size=k), baselines.make_baseline("eca", channels, k_size=k)
-    elif kind == "cbam":
-        from .cbam import CBAM
-        ours, base = CBAM(channels, 16, 7), baselines.make_baseline("cbam", channels)
-    elif kind == "ca":
-        from .coord import CoordinateAttention
-        ours = CoordinateAttention(channels, channels, 32)
-        base = baselines.make_baseline("ca", channels, reduction=32)
-    else:
-        raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+    ours = entry.build(channels, **entry.published_kwargs)      # e.g. SE without biases
+    base = entry.baseline(ours)
     with torch.no_grad():
         for m in base.modules():
             if isinstance(m, torch.nn.BatchNorm2d):

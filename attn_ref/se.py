@@ -16,6 +16,10 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
+from .baselines import SEBaseline
+from .complexity import se_macs, se_params
+from .kinds import ModuleKind
+
 
 def se_bottleneck(channels: int, reduction: int) -> int:
     """Width of the SE bottleneck: ``channels // reduction``, never below 1."""
@@ -93,3 +97,10 @@ def _load_official(module: SqueezeExcitation, state_dict: dict, strict: bool = T
     if module.fc1.bias is not None:
         mapping.update({"fc.0.bias": "fc1.bias", "fc.2.bias": "fc2.bias"})
     copy_mapped(module, state_dict, mapping, strict)
+
+
+KIND = ModuleKind(
+    name="se", title="SE", cls=SqueezeExcitation, aliases=("squeeze_excitation",),
+    params=se_params, macs=se_macs, loader=_load_official,
+    baseline=lambda m: SEBaseline(m.channels, m.reduction),
+    published_kwargs={"bias": False})          # senet.pytorch's SELayer

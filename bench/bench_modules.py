@@ -1,6 +1,6 @@
 """Time each attention module as a multiple of copying its input (``make bench``).
 
-For every module (SE, ECA, CBAM, CA; a module whose file does not exist yet is skipped) and
+For every module (SE, ECA, CBAM, CA, from attn_ref.kinds; a kind not registered is skipped) and
 every shape (default 32x256x28x28 and 32x64x56x56, float32), in one run:
 
 * ``copy``      ``out.copy_(x)`` into a preallocated tensor: reads x once, writes once. Every
@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import os
 import random
 import statistics
@@ -55,8 +54,6 @@ from attn_ref.profiling import minor_faults
 SHAPES = ((32, 256, 28, 28), (32, 64, 56, 56))
 FLOOR = {"se": 1.5, "eca": 1.5, "ca": 1.5, "cbam": 2.0}
 GOAL = {"se": 1.8, "eca": 1.8, "ca": 2.5, "cbam": 4.0}
-FILES = {"se": "se", "eca": "eca", "cbam": "cbam", "ca": "coord"}
-NAMES = {"se": "SE", "eca": "ECA", "cbam": "CBAM", "ca": "CA"}
 # glibc malloc: never give freed memory back to the kernel (trim threshold 16 GiB, 64 MiB kept
 # at the top of the heap), and serve blocks of up to 32 MiB (the most glibc allows) from the heap
 # instead of fresh mappings
@@ -65,7 +62,19 @@ MALLOC_TUNED = {"MALLOC_TRIM_THRESHOLD_": "17179869184", "MALLOC_TOP_PAD_": "671
 
 
 def available(kind: str) -> bool:
-    return importlib.util.find_spec(f"attn_ref.{FILES[kind]}") is not None
+    """Whether ``kind`` is registered in attn_ref.kinds (with a baseline to compare with)."""
+    from attn_ref import kinds
+
+    try:
+        return kinds.get(kind).baseline is not None
+    except ValueError:
+        return False
+
+
+def title(kind: str) -> str:
+    from attn_ref import kinds
+
+    return kinds.get(kind).title
 
 
 def build_pair(kind: str, channels: int):
@@ -170,7 +179,7 @@ def profile(kind: str, shape, threads: int, train: bool = False, rows: int = 15)
         with tprofile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
             for _ in range(5):
                 fn()
-        print(f"\n### {NAMES[kind]} {name} {'fwd+bwd' if train else 'fwd'} {shape} "
+        print(f"\n### {title(kind)} {name} {'fwd+bwd' if train else 'fwd'} {shape} "
               f"(5 calls, {threads} threads)")
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows))
 
@@ -234,7 +243,7 @@ def main(argv=None) -> int:
         print(f"{'x'.join(map(str, shape))}: {mb:.1f} MiB", flush=True)
         for kind in kinds:
             if not available(kind):
-                print(f"  {NAMES.get(kind, kind)}: attn_ref/{FILES.get(kind, kind)}.py missing, "
+                print(f"  {kind}: not a registered kind with a baseline (attn_ref.kinds), "
                       "skipped")
                 continue
             ours, base = build_pair(kind, shape[1])
@@ -267,7 +276,7 @@ def main(argv=None) -> int:
                       if k in fns}
             t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time,
                              evict=evict)
-            r = {"module": NAMES[kind], "kind": kind, "shape": "x".join(map(str, shape)),
+            r = {"module": title(kind), "kind": kind, "shape": "x".join(map(str, shape)),
                  "max_abs_diff": err, "copy_ms": t["copy"] * 1e3,
                  "gibs": 2 * mb / 1024 / t["copy"]}
             r.update({k: v / t["copy"] for k, v in t.items() if k != "copy"})

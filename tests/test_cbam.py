@@ -425,3 +425,19 @@ def test_load_official_errors():
     missing = {k: v for k, v in sd.items() if k != "ChannelGate.mlp.3.bias"}
     with pytest.raises(KeyError):
         load_official_state_dict(CBAM(32, reduction=4), missing)
+
+
+def test_load_official_without_num_batches_tracked():
+    """The released CBAM checkpoints predate BatchNorm's num_batches_tracked (PyTorch 0.4.1)."""
+    _seed(18)
+    published = _published(32, 4)
+    old = {k: v for k, v in published.state_dict().items() if not k.endswith("num_batches_tracked")}
+    assert len(old) == len(published.state_dict()) - 1
+    ours = CBAM(32, reduction=4).to(DEVICE)
+    with torch.no_grad():
+        ours.spatial.bn.num_batches_tracked.fill_(5)
+    load_official_state_dict(ours, old)
+    assert int(ours.spatial.bn.num_batches_tracked) == 0      # as BatchNorm2d loads old checkpoints
+    x = torch.randn(2, 32, 6, 5, device=DEVICE)
+    published.eval(), ours.eval()
+    torch.testing.assert_close(ours(x), published(x), rtol=1e-5, atol=1e-6)

@@ -394,3 +394,36 @@ def test_official_loader_errors_and_old_checkpoints():
         attn_ref.load_official_state_dict(ours, {k: v for k, v in sd.items() if k != "conv_h.bias"})
     with pytest.raises(ValueError):
         attn_ref.load_official_state_dict(CoordinateAttention(16, reduction=1), sd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Mixed precision: under torch.autocast CA behaves as plain eager code built from nn layers
+# (PublishedLayoutCA above) does: same output dtype, and a training step works.
+
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+@pytest.mark.parametrize("train", [False, True])
+def test_autocast_dtype_and_training_step_follow_plain_eager_code(layout, train):
+    torch.manual_seed(23)
+    pub = PublishedLayoutCA(64, 64, 32).to(DEVICE)
+    ours = CoordinateAttention(64).to(DEVICE)
+    attn_ref.load_official_state_dict(ours, pub.state_dict())
+    pub.train(train), ours.train(train)
+    x = torch.randn(2, 64, 6, 5, device=DEVICE)
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    low = torch.bfloat16 if DEVICE == "cpu" else torch.float16
+    results = []
+    for m in (pub, ours):
+        xi = x.clone().requires_grad_()
+        m.zero_grad()
+        with torch.autocast(DEVICE, dtype=low):
+            y = m(xi)
+        y.float().square().sum().backward()         # a training step's backward pass
+        results.append((y, xi.grad, m.conv1.weight.grad))
+    (y_pub, gx_pub, gw_pub), (y, gx, gw) = results
+    assert y.dtype == y_pub.dtype                   # what eager PyTorch's rules give
+    assert gx.dtype == gx_pub.dtype and gw.dtype == gw_pub.dtype
+    assert y.is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last")
+    torch.testing.assert_close(y, y_pub, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(gx, gx_pub, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(gw, gw_pub, rtol=5e-2, atol=5e-2)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import attn_ref
-from attn_ref import coord
+from attn_ref import coord, coord_fast
 from attn_ref.baselines import CABaseline, CBAMBaseline
 
 
@@ -46,7 +46,7 @@ def outputs_and_grads(m, x, v):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Make _gate_grads work through several blocks even on test-sized tensors."""
-    monkeypatch.setattr(coord, "_BLOCK_BYTES", 3 * 5 * 7 * 8 * 2)
+    monkeypatch.setattr(coord_fast, "_BLOCK_BYTES", 3 * 5 * 7 * 8 * 2)
 
 
 @pytest.mark.parametrize("kind", ["ca", "cbam"])
@@ -76,14 +76,14 @@ def test_equal_to_baseline_values_and_gradients(kind, train, layout, small_block
 def test_ca_kernels_match_broadcast_formulas(small_blocks):
     x, g = rand(2, 3, 5, 7, seed=4), rand(2, 3, 5, 7, seed=5)
     a_h, a_w = torch.rand(2, 3, 5, 1, dtype=torch.float64), torch.rand(2, 3, 1, 7, dtype=torch.float64)
-    z_h, z_w = coord._means_nchw(x)
+    z_h, z_w = coord_fast._means_nchw(x)
     assert torch.allclose(z_h, x.mean(3, keepdim=True), atol=1e-14)
     assert torch.allclose(z_w, x.mean(2, keepdim=True), atol=1e-14)
-    assert torch.allclose(coord._outer_times(x, a_h, a_w), x * a_h * a_w, atol=1e-14)
-    d_h, d_w = coord._gate_grads(g, x, a_h, a_w, True, True)
+    assert torch.allclose(coord_fast._outer_times(x, a_h, a_w), x * a_h * a_w, atol=1e-14)
+    d_h, d_w = coord_fast._gate_grads(g, x, a_h, a_w, True, True)
     assert torch.allclose(d_h, (g * x * a_w).sum(3, keepdim=True), atol=1e-13)
     assert torch.allclose(d_w, (g * x * a_h).sum(2, keepdim=True), atol=1e-13)
-    only_w = coord._gate_grads(g, x, a_h, a_w, False, True)
+    only_w = coord_fast._gate_grads(g, x, a_h, a_w, False, True)
     assert only_w[0] is None and torch.allclose(only_w[1], d_w)
 
 
@@ -133,7 +133,7 @@ def test_compiled_option_matches_eager(kind):
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
 def test_cbam_pooling_functions_gradcheck_float64(layout):
-    from attn_ref.cbam import _AvgMaxHW, _MaxMeanC
+    from attn_ref.cbam_fast import _AvgMaxHW, _MaxMeanC
     x = rand(2, 3, 4, 5, seed=10)
     if layout == "channels_last":
         x = x.contiguous(memory_format=torch.channels_last)

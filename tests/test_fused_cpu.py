@@ -248,7 +248,8 @@ def test_kernels_reject_bad_arguments():
 def test_counting_sees_the_eager_layers(kind, monkeypatch):
     """attn_ref.complexity.count_macs on a real CPU pass: the kernels are invisible to
     PyTorch's operation counter (CBAM's 7x7 convolution would go uncounted), so under
-    coord.plain_kernels(), which count_macs uses, the modules run their plain eager code."""
+    attn_ref.reference.reference_mode() (coord.plain_kernels), which count_macs uses, the
+    modules run their plain reference code."""
     from attn_ref.complexity import count_macs
     eager, fused = modules(kind, 16)
     spy = Spy(monkeypatch)

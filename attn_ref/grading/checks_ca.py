@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..coord import CoordinateAttention, HSwish, directional_means
+from ..coord import CoordinateAttention, HSwish
 from .core import Case, Check, Mistake, case_rng, to_numpy, float64_tensor
 
 _hswish = HSwish()
@@ -23,7 +23,7 @@ _t, _np = float64_tensor, to_numpy       # case arguments as float64 tensors, re
 # ----- references with the learner-facing signatures (also used as substitutes) ---------------
 def ref_coordinate_pool(x):
     """Eqs. (1)-(2): z^h (B, C, H, 1), the mean over W; z^w (B, C, 1, W), the mean over H."""
-    return directional_means(x)
+    return x.mean(dim=3, keepdim=True), x.mean(dim=2, keepdim=True)
 
 
 def ref_ca_bottleneck(channels, reduction=32):
