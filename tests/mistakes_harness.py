@@ -50,8 +50,8 @@ def _code(src: str) -> str:
     return "\n".join("" if ln.lstrip().startswith(("%", "!")) else ln for ln in src.splitlines())
 
 
-def notebook(chapter: str):
-    path = next((ROOT / "solutions" / chapter).glob("*.ipynb"))
+def notebook(chapter: str, root: str = "solutions"):
+    path = next((ROOT / root / chapter).glob("*.ipynb"))
     return nbformat.read(path, as_version=4)
 
 
@@ -86,7 +86,8 @@ def run_visible(cell: TestCell, ns: dict, replace: dict | None = None):
     return None
 
 
-def walk(chapter: str, solutions: dict[str, str] | None = None, tolerate: bool = False):
+def walk(chapter: str, solutions: dict[str, str] | None = None, tolerate: bool = False,
+         root: str = "solutions"):
     """Execute a chapter's cells in order; yield (test cell, namespace) before each test cell.
 
     ``solutions`` replaces solution cells by grade id (a sample learner's cells). With
@@ -98,7 +99,7 @@ def walk(chapter: str, solutions: dict[str, str] | None = None, tolerate: bool =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    nb = notebook(chapter)
+    nb = notebook(chapter, root)
     tests = {t.grade_id: t for t in test_cells(nb)}
     ns: dict = {"__name__": "__main__"}
     for cell in nb.cells:

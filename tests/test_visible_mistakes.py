@@ -125,3 +125,15 @@ def test_sample_learners_fail_visibly_where_they_lose_points(chapter):
             elif len(_first_line(exc).split(":", 1)[-1].strip()) < 10:
                 problems.append(f"{sample} {cell.grade_id}: no hint: {_first_line(exc)!r}")
     assert not problems, f"{chapter}: sample mistakes the visible tests miss:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_untouched_release_fails_only_with_not_implemented_error(chapter):
+    """The released notebook as a learner first meets it: every exercise cell still holds its
+    stub, and every test cell then stops with NotImplementedError (not a NameError)."""
+    wrong = []
+    for cell, ns in walk(chapter, tolerate=True, root="course"):
+        exc = run_visible(cell, ns)
+        if not isinstance(exc, NotImplementedError):
+            wrong.append(f"{cell.grade_id}: {'passes' if exc is None else message(exc)[:200]}")
+    assert not wrong, f"{chapter}: " + "; ".join(wrong)
