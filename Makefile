@@ -21,6 +21,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:course-list >/dev/null 2>&1 || true
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader >/dev/null 2>&1 || true
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:create-assignment >/dev/null 2>&1 || true
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 ## release: regenerate course/ from solutions/ with nbgrader
@@ -48,6 +49,8 @@ demo: venv
 
 ## lab: JupyterLab on the learner notebooks, with nbgrader's validate button
 lab: venv
+	@# the Nbgrader menu only lists the disabled plugins' commands (five blank entries): off
+	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
 	$(BIN)/jupyter lab --notebook-dir=course
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding

@@ -7,7 +7,8 @@
 from .core import Case, Check, Mistake, Verdict, compare, verify
 from .kernel import collect, grade
 from .registry import all_checks, get_check
-from .visible import expect_close, expect_equal, expect_shape
+from .visible import expect_answer, expect_close, expect_defined, expect_equal, expect_shape
 
 __all__ = ["Case", "Check", "Mistake", "Verdict", "compare", "verify", "collect", "grade",
-           "all_checks", "get_check", "expect_close", "expect_equal", "expect_shape"]
+           "all_checks", "get_check", "expect_answer", "expect_close", "expect_defined", "expect_equal",
+           "expect_shape"]

@@ -1,7 +1,8 @@
 """Helpers for visible tests: small hand-checkable cases that say what differs and where to look.
 
-They raise ``AssertionError`` with the expected value, the learner's value and a hint, and print
-one line on success. Nothing goes to stderr.
+They raise ``AssertionError`` whose message starts with what was checked and the hint, then says
+what differs and shows a few values (never whole tensors), and print one line on success.
+Nothing goes to stderr.
 """
 from __future__ import annotations
 
@@ -11,20 +12,33 @@ import numpy as np
 
 from .core import compare, to_numpy
 
+SHOWN = 8          # values shown of a tensor in a failure message
+
 
 def _fmt(a: np.ndarray) -> str:
-    return np.array2string(np.asarray(a, dtype=np.float64), precision=4, suppress_small=True,
-                           max_line_width=88, threshold=40)
+    """A few values of ``a`` on one line: all of them when there are at most SHOWN, else the
+    first ones of the flattened tensor with its shape."""
+    a = np.asarray(a, dtype=np.float64)
+    flat = a.reshape(-1)
+    vals = np.array2string(flat[:SHOWN], precision=4, suppress_small=True, separator=", ",
+                           max_line_width=10_000)
+    if flat.size <= SHOWN:
+        return vals if a.ndim <= 1 else f"{vals} (shape {tuple(a.shape)}, flattened)"
+    return f"{vals[:-1]}, ...] (first {SHOWN} of {flat.size}, shape {tuple(a.shape)}, flattened)"
+
+
+def _fail(name: str, hint: str, *details: str) -> AssertionError:
+    head = f"{name}: {hint}".strip() if hint else f"{name}: wrong"
+    return AssertionError("\n  ".join([head, *[d for d in details if d]]))
 
 
 def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
     try:
         arr = to_numpy(got)
     except TypeError as exc:
-        raise AssertionError(f"{name}: {exc}. {hint}".strip()) from None
+        raise _fail(name, hint, f"{exc}") from None
     if tuple(arr.shape) != tuple(shape):
-        raise AssertionError(f"{name}: expected shape {tuple(shape)}, got {tuple(arr.shape)}. "
-                             f"{hint}".strip())
+        raise _fail(name, hint, f"expected shape {tuple(shape)}, got {tuple(arr.shape)}")
     print(f"ok: {name} has shape {tuple(shape)}")
 
 
@@ -34,17 +48,83 @@ def expect_close(got: Any, expected: Any, name: str, hint: str = "",
     try:
         g = to_numpy(got)
     except TypeError as exc:
-        raise AssertionError(f"{name}: {exc}. {hint}".strip()) from None
+        raise _fail(name, hint, f"{exc}") from None
     w = to_numpy(expected)
     ok, what = compare(g, w, dtype)
     if not ok:
-        raise AssertionError(f"{name}: {what}\n  expected:\n{_fmt(w)}\n  got:\n{_fmt(g)}\n"
-                             f"  hint: {hint}")
+        raise _fail(name, hint, what, f"expected: {_fmt(w)}", f"got:      {_fmt(g)}")
     print(f"ok: {name} ({what})")
 
 
 def expect_equal(got: Any, expected: Any, name: str, hint: str = "") -> None:
     """Visible test for exact values (counts, kernel sizes, shapes)."""
     if isinstance(got, bool) or not isinstance(got, (int, np.integer, float)) or got != expected:
-        raise AssertionError(f"{name}: expected {expected!r}, got {got!r}. {hint}".strip())
+        raise _fail(name, hint, f"expected {expected!r}, got {got!r}")
     print(f"ok: {name} = {expected!r}")
+
+
+def expect_defined(*names: str) -> None:
+    """First line of a test whose exercise defines values at the top level of its cell: while the
+    cell still holds its stub, say so with ``NotImplementedError`` instead of a ``NameError``."""
+    import sys
+
+    scope = sys._getframe(1).f_globals
+    missing = [n for n in names if n not in scope]
+    if missing:
+        raise NotImplementedError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                                  "not defined yet: write your answer in the exercise cell above "
+                                  "and run it.")
+
+
+def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = None) -> None:
+    """Visible test for a step that has no smaller hand-checkable case (a count, a table) or
+    whose mistakes only show on the hidden check's own cases: ``got`` is run here on the cases of
+    the hidden check ``check_id`` and compared, each value on its own (``labels`` names them);
+    a known mistake is named by its hint, first. The answers themselves are not shown, and the
+    grader judges again, outside the kernel, when you submit."""
+    import sys
+    import warnings
+
+    import torch
+
+    from .kernel import _describe, _substituted
+    from .registry import get_check
+
+    check = get_check(check_id)
+    cases = check.cases()
+    failures = []
+    with warnings.catch_warnings(), _substituted(sys._getframe(1).f_globals, check.substitutes):
+        warnings.simplefilter("ignore")
+        for i, case in enumerate(cases):
+            try:
+                torch.manual_seed(0)
+                outs = [np.asarray(a) for a in check.run(got, case)]
+            except Exception as exc:   # noqa: BLE001 - the learner's error, reported as such
+                failures.append((case, check.points_hint, [f"your code raised {_describe(exc)}"]))
+                continue
+            want = np.asarray(check.expected(case))
+            verdicts = [compare(a, want, case.dtype, check.axis_names) for a in outs]
+            if any(ok for ok, _ in verdicts):
+                continue
+            arr, hint = outs[0], check.points_hint
+            for m in check.mistakes():
+                mw = np.asarray(m.compute(case))
+                if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in outs):
+                    hint = m.hint
+                    break
+            details = [verdicts[0][1]]
+            if check.kind == "value" and arr.shape == want.shape and arr.ndim == 1 and arr.size > 1:
+                wrong = [j for j in range(arr.size)
+                         if not compare(arr[j:j + 1], want[j:j + 1], case.dtype)[0]]
+                which = [str(labels[j]) if labels else f"value {j}" for j in wrong]
+                details = [f"{arr.size - len(wrong)} of {arr.size} values are right; wrong: "
+                           + ", ".join(which)]
+            failures.append((case, hint, details))
+    if not failures:
+        print(f"ok: {name}" + (f" ({len(cases)} cases)" if len(cases) > 1 else ""))
+        return
+    case, hint, details = failures[0]
+    if check.kind == "value":
+        raise _fail(name, hint, *details, f"yours: {got!r}"[:300])
+    raise _fail(name, hint, f"{len(failures)} of {len(cases)} cases fail; the first: {case.label}",
+                *details)

@@ -1,0 +1,42 @@
+"""Figures in the chapters' prose: papers' figures are listed with their source in FACTS.md, and
+results of the notebooks' own runs are printed by their cells, not typed into the text."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
+# a percentage with two integer digits, or a two-decimal figure in a markdown table cell
+PAPER_FIGURE = re.compile(r"(?<![\d.])(\d\d\.\d+) ?%|\|\s*\**(\d\d\.\d\d)\**\s*(?=\|)")
+RUN_RESULT = re.compile(r"\d+\.\d\s*±\s*\d+\.\d")           # mean ± std typed into the text
+
+
+def _markdown(path):
+    return [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_every_quoted_paper_figure_is_in_the_fact_table(path):
+    facts = (ROOT / "FACTS.md").read_text()
+    missing = sorted({m.group(1) or m.group(2) for text in _markdown(path)
+                      for m in PAPER_FIGURE.finditer(text)} - set(re.findall(r"\d\d\.\d+", facts)))
+    assert not missing, f"{path.parent.name}: figures not listed in FACTS.md: {missing}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.parent.name)
+def test_no_run_results_typed_into_the_text(path):
+    typed = [m.group(0) for text in _markdown(path) for m in RUN_RESULT.finditer(text)]
+    assert not typed, f"{path.parent.name}: results typed into the prose: {typed}"
+
+
+def test_eca_chapter_shows_the_released_mobilenetv2_kernels_of_the_hidden_check():
+    from attn_ref.grading.checks_eca import MOBILENETV2_RELEASED
+
+    nb = nbformat.read(ROOT / "solutions" / "02_eca" / "eca.ipynb", as_version=4)
+    src = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert f'"MobileNetV2": {MOBILENETV2_RELEASED}' in src
+    assert MOBILENETV2_RELEASED == (1, 1, 1, 1, 3, 3, 3)      # k = 1 below 96 channels, 3 from 96
