@@ -87,13 +87,14 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
 
     import torch
 
-    from .kernel import _describe, _substituted
+    from .kernel import _describe, _state_kept, _substituted
     from .registry import get_check
 
     check = get_check(check_id)
     cases = check.cases()
     failures = []
-    with warnings.catch_warnings(), _substituted(sys._getframe(1).f_globals, check.substitutes):
+    with _state_kept(), warnings.catch_warnings(), \
+            _substituted(sys._getframe(1).f_globals, check.substitutes):
         warnings.simplefilter("ignore")
         for i, case in enumerate(cases):
             try:
