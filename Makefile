@@ -60,9 +60,11 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests
 
-## bench: module speed as multiples of a memory copy (not part of the tests)
+## bench: module speed as multiples of a memory copy, beside the baselines and timm (not part of the tests)
 bench: venv
-	$(BIN)/python bench/bench_modules.py
+	@# timm without its dependencies: it needs torchvision, which does not import beside our torch
+	$(BIN)/python -m pip install --quiet --no-deps -r bench/requirements.txt
+	$(BIN)/python bench/bench_modules.py --timm
 
 ## bench-grading: stock nbgrader vs our grading, and 1 vs 2 workers (seconds per submission)
 bench-grading: venv

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from . import cbam_fast, fused_cpu
 from .baselines import CBAMBaseline
 from .complexity import cbam_macs, cbam_params
-from .kinds import ModuleKind, alias
+from .kinds import ModuleKind, Traffic, alias
 from .reference import fast_path_ok, reference_requested
 from .se import se_bottleneck
 
@@ -326,4 +326,7 @@ def _load_official(module: CBAM, state_dict: dict, strict: bool = True) -> None:
 KIND = ModuleKind(
     name="cbam", title="CBAM", cls=CBAM,
     params=cbam_params, macs=cbam_macs, loader=_load_official,
-    baseline=lambda m: CBAMBaseline(m.channels, m.reduction, m.kernel_size))
+    baseline=lambda m: CBAMBaseline(m.channels, m.reduction, m.kernel_size),
+    # M_s pools F' = M_c * x, and M_c needs the whole of x first: two pooling passes
+    traffic=Traffic(pooling_passes=2, gates=lambda B, C, H, W: (B * C, B * H * W),
+                    speed_goal=4.0))

@@ -44,7 +44,7 @@ from . import coord_fast, fused_cpu
 from .baselines import CABaseline
 from .complexity import ca_macs, ca_params
 from .coord_fast import directional_means, scale_hw  # noqa: F401  (public fast kernels)
-from .kinds import ModuleKind, alias
+from .kinds import ModuleKind, Traffic, alias
 from .reference import fast_path_ok, reference_mode, reference_requested
 
 _FUSED = (None, "compile", "cpp")
@@ -215,4 +215,6 @@ KIND = ModuleKind(
     name="ca", title="CA", cls=CoordinateAttention,
     aliases=("coord", "coordatt", "coordinate_attention"),
     params=ca_params, macs=ca_macs, loader=_load_official,
-    baseline=lambda m: CABaseline(m.in_channels, m.out_channels, m.reduction))
+    baseline=lambda m: CABaseline(m.in_channels, m.out_channels, m.reduction),
+    traffic=Traffic(pooling_passes=1, gates=lambda B, C, H, W: (B * C * H, B * C * W),
+                    speed_goal=2.5))

@@ -28,7 +28,7 @@ from torch import nn
 
 from .baselines import ECABaseline
 from .complexity import eca_macs, eca_params
-from .kinds import ModuleKind, alias
+from .kinds import ModuleKind, Traffic, alias
 
 # ResNet-50 (3, 4, 6, 3 bottlenecks per stage): the width the attention block sees in each stage
 # (the bottleneck's output)
@@ -137,4 +137,5 @@ def _load_official(module: ECA, state_dict: dict, strict: bool = True) -> None:
 KIND = ModuleKind(
     name="eca", title="ECA", cls=ECA, aliases=("eca_net",),
     params=eca_params, macs=eca_macs, loader=_load_official,
-    baseline=lambda m: ECABaseline(m.channels, m.kernel_size))
+    baseline=lambda m: ECABaseline(m.channels, m.kernel_size),
+    traffic=Traffic(pooling_passes=1, gates=lambda B, C, H, W: (B * C,), speed_goal=1.8))

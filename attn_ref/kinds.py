@@ -3,7 +3,8 @@
 Each module file (``se.py``, ``eca.py``, ...) ends with ``KIND = ModuleKind(...)``: its class,
 the names it is known by, its closed-form parameter and multiply-add counts
 (:mod:`attn_ref.complexity`), its published-layout loader (:func:`attn_ref.official.
-load_official_state_dict`) and its straightforward baseline (:mod:`attn_ref.baselines`). Networks
+load_official_state_dict`), its straightforward baseline (:mod:`attn_ref.baselines`) and its
+memory-traffic model and speed goal (:class:`Traffic`; :mod:`attn_ref.profiling`, the bench). Networks
 (:func:`attn_ref.models.make_attention`), the cost functions, the official loader, the profiling
 chapter and the bench look kinds up here instead of keeping their own tables.
 
@@ -30,6 +31,28 @@ MODULE_FILES = ("se", "eca", "cbam", "coord", "ccnet", "gam")
 
 
 @dataclass(frozen=True)
+class Traffic:
+    """How much memory one inference forward of a gating module must move (the model that chapter
+    06 derives; :mod:`attn_ref.profiling` computes with it, the bench prints its floor).
+
+    pooling_passes: full-size reads of x needed before the final scaling pass can start (SE,
+        ECA, CA: 1, all descriptors in one pass; CBAM: 2, since M_s pools F' = M_c * x).
+    gates: ``gates(B, C, H, W)``: the number of elements of each gate that the scaling pass
+        multiplies x by, one entry per gate (SE: ``(B*C,)``; CA: ``(B*C*H, B*C*W)``).
+    speed_goal: the project's goal for eager inference on CPU, as a multiple of copying x
+        (``make bench``; README, *Speed*), or None.
+    """
+    pooling_passes: int
+    gates: Callable[[int, int, int, int], tuple[int, ...]]
+    speed_goal: float | None = None
+
+    def floor(self) -> float:
+        """The least traffic as a multiple of a copy (one read and one write of x): the pooling
+        reads plus one read and one write in the scaling pass, gates left out."""
+        return (self.pooling_passes + 2) / 2
+
+
+@dataclass(frozen=True)
 class ModuleKind:
     """One kind of attention module.
 
@@ -46,6 +69,7 @@ class ModuleKind:
         ``loader`` reads), or None.
     published_kwargs: constructor arguments that give the published code's layout where the
         defaults do not (senet.pytorch's SE has no biases).
+    traffic: the memory-traffic model (:class:`Traffic`) of a module that gates x, or None.
     """
     name: str
     title: str
@@ -56,6 +80,7 @@ class ModuleKind:
     loader: Callable[..., None] | None = None
     baseline: Callable[[nn.Module], nn.Module] | None = None
     published_kwargs: dict[str, Any] = field(default_factory=dict)
+    traffic: Traffic | None = None
 
     def build(self, channels: int, **kwargs) -> nn.Module:
         """``cls(channels, **kwargs)``."""

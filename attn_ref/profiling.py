@@ -47,7 +47,12 @@ import torch
 ASSETS = Path(__file__).resolve().parent / "assets"
 SAVED_PROFILE = ASSETS / "profile_ca_baseline_cpu.json"
 
-KINDS = ("se", "eca", "cbam", "ca")
+from . import kinds as _kinds
+
+# the kinds with a memory-traffic model and a straightforward baseline (attn_ref.kinds), in the
+# registry's order: the modules this chapter times and the bench compares
+KINDS = tuple(name for name, k in _kinds.all_kinds().items()
+              if k.traffic is not None and k.baseline is not None)
 
 # ----- bytes and FLOPs --------------------------------------------------------------------------
 # The model (derived in the chapter): a feature map of N = B*C*H*W elements is much larger than the
@@ -57,17 +62,21 @@ KINDS = ("se", "eca", "cbam", "ca")
 #     map pools F' = M_c * x, which needs M_c, which needs the whole of x first);
 #   * then read x once more and write y once in the final scaling pass, which also reads the
 #     gates it multiplies by (counted here; the tiny layers that compute the gates are not).
+# Each kind's numbers (pooling passes, gate sizes) are registered beside its code as a
+# ``kinds.Traffic``; the functions below read them.
+
+
+def _traffic(kind: str):
+    """The registered traffic model of ``kind``; ``ValueError`` if it has none."""
+    k = _kinds.get(kind)
+    if k.traffic is None:
+        raise ValueError(f"module kind {kind!r} has no memory-traffic model; modelled: {KINDS}")
+    return k.traffic
 
 
 def _gate_elements(kind: str, B: int, C: int, H: int, W: int) -> int:
     """Elements of the gates read by the final scaling pass."""
-    if kind in ("se", "eca"):
-        return B * C                      # s: one value per (example, channel)
-    if kind == "ca":
-        return B * C * H + B * C * W      # a^h (B, C, H, 1) and a^w (B, C, 1, W)
-    if kind == "cbam":
-        return B * C + B * H * W          # M_c (B, C, 1, 1) and M_s (B, 1, H, W)
-    raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+    return sum(_traffic(kind).gates(B, C, H, W))
 
 
 def scale_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
@@ -78,9 +87,7 @@ def scale_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) ->
 
 def pooling_passes(kind: str) -> int:
     """Full-size reads of x needed before the final scaling pass can start."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
-    return 2 if kind == "cbam" else 1
+    return _traffic(kind).pooling_passes
 
 
 def min_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
@@ -91,12 +98,7 @@ def min_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> i
 
 def scale_flops(kind: str, B: int, C: int, H: int, W: int) -> int:
     """Multiplications of the scaling pass: one per gate per element of x."""
-    n = B * C * H * W
-    if kind in ("se", "eca"):
-        return n
-    if kind in ("ca", "cbam"):
-        return 2 * n
-    raise ValueError(f"unknown module kind {kind!r}; expected one of {KINDS}")
+    return B * C * H * W * len(_traffic(kind).gates(B, C, H, W))
 
 
 def copy_bytes(x: torch.Tensor) -> int:

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .baselines import SEBaseline
 from .complexity import se_macs, se_params
-from .kinds import ModuleKind
+from .kinds import ModuleKind, Traffic
 
 
 def se_bottleneck(channels: int, reduction: int) -> int:
@@ -103,4 +103,5 @@ KIND = ModuleKind(
     name="se", title="SE", cls=SqueezeExcitation, aliases=("squeeze_excitation",),
     params=se_params, macs=se_macs, loader=_load_official,
     baseline=lambda m: SEBaseline(m.channels, m.reduction),
-    published_kwargs={"bias": False})          # senet.pytorch's SELayer
+    published_kwargs={"bias": False},          # senet.pytorch's SELayer
+    traffic=Traffic(pooling_passes=1, gates=lambda B, C, H, W: (B * C,), speed_goal=1.8))

@@ -27,13 +27,18 @@ returned to the kernel costs about five copies' time to fault back in.
 Floors (memory traffic in units of one copy = one read + one write of x): SE, ECA and CA read x
 twice (pool, then scale) and write once, 1.5x; CBAM reads it three times, 2x. Goals on CPU:
 SE/ECA inference within 1.8x, CA within 2.5x, CBAM within 4x, never slower than the baseline.
+Both are registered with each kind (``attn_ref.kinds.Traffic``: ``floor()``, ``speed_goal``).
+
+``--timm`` also times timm's module of the same kind (``bench/timm_layers.py``; timm installed
+by ``make bench`` from ``bench/requirements.txt`` without its dependencies), configured like ours,
+with its own weights: only the times are compared.
 
 Options ``--fused`` and ``--compile`` also time the fused paths of CA and CBAM (``fused="cpp"``,
 inference only; ``fused="compile"``).
 
 Usage:  python bench/bench_modules.py [--threads 2] [--min-time 0.5] [--markdown out.md] [--cpu-time]
         [--modules se,eca,cbam,ca] [--channels-last] [--compile] [--fused] [--cold]
-        [--malloc-tuned] [--profile ca]
+        [--malloc-tuned] [--timm] [--profile ca]
 """
 from __future__ import annotations
 
@@ -52,8 +57,6 @@ from attn_ref.profiling import minor_faults
 
 
 SHAPES = ((32, 256, 28, 28), (32, 64, 56, 56))
-FLOOR = {"se": 1.5, "eca": 1.5, "ca": 1.5, "cbam": 2.0}
-GOAL = {"se": 1.8, "eca": 1.8, "ca": 2.5, "cbam": 4.0}
 # glibc malloc: never give freed memory back to the kernel (trim threshold 16 GiB, 64 MiB kept
 # at the top of the heap), and serve blocks of up to 32 MiB (the most glibc allows) from the heap
 # instead of fresh mappings
@@ -62,13 +65,23 @@ MALLOC_TUNED = {"MALLOC_TRIM_THRESHOLD_": "17179869184", "MALLOC_TOP_PAD_": "671
 
 
 def available(kind: str) -> bool:
-    """Whether ``kind`` is registered in attn_ref.kinds (with a baseline to compare with)."""
+    """Whether ``kind`` is registered in attn_ref.kinds with a baseline to compare with and a
+    traffic model (floor and goal)."""
     from attn_ref import kinds
 
     try:
-        return kinds.get(kind).baseline is not None
+        k = kinds.get(kind)
     except ValueError:
         return False
+    return k.baseline is not None and k.traffic is not None
+
+
+def floor_and_goal(kind: str) -> tuple[float, float | None]:
+    """The kind's traffic floor and speed goal, multiples of a copy (attn_ref.kinds.Traffic)."""
+    from attn_ref import kinds
+
+    t = kinds.get(kind).traffic
+    return t.floor(), t.speed_goal
 
 
 def title(kind: str) -> str:
@@ -207,6 +220,9 @@ def main(argv=None) -> int:
     ap.add_argument("--malloc-tuned", action="store_true",
                     help="run with glibc's malloc told to keep freed memory (the environment "
                          "variables in MALLOC_TUNED), so fresh full-size tensors do not page-fault")
+    ap.add_argument("--timm", action="store_true",
+                    help="also time timm's module of each kind (bench/timm_layers.py; "
+                         "make bench installs timm from bench/requirements.txt)")
     ap.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
     ap.add_argument("--profile", metavar="KIND",
                     help="print torch.profiler tables for KIND at each shape, then exit")
@@ -227,12 +243,20 @@ def main(argv=None) -> int:
             profile(args.profile, shape, args.threads, train=True)
         return 0
 
+    timm_version = None
+    if args.timm:
+        import timm_layers
+        timm_version = timm_layers.available()
+        if timm_version is None:
+            ap.error("--timm: timm's layers do not import; install them with "
+                     "`pip install --no-deps -r bench/requirements.txt` (make bench does)")
     fmt = torch.channels_last if args.channels_last else torch.contiguous_format
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, float32, "
           f"{'thread CPU time' if args.cpu_time else 'wall time'}, "
           f"{'channels_last' if args.channels_last else 'contiguous (NCHW)'}, "
           f"{'cold caches, ' if args.cold else ''}"
           f"{'malloc tuned, ' if args.malloc_tuned else ''}"
+          f"{f'timm {timm_version}, ' if timm_version else ''}"
           f"{os.cpu_count()} CPUs, load average {load()}")
     evict = torch.ones(64 * 2 ** 20) if args.cold else None          # 256 MiB
     rows = []
@@ -272,6 +296,10 @@ def main(argv=None) -> int:
                 fm = copy.deepcopy(ours)
                 fm.fused = "cpp"
                 fns["cpp_fwd"] = forward_fn(fm, x)
+            if args.timm:
+                tm = timm_layers.timm_module(kind, ours)
+                if tm is not None:
+                    fns["timm_fwd"], fns["timm_bwd"] = forward_fn(tm, x), train_fn(tm, x)
             faults = {k: minor_faults(fns[k]) for k in ("fwd", "base_fwd", "cpp_fwd")
                       if k in fns}
             t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time,
@@ -288,11 +316,13 @@ def main(argv=None) -> int:
                   + (f"  | compiled fwd {r['comp_fwd']:5.2f}x  fwd+bwd {r['comp_bwd']:5.2f}x"
                      if "comp_fwd" in r else "")
                   + (f"  | cpp fwd {r['cpp_fwd']:5.2f}x" if "cpp_fwd" in r else "")
+                  + (f"  | timm fwd {r['timm_fwd']:5.2f}x  fwd+bwd {r['timm_bwd']:5.2f}x"
+                     if "timm_fwd" in r else "")
                   + "  | page faults per fwd call: " + ", ".join(
                       f"{k.replace('_fwd', '').replace('fwd', 'ours')} {v:.0f}"
                       for k, v in faults.items()), flush=True)
 
-    table = render(rows, args.compile, args.fused)
+    table = render(rows, args.compile, args.fused, args.timm)
     print(f"\nload average at the end: {load()} (other processes share the CPUs: ratios are only "
           "as steady as the machine is quiet)")
     print(table)
@@ -302,6 +332,7 @@ def main(argv=None) -> int:
                     f"{'thread CPU time' if args.cpu_time else 'wall time'}, "
                     f"{'cold caches, ' if args.cold else ''}"
                     f"{'malloc tuned, ' if args.malloc_tuned else ''}"
+                    f"{f'timm {timm_version}, ' if timm_version else ''}"
                     f"{'channels_last' if args.channels_last else 'NCHW'}, "
                     f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                     f"load average {load()}\n\n" + table + "\n")
@@ -315,7 +346,7 @@ def load() -> str:
         return "n/a"
 
 
-def render(rows, compiled: bool, fused: bool = False) -> str:
+def render(rows, compiled: bool, fused: bool = False, timm: bool = False) -> str:
     head = ["module", "shape", "fwd / copy", "fwd+bwd / copy", "baseline fwd / copy",
             "baseline fwd+bwd / copy", "floor", "fwd goal", "fwd within goal",
             "not slower than baseline"]
@@ -324,19 +355,33 @@ def render(rows, compiled: bool, fused: bool = False) -> str:
         extra += [("comp_fwd", "compiled fwd / copy"), ("comp_bwd", "compiled fwd+bwd / copy")]
     if fused:
         extra += [("cpp_fwd", "cpp fwd / copy")]
+    if timm:
+        extra += [("timm_fwd", "timm fwd / copy"), ("timm_bwd", "timm fwd+bwd / copy")]
+        head.append("not slower than timm")
     head[6:6] = [title for _, title in extra]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        within = r["fwd"] <= GOAL[r["kind"]]
-        faster = [m for m in ("fwd", "bwd") if r[m] > r["base_" + m]]
+        floor, goal = floor_and_goal(r["kind"])
+        within = goal is not None and r["fwd"] <= goal
         cells = [r["module"], r["shape"], f"{r['fwd']:.2f}", f"{r['bwd']:.2f}",
                  f"{r['base_fwd']:.2f}", f"{r['base_bwd']:.2f}"]
         cells += [f"{r[k]:.2f}" if k in r else "n/a" for k, _ in extra]
-        cells += [f"{FLOOR[r['kind']]:.1f}", f"{GOAL[r['kind']]:.1f}", "yes" if within else "NO",
-                  "yes" if not faster else "NO (" + ", ".join(
-                      {"fwd": "fwd", "bwd": "fwd+bwd"}[m] for m in faster) + ")"]
+        cells += [f"{floor:.1f}", f"{goal:.1f}" if goal else "n/a", "yes" if within else "NO",
+                  not_slower(r, "base")]
+        if timm:
+            cells.append(not_slower(r, "timm"))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def not_slower(r: dict, other: str) -> str:
+    """"yes", or "NO (...)" naming the passes (fwd, fwd+bwd) where ours took longer than the
+    ``other`` module's (``base`` or ``timm``); "n/a" when ``other`` was not timed."""
+    if other + "_fwd" not in r:
+        return "n/a"
+    slower = [m for m in ("fwd", "bwd") if r[m] > r[f"{other}_{m}"]]
+    return "yes" if not slower else "NO (" + ", ".join(
+        {"fwd": "fwd", "bwd": "fwd+bwd"}[m] for m in slower) + ")"
 
 
 if __name__ == "__main__":

@@ -113,3 +113,20 @@ def test_module_cost_speaks_the_constructor_vocabulary(kind, shared, own):
             complexity.module_cost(kind, C, H, W, kernel_size=3)
         with pytest.raises(TypeError, match="disagree"):
             complexity.module_cost(kind, C, H, W, reduction=4, r=8)
+
+
+def test_traffic_model_is_registered_with_each_timed_kind():
+    # the floors and goals the bench prints, written out from bench/README.md's pass counts
+    # (SE, ECA, CA: pool once, then read and write once = 3 passes of x, 1.5 copies; CBAM one
+    # more pooling pass, 2 copies) and the goals
+    want = {"se": (1.5, 1.8), "eca": (1.5, 1.8), "cbam": (2.0, 4.0), "ca": (1.5, 2.5)}
+    got = {name: (kinds.get(name).traffic.floor(), kinds.get(name).traffic.speed_goal)
+           for name in profiling.KINDS}
+    assert got == want
+    # profiling reads the registry, so any spelling of a kind works; a kind without a model fails
+    B, C, H, W = 2, 8, 5, 3
+    assert profiling.min_bytes("CoordAtt", B, C, H, W) == profiling.min_bytes("ca", B, C, H, W)
+    # CA by hand: read x (240 elements), then read x, a^h (80), a^w (48) and write y
+    assert profiling.min_bytes("ca", B, C, H, W) == 4 * (240 + 240 + 80 + 48 + 240)
+    with pytest.raises(ValueError, match="no memory-traffic model"):
+        profiling.min_bytes("gam", B, C, H, W)
