@@ -266,6 +266,9 @@ class Verdict:
     check_id: str
     passed: bool
     lines: list[str]
+    # the names of the check's catalogued mistakes (``Mistake.name``) that failed cases matched,
+    # in the order first met: what the class report counts (the hints are in ``lines``)
+    mistakes: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         return "\n".join(self.lines)
@@ -303,6 +306,7 @@ def verify(check: Check, payload: Any) -> Verdict:
     from ..reference import reference_mode
 
     mistakes = check.mistakes()
+    matched: list[str] = []
     failed = 0
     for i, (case, res) in enumerate(zip(cases, results), 1):
         head = f"case {i}/{len(cases)} ({case.label})"
@@ -332,13 +336,15 @@ def verify(check: Check, payload: Any) -> Verdict:
                 mw = np.asarray(m.compute(case))
             if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays):
                 msg += f"\n    hint: {m.hint}"
+                if m.name not in matched:
+                    matched.append(m.name)
                 break
         lines.append(msg)
     if failed:
         hint = f" Where to look: {check.points_hint}" if check.points_hint else ""
         return Verdict(check.id, False,
                        [f"{check.title}: {failed} of {len(cases)} hidden cases failed.{hint}"]
-                       + ["  " + ln for ln in lines])
+                       + ["  " + ln for ln in lines], matched)
     n = len(cases)
     return Verdict(check.id, True, [f"{check.title}: " + ("the hidden case matches" if n == 1 else
                                     f"all {n} hidden cases match") + " the reference."])
