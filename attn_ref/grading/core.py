@@ -307,9 +307,10 @@ def verify(check: Check, payload: Any) -> Verdict:
 
     mistakes = check.mistakes()
     # the mistakes recorded for the class report: those that explain every failed case that
-    # returned numbers; where none does, the first match of each case (each case's hint)
-    explains_all: list[str] | None = None
-    first_matches: list[str] = []
+    # returned numbers (code with that mistake returns exactly these results; a case where the
+    # mistake is undefined, say a reflection padding wider than the map, does not count either
+    # way); a mistake that only some cases happen to match is a hint in the feedback, not a finding
+    explained: dict[str, bool] = {}
     failed = 0
     for i, (case, res) in enumerate(zip(cases, results), 1):
         head = f"case {i}/{len(cases)} ({case.label})"
@@ -334,26 +335,27 @@ def verify(check: Check, payload: Any) -> Verdict:
             continue
         failed += 1
         msg = f"{head}: {verdicts[0][1]}"
-        names = []
+        hinted = False
         for m in mistakes:
             try:
                 with reference_mode():
                     mw = np.asarray(m.compute(case))
             except Exception:             # a mistake that cannot occur on this case
                 continue
-            if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays):
-                if not names:
-                    msg += f"\n    hint: {m.hint}"
-                names.append(m.name)
-        first_matches += names[:1]
-        explains_all = names if explains_all is None else [n for n in explains_all if n in names]
+            if mw.dtype.kind in "biuf" and not np.all(np.isfinite(mw)):
+                continue                  # undefined on this case
+            hit = any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays)
+            if hit and not hinted:
+                msg += f"\n    hint: {m.hint}"
+                hinted = True
+            explained[m.name] = explained.get(m.name, True) and hit
         lines.append(msg)
     if failed:
         hint = f" Where to look: {check.points_hint}" if check.points_hint else ""
         return Verdict(check.id, False,
                        [f"{check.title}: {failed} of {len(cases)} hidden cases failed.{hint}"]
                        + ["  " + ln for ln in lines],
-                       explains_all or list(dict.fromkeys(first_matches)))
+                       [n for n, every in explained.items() if every])
     n = len(cases)
     return Verdict(check.id, True, [f"{check.title}: " + ("the hidden case matches" if n == 1 else
                                     f"all {n} hidden cases match") + " the reference."])
