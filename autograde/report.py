@@ -242,6 +242,7 @@ def figure_scores(by_assignment) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     names = sorted(by_assignment)
     cols = min(4, len(names))
@@ -257,6 +258,7 @@ def figure_scores(by_assignment) -> str:
         ax.set_title(f"{a} ({len(subs)} submissions)", fontsize=9)
         ax.set_xlabel(f"score (of {mx:g})", fontsize=8)
         ax.set_ylabel("learners", fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
     fig.tight_layout()
     return _png(fig)
@@ -441,9 +443,10 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
                           sum(s.score >= s.max > 0 for s in g), f"{max(s.max for s in g):g}"]
                          for a, g in sorted(by_assignment.items())]))
     parts.append("<h2 id='steps'>Steps and their named mistakes</h2><p>A named mistake is one of "
-                 "the hidden check's catalogued mistakes that the learner's results matched "
-                 "(the feedback's <code>hint:</code> lines), as the grader recorded it. Each "
-                 "links to one learner's feedback with the learner's id removed.</p>")
+                 "the hidden check's catalogued mistakes whose results the learner's code "
+                 "returned on every hidden case it failed, as the grader recorded it (the "
+                 "feedback's <code>hint:</code> lines name the closest mistake case by case). "
+                 "Each links to one learner's feedback with the learner's id removed.</p>")
     for a, group in sorted(by_assignment.items()):
         parts.append(f"<h3>{html.escape(a)}</h3>")
         parts.append(_img(figure_steps(a, group), f"{a}: points per step"))
