@@ -69,3 +69,14 @@ def test_similar_pairs_are_grouped():
     assert report.similarity_groups(pairs) == [
         ("01_se", ["a", "b", "c"], 0.9, 1.0, 2), ("01_se", ["d", "e"], 0.85, 0.85, 1),
         ("02_eca", ["a", "b"], 0.95, 0.95, 1)]
+
+
+def test_a_recorded_mistake_agrees_with_the_passed_cases_too():
+    # ties settled downwards differ from the rule only where t is an even integer; there
+    # "down to odd" and "natural log" happen to give the same kernels, elsewhere they do not
+    from attn_ref.grading import get_check, verify
+    from attn_ref.grading.checks_eca import _nearest_odd_ties_down
+
+    v = verify(get_check("eca.kernel_size"), collect("eca.kernel_size", _nearest_odd_ties_down))
+    assert not v.passed
+    assert v.mistakes == ["nearest odd (ties down)"]
