@@ -11,6 +11,8 @@
     python autograde/pipeline.py reset-demo       # forget earlier demo results (refuses if real learners are there)
     python autograde/pipeline.py trial 02_eca     # release, build samples, grade, check: in a scratch copy
 
+The class report (report.py: autograde/report.html and CSVs) is written at the end of autograde.
+
 Grading (engine.py) takes each submission in isolation, in parallel on a local Dask cluster or
 a remote scheduler, with a time and memory limit: a submission that cannot be graded gets a line
 in the report and a score of zero, and the others are graded as usual.

@@ -444,7 +444,7 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
                          for a, g in sorted(by_assignment.items())]))
     parts.append("<h2 id='steps'>Steps and their named mistakes</h2><p>A named mistake is one of "
                  "the hidden check's catalogued mistakes whose results the learner's code "
-                 "returned on every hidden case it failed, as the grader recorded it (the "
+                 "returned on every hidden case, failed or passed, as the grader recorded it (the "
                  "feedback's <code>hint:</code> lines name the closest mistake case by case). "
                  "Each links to one learner's feedback with the learner's id removed.</p>")
     for a, group in sorted(by_assignment.items()):
