@@ -266,8 +266,9 @@ class Verdict:
     check_id: str
     passed: bool
     lines: list[str]
-    # the names of the check's catalogued mistakes (``Mistake.name``) that failed cases matched,
-    # in the order first met: what the class report counts (the hints are in ``lines``)
+    # the names of the check's catalogued mistakes (``Mistake.name``) whose code returns what
+    # the learner's code returned on every case (see verify): what the class report counts;
+    # the case-by-case hints are in ``lines``
     mistakes: list[str] = field(default_factory=list)
 
     def text(self) -> str:
