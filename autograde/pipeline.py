@@ -569,7 +569,8 @@ def main(argv=None) -> int:
         store_outputs(only)
     elif args.command == "check-samples":
         diffs = check_samples(only)
-        print("\n".join(diffs) or "every sample submission earned exactly its expected score")
+        print("\n".join(diffs) or "every sample submission earned exactly its expected score "
+              "and made exactly its declared mistakes")
         return 1 if diffs else 0
     return 0
 

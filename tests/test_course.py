@@ -167,9 +167,9 @@ def test_class_report_counts_each_samples_declared_mistakes(graded_copy):
             example = (tmp / "autograde" / r["example_feedback"]).read_text()
             assert not any(s in example for s in who if len(s) > 6), r
     declared = _declared_mistakes()
-    assert found == declared, (
-        f"counted, not declared: {sorted(set(found.items()) - set(declared.items()))}; "
-        f"declared, not counted: {sorted(set(declared.items()) - set(found.items()))}")
+    differ = {k: (sorted(found.get(k, ())), sorted(declared.get(k, ())))
+              for k in set(found) | set(declared) if found.get(k) != declared.get(k)}
+    assert not differ, f"(assignment, step, mistake): (counted, declared): {differ}"
     with open(tmp / "autograde" / "report" / "steps.csv") as f:
         steps = {(r["assignment"], r["step"]): r for r in csv.DictReader(f)}
     expected = pipeline.expected_samples()
