@@ -72,4 +72,5 @@ bench-grading: venv
 
 clean:
 	rm -rf autograde/submitted autograde/autograded autograde/feedback autograde/gradebook.db \
-	       autograde/grades.csv autograde/report.txt autograde/.release-cache
+	       autograde/grades.csv autograde/report.txt autograde/.release-cache \
+	       autograde/report.html autograde/report autograde/grading.json autograde/grades_steps.csv

@@ -4,10 +4,14 @@
     python autograde/pipeline.py check-release    # fail if course/ differs from a fresh release
     python autograde/pipeline.py samples          # sample submissions -> autograde/submitted/
     python autograde/pipeline.py autograde        # grade autograde/submitted/, export, feedback, table
+    python autograde/pipeline.py report           # the class report again (autograde writes it too)
     python autograde/pipeline.py check-samples    # every sample earned exactly its expected points
+                                                  # and made exactly its declared mistakes
     python autograde/pipeline.py store-outputs    # refresh the outputs nbval compares in solutions/
     python autograde/pipeline.py reset-demo       # forget earlier demo results (refuses if real learners are there)
     python autograde/pipeline.py trial 02_eca     # release, build samples, grade, check: in a scratch copy
+
+The class report (report.py: autograde/report.html and CSVs) is written at the end of autograde.
 
 Grading (engine.py) takes each submission in isolation, in parallel on a local Dask cluster or
 a remote scheduler, with a time and memory limit: a submission that cannot be graded gets a line
@@ -35,7 +39,7 @@ sys.path.insert(0, str(ROOT / "autograde"))
 SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
 RELEASE_CACHE = ".release-cache"          # under autograde/: see engine.release_bundle
 SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
-SCRIPTS = ("pipeline.py", "engine.py", "edits.py")   # what a scratch copy of the class needs
+SCRIPTS = ("pipeline.py", "engine.py", "edits.py", "report.py")   # what a scratch copy of the class needs
 
 
 def assignments() -> list[str]:
@@ -161,7 +165,9 @@ def expected_samples() -> dict:
 
     Two are built in: ``instructor`` hands in solutions/ and must earn every point of every
     assignment; ``untouched`` hands in course/ unchanged and must earn none. The others are the
-    folders of autograde/samples/ with a sample.json ({"about", "scores"}, optionally "rename":
+    folders of autograde/samples/ with a sample.json ({"about", "scores", "mistakes"}: the
+    catalogued mistakes, by ``Mistake.name``, each step was written to make, per assignment and
+    test cell; optionally "rename":
     {assignment: {old: new}} and "drop": {assignment: [notebook]}), one ``<assignment>.py`` of
     solution cells per assignment they hand in, and optionally ``files/<assignment>/`` handed in
     verbatim (broken notebooks, extra files). ``"base": "correct"`` starts from the release with
@@ -172,9 +178,9 @@ def expected_samples() -> dict:
                 for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
     samples = {
         "instructor": {"about": "the instructor's solutions, handed in as they are",
-                       "base": "solutions", "scores": full},
+                       "base": "solutions", "scores": full, "mistakes": {}},
         "untouched": {"about": "the released notebooks, handed in without a change",
-                      "base": "release",
+                      "base": "release", "mistakes": {},
                       "scores": {a: {k: 0 for k in cells} for a, cells in full.items()}},
     }
     for spec_file in sorted(SAMPLES.glob("*/sample.json")):
@@ -277,7 +283,9 @@ def reset_demo() -> None:
                          "autograde` for a class, or move autograde/ aside first.")
     for d in ("submitted", "autograded", "feedback"):
         shutil.rmtree(GRADING / d, ignore_errors=True)
-    for f in ("gradebook.db", "grades.csv", "report.txt"):
+    shutil.rmtree(GRADING / "report", ignore_errors=True)
+    for f in ("gradebook.db", "grades.csv", "report.txt", "grading.json", "report.html",
+              "grades_steps.csv"):
         (GRADING / f).unlink(missing_ok=True)
 
 
@@ -441,21 +449,42 @@ def write_grades_csv(outcome: dict, path: Path = GRADING / "grades.csv") -> None
 
 
 def run_autograde(workers: int = 1, scheduler: str | None = None) -> dict:
+    import report as class_report
+
     outcome = autograde_all(workers, scheduler)
     if outcome:
         write_grades_csv(outcome)
+        class_report.save_outcome(GRADING, outcome)
     table = report(outcome)
     (GRADING / "report.txt").write_text(table + "\n")
     print()
     print(table)
     print(f"\ngrades: {(GRADING / 'grades.csv').relative_to(ROOT)}   "
           f"feedback: {(GRADING / 'feedback').relative_to(ROOT)}/<student>/<assignment>/")
+    write_class_report()
     return outcome
 
 
+def write_class_report() -> Path:
+    """autograde/report.html, its CSVs and grades_steps.csv (see autograde/report.py)."""
+    import report as class_report
+
+    path = class_report.write(GRADING, COURSE, db_url())
+    print(f"class report: {path}  (open it in a browser; CSVs in "
+          f"{(GRADING / 'report').relative_to(ROOT)}/, per-step grades in "
+          f"{(GRADING / 'grades_steps.csv').relative_to(ROOT)})")
+    return path
+
+
 def check_samples(only: list[str] | None = None) -> list[str]:
-    """Compare every sample's per-cell scores with what it must earn; return the differences."""
+    """Compare every sample's per-cell scores with what it must earn, and the mistakes the
+    grader recorded for it (what the class report counts) with those its sample.json says it
+    was written to make (``"mistakes": {assignment: {step: [Mistake.name, ...]}}``; a step not
+    named there must show none); return the differences."""
+    import report as class_report
+
     graded = scores()
+    found = class_report.mistakes_by_submission(class_report.collect(GRADING, db_url()))
     diffs = []
     for student, spec in expected_samples().items():
         for a, cells in spec["scores"].items():
@@ -469,6 +498,14 @@ def check_samples(only: list[str] | None = None) -> list[str]:
                 got = g["cells"].get(cell)
                 if got is None or abs(got - pts) > 1e-9:
                     diffs.append(f"{student}/{a}/{cell}: expected {pts}, got {got}")
+            if "mistakes" not in spec:
+                continue
+            want = {st: sorted(set(n)) for st, n in spec["mistakes"].get(a, {}).items() if n}
+            got = {st: n for st, n in found.get((student, a), {}).items() if n}
+            for st in sorted(set(want) | set(got)):
+                if want.get(st, []) != got.get(st, []):
+                    diffs.append(f"{student}/{a}/{st}: expected mistakes {want.get(st, [])}, "
+                                 f"the grader recorded {got.get(st, [])}")
     return diffs
 
 
@@ -497,7 +534,8 @@ def trial(only: list[str]) -> int:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["release", "check-release", "samples", "autograde",
-                                       "check-samples", "store-outputs", "reset-demo", "trial"])
+                                       "report", "check-samples", "store-outputs", "reset-demo",
+                                       "trial"])
     p.add_argument("assignments", nargs="*", help="limit samples, check-samples, "
                    "store-outputs and trial to these assignments")
     p.add_argument("--workers", type=int, default=int(os.environ.get("ATTN_WORKERS", "0")) or
@@ -519,6 +557,8 @@ def main(argv=None) -> int:
         print(f"built {len(built)} sample submissions in {SUBMITTED.relative_to(ROOT)}/")
     elif args.command == "autograde":
         run_autograde(args.workers, args.scheduler)
+    elif args.command == "report":
+        write_class_report()
     elif args.command == "trial":
         if not only:
             p.error("trial needs at least one assignment")
@@ -529,7 +569,8 @@ def main(argv=None) -> int:
         store_outputs(only)
     elif args.command == "check-samples":
         diffs = check_samples(only)
-        print("\n".join(diffs) or "every sample submission earned exactly its expected score")
+        print("\n".join(diffs) or "every sample submission earned exactly its expected score "
+              "and made exactly its declared mistakes")
         return 1 if diffs else 0
     return 0
 

@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "autograde"))
 import pipeline  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
+CHROMIUM = "/usr/bin/chromium"
 
 
 def _cells(path):
@@ -136,6 +137,105 @@ def test_feedback_explains_a_failure_without_the_hidden_inputs(graded_copy):
     assert "maxima over H x W" in html          # the mistake is named
     assert "hidden cases failed" in html
     assert "application/vnd.attn-course.grade+json" not in html
+
+
+def _declared_mistakes():
+    """(assignment, step, mistake name) -> the sample learners whose sample.json says they were
+    written to make it: what the class report must count, derived from the samples alone."""
+    declared = {}
+    for student, spec in pipeline.expected_samples().items():
+        for a, steps in spec.get("mistakes", {}).items():
+            for step, names in steps.items():
+                for name in names:
+                    declared.setdefault((a, step, name), set()).add(student)
+    return declared
+
+
+@pytest.mark.slow
+def test_class_report_counts_each_samples_declared_mistakes(graded_copy):
+    tmp, results = graded_copy
+    assert all("mistakes" in spec for spec in pipeline.expected_samples().values())
+    assert "class report: " in results["autograde"].stdout
+    assert (tmp / "autograde" / "report.html").exists()
+    found = {}
+    with open(tmp / "autograde" / "report" / "mistakes.csv") as f:
+        for r in csv.DictReader(f):
+            who = set(r["student_ids"].split())
+            assert len(who) == int(r["learners"])
+            found.setdefault((r["assignment"], r["step"], r["mistake"]), set()).update(who)
+            # the example is the feedback of one of them, with the learner's id removed
+            example = (tmp / "autograde" / r["example_feedback"]).read_text()
+            assert not any(s in example for s in who if len(s) > 6), r
+    declared = _declared_mistakes()
+    differ = {k: (sorted(found.get(k, ())), sorted(declared.get(k, ())))
+              for k in set(found) | set(declared) if found.get(k) != declared.get(k)}
+    assert not differ, f"(assignment, step, mistake): (counted, declared): {differ}"
+    with open(tmp / "autograde" / "report" / "steps.csv") as f:
+        steps = {(r["assignment"], r["step"]): r for r in csv.DictReader(f)}
+    expected = pipeline.expected_samples()
+    for (a, step), r in steps.items():
+        got = [spec["scores"][a][step] for spec in expected.values() if a in spec["scores"]]
+        assert int(r["learners"]) == len(got), (a, step)
+        assert int(r["no_points"]) == sum(p == 0 for p in got), (a, step)
+
+
+@pytest.mark.slow
+def test_class_report_lists_problems_late_work_times_and_exports(graded_copy):
+    tmp, results = graded_copy
+    with open(tmp / "autograde" / "report" / "submissions.csv") as f:
+        subs = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
+    assert subs[("rob_invalid_json", "01_se")]["graded"] == "0"
+    assert "not a valid notebook" in subs[("rob_invalid_json", "01_se")]["notes"]
+    assert "time limit" in subs[("rob_endless_loop", "01_se")]["notes"]
+    assert all(float(r["grading_seconds"]) > 0 for r in subs.values() if r["graded"] == "1")
+    assert {k for k, r in subs.items() if float(r["seconds_late"]) > 0} == set()  # no due dates
+    page = (tmp / "autograde" / "report.html").read_text()
+    for student in ("rob_invalid_json", "rob_missing", "rob_exit", "edit_ambiguous"):
+        assert student in page.split("id='problems'")[1].split("id='late'")[0], student
+    # per-step grades for an LMS: every cell's score in the gradebook, one row each
+    with open(tmp / "autograde" / "grades_steps.csv") as f:
+        rows = sorted((r["student_id"], r["assignment"], r["notebook"], r["step"], float(r["score"]))
+                      for r in csv.DictReader(f))
+    assert rows == results["scores"]
+
+
+@pytest.mark.slow
+def test_class_report_lists_near_identical_answers(graded_copy):
+    tmp, _ = graded_copy
+    with open(tmp / "autograde" / "report" / "similarity.csv") as f:
+        pairs = {(r["assignment"], r["student_a"], r["student_b"]): r for r in csv.DictReader(f)}
+    # both hand in the instructor's answers typed into the release, saved in other formats
+    same = pairs[("01_se", "edit_nbformat_41", "edit_nbformat_44")]
+    assert float(same["share_of_a"]) == float(same["share_of_b"]) == 1.0
+    assert same["score_a"] == same["score_b"] == "10"
+    # the released stubs are boilerplate: untouched notebooks match nothing
+    assert not any("untouched" in key for key in pairs)
+
+
+@pytest.mark.slow
+def test_class_report_opens_from_a_file_with_its_figures(graded_copy):
+    tmp, _ = graded_copy
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    page_file = tmp / "autograde" / "report.html"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(page_file.as_uri())
+            figures = page.eval_on_selector_all(
+                "img.figure", "els => els.map(e => [e.alt, e.complete, e.naturalWidth])")
+            links = page.eval_on_selector_all("a[href$='.html']", "els => els.length")
+        finally:
+            browser.close()
+    names = {alt for alt, _, _ in figures}
+    assert "score distribution per assignment" in names and "grading time per submission" in names
+    assert {f"{a}: points per step" for a in pipeline.assignments()} <= names
+    assert {f"{a}: named mistakes" for a, _, _ in _declared_mistakes()} <= names
+    assert all(done and width > 0 for _, done, width in figures), figures
+    assert links > 0
 
 
 @pytest.mark.slow

@@ -37,6 +37,8 @@ def test_each_mistake_fails_and_is_named(cid, mistake):
     v = verify(check, _payload(check, arrays))
     assert not v.passed, f"the hidden cases of {cid} cannot tell the mistake {mistake!r} apart"
     assert m.hint in v.text() or "shape" in v.text()
+    # what the class report counts: code that makes exactly this mistake is recorded as making it
+    assert mistake in v.mistakes, (mistake, v.mistakes)
 
 
 @pytest.mark.parametrize("cid", sorted(CHECKS))

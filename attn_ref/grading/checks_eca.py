@@ -196,8 +196,11 @@ def _gate(x, w, pad_mode="zeros", axis="channels", outer=torch.sigmoid, flip=Fal
         if k > seq.shape[-1]:          # shorter than the kernel: nothing comes out
             return seq[:, 0, :0] if axis != "batch" else seq[:, 0, :0].T
         y = F.conv1d(seq, w.view(1, 1, k))
-    elif p >= seq.shape[-1]:       # too short for reflect / circular padding: a learner's code
-        y = F.conv1d(seq, w.view(1, 1, k), padding=p)   # with that mistake would raise here
+    elif (pad_mode == "reflect" and p >= seq.shape[-1]) or \
+            (pad_mode == "circular" and p > seq.shape[-1]):
+        # too short for torch's reflect (p < L) or circular (p <= L) padding: a learner's code
+        # with that mistake would raise here
+        y = F.conv1d(seq, w.view(1, 1, k), padding=p)
     else:
         y = F.conv1d(F.pad(seq, (p, p), mode=pad_mode), w.view(1, 1, k))
     y = y.squeeze(1)

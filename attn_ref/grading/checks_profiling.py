@@ -317,8 +317,8 @@ class FusedScale(Check):
     def mistakes(self):
         def swapped(c):
             x, a_h, a_w = c.args
-            if x.shape[2] != x.shape[3]:
-                return np.zeros(0)
+            if x.shape[2] != x.shape[3]:      # undefined: such a kernel reads past a_h or a_w
+                return np.full(x.shape, np.nan)
             return x * np.swapaxes(a_h, 2, 3) * np.swapaxes(a_w, 2, 3)
         return [
             Mistake("wrong axis", "a_h is broadcast along the rows instead of the columns (and a_w "

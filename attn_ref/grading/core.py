@@ -266,6 +266,10 @@ class Verdict:
     check_id: str
     passed: bool
     lines: list[str]
+    # the names of the check's catalogued mistakes (``Mistake.name``) whose code returns what
+    # the learner's code returned on every case (see verify): what the class report counts;
+    # the case-by-case hints are in ``lines``
+    mistakes: list[str] = field(default_factory=list)
 
     def text(self) -> str:
         return "\n".join(self.lines)
@@ -303,6 +307,23 @@ def verify(check: Check, payload: Any) -> Verdict:
     from ..reference import reference_mode
 
     mistakes = check.mistakes()
+    # the mistakes recorded for the class report: those whose code returns what the learner's
+    # code returned on every case that returned numbers, failed or passed (a case where the
+    # mistake is undefined, say a reflection padding wider than the map, counts neither way);
+    # a mistake that only some cases happen to match is a hint in the feedback, not a finding
+    explained: dict[str, bool] = {}
+    returned: list[tuple[Case, list]] = []        # passed cases, checked once a case fails
+
+    def agrees(m: Mistake, case: Case, arrays: list) -> bool | None:
+        try:
+            with reference_mode():
+                mw = np.asarray(m.compute(case))
+        except Exception:                 # a mistake that cannot occur on this case
+            return None
+        if mw.dtype.kind in "biuf" and not np.all(np.isfinite(mw)):
+            return None                   # undefined on this case
+        return any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays)
+
     failed = 0
     for i, (case, res) in enumerate(zip(cases, results), 1):
         head = f"case {i}/{len(cases)} ({case.label})"
@@ -324,21 +345,32 @@ def verify(check: Check, payload: Any) -> Verdict:
         want = expected_value(check, case)
         verdicts = [compare(a, want, case.dtype, check.axis_names) for a in arrays]
         if any(ok for ok, _ in verdicts):
+            returned.append((case, arrays))
             continue
         failed += 1
         msg = f"{head}: {verdicts[0][1]}"
+        hinted = False
         for m in mistakes:
-            with reference_mode():
-                mw = np.asarray(m.compute(case))
-            if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays):
+            hit = agrees(m, case, arrays)
+            if hit is None:
+                continue
+            if hit and not hinted:
                 msg += f"\n    hint: {m.hint}"
-                break
+                hinted = True
+            explained[m.name] = explained.get(m.name, True) and hit
         lines.append(msg)
     if failed:
+        for m in mistakes:
+            for case, arrays in returned:
+                if not explained.get(m.name):
+                    break
+                if agrees(m, case, arrays) is False:
+                    explained[m.name] = False
         hint = f" Where to look: {check.points_hint}" if check.points_hint else ""
         return Verdict(check.id, False,
                        [f"{check.title}: {failed} of {len(cases)} hidden cases failed.{hint}"]
-                       + ["  " + ln for ln in lines])
+                       + ["  " + ln for ln in lines],
+                       [n for n, every in explained.items() if every])
     n = len(cases)
     return Verdict(check.id, True, [f"{check.title}: " + ("the hidden case matches" if n == 1 else
                                     f"all {n} hidden cases match") + " the reference."])

@@ -12,6 +12,12 @@ nbgrader's own scoring gives full points exactly when every hidden check passed:
 
 A test cell that calls no hidden check cannot be graded this way; it is scored zero with a
 message for the instructor, so a chapter that forgets its hidden check shows at once.
+
+Each autograded test cell also gets the verdicts in structured form, in its metadata under
+:data:`METADATA_KEY` (``{"checks": [{"check", "passed", "mistakes"}], "refused"}``), where the
+class report (autograde/report.py) reads which catalogued mistakes (``Mistake.name``) the
+learner's results matched. The key is removed from every cell first, so what the autograded
+notebook holds there was written here, never by the learner.
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ from traitlets import Bool
 from .core import MIME, Verdict, verify
 from .registry import get_check
 
+METADATA_KEY = "attn_grading"
 CHECK_CALL = re.compile(r"""\bgrade\(\s*["']([\w.\-]+)["']""")
 
 
@@ -58,6 +65,8 @@ class OutOfKernelVerdict(Preprocessor):
     def preprocess(self, nb, resources):
         sources, course_lines = self._locked_sources(resources)
         tripped = None
+        for cell in nb.cells:                 # only the grader writes this key
+            cell.get("metadata", {}).pop(METADATA_KEY, None)
         for index, cell in enumerate(nb.cells):
             if cell.get("cell_type") == "code" and tripped is None:
                 m = FORBIDDEN.search(_learners_lines(cell.get("source", ""), course_lines))
@@ -80,6 +89,7 @@ class OutOfKernelVerdict(Preprocessor):
                 "mistake.")
         cell.outputs = [from_dict({"output_type": "error", "ename": "NotGraded",
                                    "evalue": text, "traceback": [text]})]
+        cell.metadata[METADATA_KEY] = {"checks": [], "refused": word}
 
     def _locked_sources(self, resources) -> tuple[dict[str, str], set[str]]:
         """(grade_id -> source as stored in the gradebook at generate_assignment time, the lines
@@ -129,6 +139,9 @@ class OutOfKernelVerdict(Preprocessor):
             judged = [verify(get_check(cid), p) for p in got]
             failed = [v for v in judged if not v.passed]
             verdicts.append(failed[0] if failed else judged[0])
+        cell.metadata[METADATA_KEY] = {"checks": [
+            {"check": v.check_id, "passed": v.passed, "mistakes": list(v.mistakes)}
+            for v in verdicts], "refused": None}
         passed = all(v.passed for v in verdicts)
         right = sum(v.passed for v in verdicts)
         if not passed and right and len(verdicts) > 1:
