@@ -27,6 +27,12 @@ c.CourseDirectory.db_url = os.environ.get(
     "ATTN_GRADEBOOK_URL", "sqlite:///" + os.path.join(here, "autograde", "gradebook.db"))
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
+# Released notebooks: every cell that is not the learner's to write is locked. nbgrader locks
+# test and read-only cells by default; lock_all_cells also locks the rest, which in this course
+# is the instruction markdown (no deleting or editing it by accident). Solution cells stay
+# editable (and undeletable).
+c.LockCells.lock_all_cells = True
+
 # Learner stubs fail only with NotImplementedError.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
