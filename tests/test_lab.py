@@ -110,6 +110,10 @@ def test_run_all_goes_past_the_stubs_to_the_end(page):
     cells = [c for c in _cells(page) if c["type"] == "code"]
     assert [c["prompt"] for c in cells] == [f"[{n}]:" for n in range(1, len(cells) + 1)]
     assert "NotImplementedError" in "".join(c["outputs"] for c in cells)
+    # ... where the summary lists the graded steps, with their points, none passing yet
+    summary = cells[-1]["outputs"]
+    assert "Graded steps" in summary and "Visible tests pass for 0 of 10 points" in summary
+    assert "squeeze" in summary and "failed (NotImplementedError)" in summary, summary
 
 
 def test_locked_cells_are_visibly_marked_and_typing_changes_nothing(page):
