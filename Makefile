@@ -47,11 +47,12 @@ demo: venv
 	$(PIPELINE) samples
 	$(PIPELINE) autograde
 
-## lab: JupyterLab on the learner notebooks, with nbgrader's validate button
+## lab: JupyterLab on the learner notebooks, with nbgrader's validate button and locked cells
+## marked (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way)
 lab: venv
 	@# the Nbgrader menu only lists the disabled plugins' commands (five blank entries): off
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
-	$(BIN)/jupyter lab --notebook-dir=course
+	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=course
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv

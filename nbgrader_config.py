@@ -5,9 +5,10 @@ grading produces lives under autograde/.
 """
 import os
 
-from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute
+from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute, RunAllPastErrors
 from attn_ref.grading.reconcile import ReconcileCells
 from nbconvert.preprocessors import ClearMetadataPreprocessor
+from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
                                     DeduplicateIds, IgnorePattern, LimitOutput,
                                     OverwriteCells, OverwriteKernelspec, SaveAutoGrades)
@@ -26,6 +27,17 @@ c.CourseDirectory.feedback_directory = os.path.join("autograde", "feedback")
 c.CourseDirectory.db_url = os.environ.get(
     "ATTN_GRADEBOOK_URL", "sqlite:///" + os.path.join(here, "autograde", "gradebook.db"))
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
+
+# Released notebooks: every cell that is not the learner's to write is locked. nbgrader locks
+# test and read-only cells by default; lock_all_cells also locks the rest, which in this course
+# is the instruction markdown (no deleting or editing it by accident). Solution cells stay
+# editable (and undeletable).
+c.LockCells.lock_all_cells = True
+# ... and their code cells from the first exercise on are tagged `raises-exception`, so that
+# JupyterLab's Run All goes past the stubs to the end of the chapter (RunAllPastErrors); the
+# instructor's notebooks are not tagged, so nbval still fails on any error there.
+c.GenerateAssignment.preprocessors = (
+    GenerateAssignment.class_traits()["preprocessors"].default() + [RunAllPastErrors])
 
 # Learner stubs fail only with NotImplementedError.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -9,37 +9,28 @@ headless Chromium (Debian's, driven by Playwright) on 127.0.0.1, shows a submiss
 and takes a manual grade and a comment, which a second grading run keeps.
 """
 import csv
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+import jupyter_browser
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "autograde"))
 import pipeline  # noqa: E402
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
 DUE = "2026-11-01 17:00:00 UTC"
 STUDENTS = ["instructor", "edit_timestamp", "edit_ambiguous", "edit_retyped",
             "edit_dup_answer_first_try"]
 
 
-def _env():
-    env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
 def _run(root, *args, timeout=1800):
-    proc = subprocess.run([sys.executable, *args], cwd=root, env=_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run([sys.executable, *args], cwd=root, env=jupyter_browser.env(),
+                          capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{args}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -126,43 +117,12 @@ def test_a_step_the_grader_cannot_place_is_flagged_for_the_instructor(graded):
     assert "Notes from grading" in html and "flagged for the instructor" in html
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def formgrader(graded):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
-        pytest.skip("Debian's chromium is not installed")
+    jupyter_browser.require_chromium()
     root, _ = graded
-    # no token: formgrader's pages call its API without one (the browser here holds no login
-    # cookie); the server listens on 127.0.0.1 only, for this test's lifetime
-    port = _free_port()
-    log = open(root / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "server", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--IdentityProvider.token=",
-         f"--ServerApp.root_dir={root}", "--allow-root"],
-        cwd=root, env=_env(), stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/api/status", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("jupyter server did not start:\n" + (root / "server.log").read_text()[-2000:])
+    with jupyter_browser.serve("server", root, root / "server.log") as base:
         yield root, base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
 
 
 def test_formgrader_shows_scores_and_regrading_keeps_its_manual_grades(formgrader):
@@ -172,7 +132,7 @@ def test_formgrader_shows_scores_and_regrading_keeps_its_manual_grades(formgrade
     with _gradebook(root) as gb:
         nb_id = gb.find_submission_notebook("se", "01_se", "edit_ambiguous").id
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = jupyter_browser.launch(p)
         page = browser.new_page()
         page.goto(f"{base}/formgrader/manage_students/edit_timestamp/01_se")
         page.wait_for_function("!document.body.innerText.includes('Loading, please wait')",

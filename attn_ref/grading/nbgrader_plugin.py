@@ -204,3 +204,30 @@ def _resilient_execute():
 
 
 ResilientExecute = _resilient_execute()
+
+
+class RunAllPastErrors(Preprocessor):
+    """Release preprocessor: tag every code cell from the first solution cell on with
+    ``raises-exception``, so that a learner's *Run All* in JupyterLab goes on past a stub's
+    ``NotImplementedError`` (and the failing tests and demonstrations after it) to the end of
+    the chapter, where the summary of the graded steps is.
+
+    JupyterLab sends such a cell's code with ``stop_on_error: false``, so the kernel does not
+    drop the cells queued after it when it raises. Only the released notebooks carry the tag: in
+    ``solutions/`` every error still fails nbval. It changes nothing in grading, where nbgrader
+    runs every cell whatever it raises, and a cell's output shows its error as before.
+    """
+
+    TAG = "raises-exception"
+    enabled = Bool(True).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        started = False
+        for cell in nb.cells:
+            started = started or bool(cell.get("metadata", {}).get("nbgrader", {})
+                                      .get("solution"))
+            if started and cell.get("cell_type") == "code":
+                tags = cell.metadata.setdefault("tags", [])
+                if self.TAG not in tags:
+                    tags.append(self.TAG)
+        return nb, resources

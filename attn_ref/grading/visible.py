@@ -129,3 +129,80 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
         raise _fail(name, hint, *details, f"yours: {got!r}"[:300])
     raise _fail(name, hint, f"{len(failures)} of {len(cases)} cases fail; the first: {case.label}",
                 *details)
+
+
+# --- the summary of the graded steps, before submitting --------------------------------------
+#
+# While a notebook runs in IPython, every cell's outcome is recorded by its source (a test cell
+# is locked, so its source is the one stored in the notebook file). summary() reads the graded
+# test cells and their points from the notebook's nbgrader metadata and says which of them last
+# ran without an error in this kernel session.
+
+_RUNS: dict[str, str] = {}     # cell source (stripped) -> "" (passed) or the error's class name
+
+
+def _record(result) -> None:
+    source = (getattr(result.info, "raw_cell", "") or "").strip()
+    if source:
+        err = result.error_in_exec or result.error_before_exec
+        _RUNS[source] = "" if err is None else type(err).__name__
+
+
+def _watch() -> None:
+    """Record cell outcomes from now on, where this runs in IPython (a notebook's kernel)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and _record not in shell.events.callbacks["post_run_cell"]:
+        shell.events.register("post_run_cell", _record)
+
+
+def steps(notebook: str) -> list[dict]:
+    """The graded steps of ``notebook`` (a path): one dict per autograded test cell, with its
+    ``step`` (grade_id without ``test_``), ``points`` and ``status`` ("passed", "not run", or the
+    error's class name) as last run in this kernel."""
+    import json
+
+    with open(notebook, encoding="utf-8") as f:
+        cells = json.load(f)["cells"]
+    found, seen = [], set()
+    for cell in cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        if meta.get("grade_id") in seen:     # a duplicated test cell: one step, counted once
+            continue
+        seen.add(meta.get("grade_id"))
+        source = "".join(cell.get("source", "")).strip()
+        status = _RUNS.get(source)
+        found.append({"step": meta.get("grade_id", "?").removeprefix("test_"),
+                      "points": meta.get("points", 0),
+                      "status": "not run" if status is None else status or "passed"})
+    return found
+
+
+def summary(notebook: str) -> None:
+    """Print which graded steps of ``notebook`` pass their visible tests in this kernel session,
+    with their points. Never raises: it is the last cell of a chapter."""
+    try:
+        found = steps(notebook)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"no summary: {notebook} could not be read ({exc})")
+        return
+    width = max([len(s["step"]) for s in found] + [4])
+    mark = {"passed": "✔", "not run": "·"}
+    print("Graded steps, as their visible tests last ran in this session:")
+    for s in found:
+        what = s["status"] if s["status"] in mark else f"failed ({s['status']})"
+        print(f"  {mark.get(s['status'], '✘')} {s['step']:<{width}} {s['points']:>3g} "
+              f"point{'s' if s['points'] != 1 else ' '}  {what}")
+    passed = sum(s["points"] for s in found if s["status"] == "passed")
+    total = sum(s["points"] for s in found)
+    print(f"Visible tests pass for {passed:g} of {total:g} points. When you submit, the grader "
+          "runs the hidden tests of each step on your code as it is saved; rerun a step's test "
+          "after you change its code.")
+
+
+_watch()
