@@ -288,13 +288,16 @@ def figure_steps(a: str, subs) -> str:
 
 def figure_mistakes(a: str, counts: dict) -> str:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     items = sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    labels = [f"{step}: {name}" for (step, _, name), _ in items]
+    # a step may hold several checks that name the same mistake: the check tells them apart
+    labels = [f"{step} ({check}): {name}" for (step, check, name), _ in items]
     fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(items) + 1.0))
     ax.barh(range(len(items)), [len(v) for _, v in items], color="#aa3377")
     ax.set_yticks(range(len(items)), labels, fontsize=8)
     ax.invert_yaxis()
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))          # counts of learners
     ax.set_xlabel("learners", fontsize=8)
     ax.set_title(f"{a}: named mistakes", fontsize=9)
     fig.tight_layout()
@@ -453,10 +456,11 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
         if mistakes[a]:
             parts.append(_img(figure_mistakes(a, mistakes[a]), f"{a}: named mistakes"))
         rows = [r for r in mistake_rows if r[0] == a]
-        parts.append(_table(["step", "mistake", "hint", "learners", "example"],
-                            [[html.escape(r[1]), html.escape(r[3]), html.escape(r[4]), r[5],
+        parts.append(_table(["step", "check", "mistake", "hint", "learners", "example"],
+                            [[html.escape(r[1]), html.escape(r[2]), html.escape(r[3]),
+                              html.escape(r[4]), r[5],
                               f'<a href="{html.escape(r[7])}">feedback</a>' if r[7] else ""]
-                             for r in rows], raw={0, 1, 2, 4}) if rows else
+                             for r in rows], raw={0, 1, 2, 3, 5}) if rows else
                      "<p>No named mistakes.</p>")
         srows = [r for r in step_rows if r[0] == a]
         parts.append(_table(["step", "points", "learners", "mean", "full", "none",
