@@ -380,21 +380,15 @@ def scores() -> dict[tuple[str, str], dict]:
     return out
 
 
-def _duration(seconds: float) -> str:
-    d, rest = divmod(int(seconds), 86400)
-    h, rest = divmod(rest, 3600)
-    return " ".join(f"{v} {u}" for v, u in ((d, "d"), (h, "h"), (rest // 60, "min")) if v) or \
-        f"{int(seconds)} s"
-
-
 def summary_notes(o: dict | None, g: dict | None) -> list[str]:
     """What the table and grades.csv say of one submission: why it was not (fully) graded, the
     steps flagged for the instructor's review, and lateness."""
     said = list(o["notes"]) if o else []
     said += [f"flagged for review: {f}" for f in (o or {}).get("flags", [])]
     if g and g.get("late"):
+        from report import duration      # one way of writing a lateness, shared with the report
         penalty = g.get("penalty")
-        said.append(f"late by {_duration(g['late'])}" +
+        said.append(f"late by {duration(g['late'])}" +
                     (f" (penalty {penalty:g})" if penalty else ""))
     return said
 

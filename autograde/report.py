@@ -334,7 +334,8 @@ def _table(head: list[str], rows: list[list], raw: set[int] = frozenset()) -> st
     return "\n".join(out) + "</table>"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """A lateness as "1 d 16 h 30 min" (whole minutes), or "N s" under a minute."""
     d, rest = divmod(int(seconds), 86400)
     h, rest = divmod(rest, 3600)
     return " ".join(f"{v} {u}" for v, u in ((d, "d"), (h, "h"), (rest // 60, "min")) if v) or \
@@ -473,7 +474,7 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
                  if not_graded else "<p>None.</p>")
     parts.append("<h2 id='late'>Late work</h2>")
     parts.append(_table(["student", "assignment", "handed in", "late by", "penalty"],
-                        [[s.student, s.assignment, s.timestamp or "", _duration(s.late),
+                        [[s.student, s.assignment, s.timestamp or "", duration(s.late),
                           "" if s.penalty is None else f"{s.penalty:g}"]
                          for s in sorted(late, key=lambda s: (s.assignment, s.student))])
                  if late else "<p>None.</p>")
