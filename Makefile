@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
-PIPELINE := $(BIN)/python autograde/pipeline.py
+PIPELINE := $(BIN)/attn-grade
 
 .PHONY: venv demo release check-release samples autograde lab test test-fast bench bench-grading clean
 

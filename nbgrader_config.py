@@ -5,8 +5,8 @@ grading produces lives under autograde/.
 """
 import os
 
-from attn_ref.grading.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute, RunAllPastErrors
-from attn_ref.grading.reconcile import ReconcileCells
+from attn_grade.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute, RunAllPastErrors
+from attn_grade.reconcile import ReconcileCells
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.converters import GenerateAssignment
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearOutput,
@@ -56,7 +56,7 @@ c.Autograde.autograde_preprocessors = [
     CheckCellMetadata,
 ]
 # Before anything runs, a handed-in notebook is put back into the shape of its release
-# (attn_ref/grading/reconcile.py): duplicated, deleted, moved, split, merged or retyped cells and
+# (attn_grade.reconcile): duplicated, deleted, moved, split, merged or retyped cells and
 # lost metadata (Colab) no longer cost a correct learner points. It replaces nbgrader's
 # add_missing_cells, which raises on several of these.
 c.Autograde.sanitize_preprocessors = [
@@ -75,6 +75,6 @@ c.OverwriteCells.add_missing_cells = False
 # as c.AssignLatePenalties.plugin_class can do anything else.
 c.LateSubmissionPlugin.penalty_method = "none"
 c.ResilientExecute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "60"))   # seconds per cell
-# the grading sandbox's kernel (attn_ref/grading/sandbox.py) when autograde/engine.py sets it
+# the grading sandbox's kernel (attn_grade.sandbox) when attn_grade.engine sets it
 if os.environ.get("ATTN_KERNEL_NAME"):
     c.ResilientExecute.kernel_name = os.environ["ATTN_KERNEL_NAME"]

@@ -8,8 +8,8 @@ correct and mistaken samples) are graded three ways:
 
 * stock: nbgrader autograde + generate_feedback, one submission after the other, with nbgrader's
   default preprocessors (the learner's kernel decides the score);
-* ours, serial: autograde/engine.py with one worker;
-* ours, parallel: autograde/engine.py with ``--workers`` workers (a local Dask cluster).
+* ours, serial: attn_grade.engine with one worker;
+* ours, parallel: attn_grade.engine with ``--workers`` workers (a local Dask cluster).
 
 Both courses are released before any clock starts (stock: ``nbgrader generate_assignment``;
 ours: ``pipeline.py release``, which also makes the release bundle grading ships to its workers).
@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from attn_grade import pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 STOCK_CONFIG = '''
@@ -63,24 +65,19 @@ def main() -> int:
         courses = {}
         for kind in ("stock", "ours"):
             c = tmp / kind
-            shutil.copytree(ROOT / "solutions" / a, c / "solutions" / a)
-            (c / "autograde").mkdir(parents=True)
             if kind == "stock":
+                shutil.copytree(ROOT / "solutions" / a, c / "solutions" / a)
+                (c / "autograde").mkdir(parents=True)
                 (c / "nbgrader_config.py").write_text(STOCK_CONFIG)
                 subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", a,
                                 "--force", "--log-level=ERROR"], cwd=c, env=env, check=True)
             else:
-                shutil.copy(ROOT / "nbgrader_config.py", c)
-                for script in ("pipeline.py", "engine.py", "edits.py"):
-                    shutil.copy(ROOT / "autograde" / script, c / "autograde")
-                shutil.copytree(ROOT / "autograde" / "samples", c / "autograde" / "samples")
-                subprocess.run([sys.executable, str(c / "autograde" / "pipeline.py"), "release"],
+                pipeline.copy_class(c, [a])
+                subprocess.run([sys.executable, "-m", "attn_grade", "release"],
                                cwd=c, env=env, check=True, capture_output=True)
             courses[kind] = c
         # the same submissions for every run: copies of the instructor's and a mistaken learner's
-        sys.path.insert(0, str(courses["ours"] / "autograde"))
-        import pipeline
-
+        pipeline.use_root(courses["ours"])
         staged = tmp / "staged"
         pipeline.build_samples(staged, only=[a])
         picks = [d for d in sorted(staged.iterdir()) if d.name in ("instructor", "bob_max_pool",
@@ -111,12 +108,12 @@ def main() -> int:
             c = courses["ours"]
             for d in ("autograded", "feedback"):
                 shutil.rmtree(c / "autograde" / d, ignore_errors=True)
-            return timed([[sys.executable, str(c / "autograde" / "pipeline.py"), "autograde",
+            return timed([[sys.executable, "-m", "attn_grade", "autograde",
                            "--workers", str(workers)]], c)
 
         serial = ours(1)
         parallel = ours(args.workers)
-    from attn_ref.grading import sandbox
+    from attn_grade import sandbox
 
     load1 = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"{len(subs)} submissions of {a}; sandbox {'on' if sandbox.available() else 'OFF'}; "

@@ -219,11 +219,7 @@ def samples_of(chapter: str):
         scores = json.loads(spec.read_text())["scores"].get(chapter)
         if scores is None:
             continue
-        sys.path.insert(0, str(ROOT / "autograde"))
-        try:
-            from pipeline import parse_cells
-        finally:
-            sys.path.pop(0)
+        from attn_grade.pipeline import parse_cells
         yield d.name, parse_cells(src), scores
 
 

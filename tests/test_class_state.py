@@ -19,8 +19,7 @@ import pytest
 import jupyter_browser
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-import pipeline  # noqa: E402
+from attn_grade import pipeline
 
 pytestmark = pytest.mark.slow
 DUE = "2026-11-01 17:00:00 UTC"
@@ -38,23 +37,18 @@ def _run(root, *args, timeout=1800):
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
-    shutil.copytree(ROOT / "solutions" / "01_se", root / "solutions" / "01_se")
-    config = (ROOT / "nbgrader_config.py").read_text()
-    (root / "nbgrader_config.py").write_text(
-        config + '\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
-    (root / "autograde").mkdir()
-    for script in pipeline.SCRIPTS:
-        shutil.copy(ROOT / "autograde" / script, root / "autograde")
-    shutil.copytree(ROOT / "autograde" / "samples", root / "autograde" / "samples")
-    _run(root, "autograde/pipeline.py", "release")
+    pipeline.copy_class(root, ["01_se"])
+    with open(root / "nbgrader_config.py", "a") as f:
+        f.write('\nc.LateSubmissionPlugin.penalty_method = "zero"\n')
+    _run(root, "-m", "attn_grade", "release")
     _run(root, "-m", "nbgrader", "db", "assignment", "add", "01_se", f"--duedate={DUE}")
-    _run(root, "autograde/pipeline.py", "samples", "01_se")
+    _run(root, "-m", "attn_grade", "samples", "01_se")
     sub = root / "autograde" / "submitted"
     for d in sub.iterdir():
         if d.name not in STUDENTS:
             shutil.rmtree(d)
     (sub / "instructor" / "01_se" / "timestamp.txt").write_text("2026-10-30 12:00:00.000000 UTC\n")
-    first = _run(root, "autograde/pipeline.py", "autograde", "--workers", "2")
+    first = _run(root, "-m", "attn_grade", "autograde", "--workers", "2")
     return root, first.stdout
 
 
@@ -154,7 +148,7 @@ def test_formgrader_shows_scores_and_regrading_keeps_its_manual_grades(formgrade
         grade = gb.find_grade("test_squeeze", "se", "01_se", "edit_ambiguous")
         assert grade.manual_score == 1.5 and not grade.needs_manual_grade
         assert "leftover" in gb.find_comment("squeeze", "se", "01_se", "edit_ambiguous").manual_comment
-    _run(root, "autograde/pipeline.py", "autograde", "--workers", "2")
+    _run(root, "-m", "attn_grade", "autograde", "--workers", "2")
     with _gradebook(root) as gb:
         grade = gb.find_grade("test_squeeze", "se", "01_se", "edit_ambiguous")
         assert grade.manual_score == 1.5 and grade.auto_score == 2 and not grade.needs_manual_grade

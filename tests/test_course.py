@@ -11,11 +11,10 @@ import nbformat
 import pytest
 
 from attn_ref.grading import all_checks
-from attn_ref.grading.nbgrader_plugin import check_ids
+from attn_grade.nbgrader_plugin import check_ids
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-import pipeline  # noqa: E402
+from attn_grade import pipeline  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
 CHROMIUM = "/usr/bin/chromium"
@@ -72,16 +71,10 @@ def test_course_is_exactly_the_release_of_solutions():
 def graded_copy(tmp_path_factory):
     """A scratch copy of the repository in which the sample submissions are built and graded."""
     tmp = tmp_path_factory.mktemp("course")
-    for name in ("solutions", "course"):
-        shutil.copytree(ROOT / name, tmp / name)
-    shutil.copy(ROOT / "nbgrader_config.py", tmp)
-    (tmp / "autograde").mkdir()
-    for script in pipeline.SCRIPTS:
-        shutil.copy(ROOT / "autograde" / script, tmp / "autograde")
-    shutil.copytree(ROOT / "autograde" / "samples", tmp / "autograde" / "samples")
+    pipeline.copy_class(tmp, course=True)
     env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
     env["ATTN_CELL_TIMEOUT"] = "30"          # the endless-loop sample waits this long
-    run = lambda *a: subprocess.run([sys.executable, str(tmp / "autograde" / "pipeline.py"), *a],  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "attn_grade", *a],  # noqa: E731
                                     cwd=tmp, env=env, capture_output=True, text=True, timeout=3000)
     results = {cmd: run(cmd) for cmd in ("release", "samples", "autograde", "check-samples")}
     results["scores"] = _all_scores(tmp)
@@ -248,7 +241,7 @@ def test_grading_again_gives_the_same_scores_and_keeps_the_gradebook_whole(grade
     for s in list((tmp / "autograde" / "submitted").iterdir()):
         if s.name not in students:
             shutil.move(str(s), str(tmp / f"aside-{s.name}"))
-    proc = subprocess.run([sys.executable, str(tmp / "autograde" / "pipeline.py"), "autograde",
+    proc = subprocess.run([sys.executable, "-m", "attn_grade", "autograde",
                            "--workers", "1"], cwd=tmp, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert _all_scores(tmp) == results["scores"]

@@ -15,8 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-import engine  # noqa: E402
+from attn_grade import engine
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +31,7 @@ def _run_nbgrader(commands, cwd):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     env.pop("ATTN_GRADEBOOK_URL", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return subprocess.run([sys.executable, "-m", "attn_ref.grading.nbgrader_run",
+    return subprocess.run([sys.executable, "-m", "attn_grade.nbgrader_run",
                            json.dumps(commands)], cwd=cwd, capture_output=True, text=True, env=env)
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from attn_ref.grading import all_checks, collect, get_check, verify
 from attn_ref.grading.core import MAX_OUTPUTS_PER_CASE, encode_array, load_by_shape
-from attn_ref.grading.nbgrader_plugin import check_ids
+from attn_grade.nbgrader_plugin import check_ids
 
 CHECKS = all_checks()
 

@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-import pipeline  # noqa: E402
+from attn_grade import pipeline
 
 pytestmark = pytest.mark.slow
 
@@ -52,15 +51,9 @@ def postgres():
 
 
 def test_release_and_parallel_grading_into_postgres(postgres, tmp_path):
-    for name in ("solutions", "course"):
-        shutil.copytree(ROOT / name, tmp_path / name)
-    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
-    (tmp_path / "autograde").mkdir()
-    for script in pipeline.SCRIPTS:
-        shutil.copy(ROOT / "autograde" / script, tmp_path / "autograde")
-    shutil.copytree(ROOT / "autograde" / "samples", tmp_path / "autograde" / "samples")
+    pipeline.copy_class(tmp_path, course=True)
     env = dict(os.environ, ATTN_GRADEBOOK_URL=postgres, ATTN_CELL_TIMEOUT="30")
-    script = [sys.executable, str(tmp_path / "autograde" / "pipeline.py")]
+    script = [sys.executable, "-m", "attn_grade"]
     some = ["instructor", "untouched", "bob_max_pool", "carol_no_sigmoid"]
     for cmd in (["release"], ["samples", "01_se"]):
         proc = subprocess.run(script + cmd, cwd=tmp_path, env=env, capture_output=True, text=True)

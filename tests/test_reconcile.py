@@ -1,5 +1,5 @@
 """Handed-in notebooks as editors and learners change them: the catalogue's notebooks (built by
-autograde/edits.py from a correct learner) are put back into the shape of their release, and
+attn_grade.edits from a correct learner) are put back into the shape of their release, and
 the grader's kernel-side half leaves the notebook's state alone. The scores these notebooks earn
 in real grading are checked by test_course.py (every sample's expected score)."""
 import json
@@ -13,13 +13,11 @@ import pytest
 import torch
 
 from attn_ref.grading import collect
-from attn_ref.grading.nbgrader_plugin import FORBIDDEN, _learners_lines
-from attn_ref.grading.reconcile import _meta, defined_names, reconcile, checked_names
+from attn_grade import edits, pipeline
+from attn_grade.nbgrader_plugin import FORBIDDEN, _learners_lines
+from attn_grade.reconcile import _meta, defined_names, reconcile, checked_names
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-import edits  # noqa: E402
-import pipeline  # noqa: E402
 
 CATALOGUE = sorted(p.parent.name for p in (ROOT / "autograde" / "samples").glob("edit_*/sample.json"))
 

@@ -9,11 +9,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from attn_ref.grading import collect
 from attn_ref.grading.core import MIME
-from attn_ref.grading.nbgrader_plugin import METADATA_KEY, OutOfKernelVerdict
+from attn_grade import report
+from attn_grade.nbgrader_plugin import METADATA_KEY, OutOfKernelVerdict
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-import report  # noqa: E402
 
 FORGED = {"checks": [{"check": "se.squeeze", "passed": True, "mistakes": ["sum"]}],
           "refused": None}

@@ -1,7 +1,8 @@
 """Grading for attention-course: hidden checks, the in-kernel collector, visible-test helpers.
 
 * Notebook test cells call :func:`grade` (hidden tests) and :func:`expect_close` (visible tests).
-* The grader judges outside the kernel with :mod:`attn_ref.grading.nbgrader_plugin`.
+* The grader judges outside the kernel with :mod:`attn_grade.nbgrader_plugin` (the
+  instructor's package, in autograde/; never imported in a learner's kernel).
 * Each chapter's checks live in ``checks_<chapter>.py``; see :mod:`attn_ref.grading.core`.
 """
 from .core import Case, Check, Mistake, Verdict, compare, verify

@@ -11,8 +11,8 @@ A *check* (``Check``) names one graded step of a chapter, for example ``"se.sque
 
 A test cell calls :func:`attn_ref.grading.grade`, which runs the learner's code on the cases and
 sends the resulting arrays out of the kernel as a display output. The verdict that counts is
-reached by :mod:`attn_ref.grading.nbgrader_plugin` in the grader's own process, which never runs
-learner code: it decodes the arrays (plain ``.npy`` bytes, never pickles), checks their types and
+reached by :mod:`attn_grade.nbgrader_plugin` (the instructor's package) in the grader's own
+process, which never runs learner code: it decodes the arrays (plain ``.npy`` bytes, never pickles), checks their types and
 shapes, and compares them with expected values it computes itself. Whatever the learner's code
 patches inside its kernel (``torch``, ``numpy``, ``attn_ref``, ``==``) can change only the arrays
 it sends, and wrong arrays fail.

@@ -4,7 +4,8 @@
 the kernel as a display output of type :data:`~attn_ref.grading.core.MIME`. It also checks them
 on the spot, so an instructor running a solution notebook (or nbval in CI) sees at once whether
 the hidden tests pass; that local check is a convenience only. The verdict that counts is
-reached again, outside the kernel, by :mod:`attn_ref.grading.nbgrader_plugin`.
+reached again, outside the kernel, by :mod:`attn_grade.nbgrader_plugin` (the instructor's
+package).
 """
 from __future__ import annotations
 

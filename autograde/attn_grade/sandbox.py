@@ -5,12 +5,13 @@ read the solutions, rewrite the class gradebook or another learner's files, patc
 package or nbgrader on disk for the submissions graded after it, or leave a process behind that
 edits the results once grading is over. Here:
 
-``outer`` (the nbgrader process, started by autograde/engine.py as
-``unshare --user --map-root-user --mount --pid --fork --kill-child python -m attn_ref.grading.sandbox outer ...``)
+``outer`` (the nbgrader process, started by :mod:`attn_grade.engine` as
+``unshare --user --map-root-user --mount --pid --fork --kill-child python -m attn_grade.sandbox outer ...``)
   sees the submission's scratch course at ``/mnt`` (writable), an empty ``/tmp`` (so no other
-  scratch course, release cache or solutions), empty folders over the class's ``autograde/`` and
-  ``solutions/``, and the repository and the Python environment read-only. Every process started
-  inside dies when it ends (its own PID namespace).
+  scratch course or release cache), an empty folder over the class folder this package is
+  installed from (its solutions, gradebook, submissions and results), in which only the two
+  packages' folders (``attn_ref``, ``attn_grade``) come back, read-only, as does the Python
+  environment. Every process started inside dies when it ends (its own PID namespace).
 ``kernel`` (the learner's kernel, through the ``attn-sandbox`` kernelspec) additionally sees
   ``/dev/null`` in place of the scratch gradebook, and runs in a user namespace of its own, so it
   cannot undo any of these mounts (they are locked for it) nor make anything writable again.
@@ -56,8 +57,18 @@ def _mount_undo(path: str) -> None:
     subprocess.run(["umount", path], check=True, capture_output=True)
 
 
-def _repository() -> Path:
-    return Path(__file__).resolve().parent.parent.parent
+def _code() -> list[str]:
+    """The folders of the two packages grading imports: attn_ref (in the kernel) and this one."""
+    import attn_ref
+
+    return [os.path.dirname(os.path.abspath(attn_ref.__file__)), os.path.dirname(os.path.abspath(__file__))]
+
+
+def _checkout() -> Path | None:
+    """The class folder this package is installed from (an editable install in a clone of the
+    course, holding nbgrader_config.py, solutions/ and autograde/), if it is."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "nbgrader_config.py").is_file() else None
 
 
 def outer(course: str, commands: list[list[str]]) -> int:
@@ -65,31 +76,36 @@ def outer(course: str, commands: list[list[str]]) -> int:
     import tempfile
 
     _mount("--bind", course, COURSE)
-    repo = _repository()
-    keep = sorted({p for p in (str(repo), sys.prefix, os.path.realpath(sys.prefix))
+    keep = sorted({p for p in (*_code(), sys.prefix, os.path.realpath(sys.prefix))
                    if os.path.isdir(p)})
-    # the repository and the environment may live under a folder about to be hidden (a clone in
-    # /tmp): hold them at a stash inside the course, hide, then put them back read-only
+    # the packages and the environment may live under a folder about to be hidden (the class
+    # folder, a clone in /tmp): hold them at a stash inside the course, hide, then put them back
+    # read-only
     stash = Path(COURSE) / ".sandbox" / "stash"
     for i, p in enumerate(keep):
         (stash / str(i)).mkdir(parents=True, exist_ok=True)
         _mount("--bind", p, str(stash / str(i)))
-    for p in sorted({"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}):
-        if os.path.isdir(p) and not COURSE.startswith(p.rstrip("/") + "/"):
+    # hidden: the temporary folders (other scratch courses, the release cache) and the whole
+    # class folder (solutions, the class gradebook, everyone's submissions and results)
+    hide = {"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}
+    if _checkout() is not None:
+        hide.add(str(_checkout()))
+    hidden: list[str] = []
+    for p in sorted(hide):
+        if os.path.isdir(p) and not COURSE.startswith(p.rstrip("/") + "/") \
+                and not any(p.startswith(h.rstrip("/") + "/") for h in hidden):
             _mount("-t", "tmpfs", "-o", "size=512m", "tmpfs", p)
+            hidden.append(p)
     for i, p in enumerate(keep):
         os.makedirs(p, exist_ok=True)
         _mount("--bind", str(stash / str(i)), p)
         _mount("-o", "remount,bind,ro", p)
     for i in range(len(keep)):
         _mount_undo(str(stash / str(i)))
-    for p in (repo / "autograde", repo / "solutions"):       # the class's grades and solutions
-        if p.is_dir():
-            _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(p))
     spec_dir = Path(COURSE) / ".sandbox" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "attn_ref.grading.sandbox", "kernel", "{connection_file}"],
+        "argv": [sys.executable, "-m", "attn_grade.sandbox", "kernel", "{connection_file}"],
         "display_name": "Python 3 (grading sandbox)", "language": "python",
         "interrupt_mode": "message"}))
     env = dict(os.environ, JUPYTER_PATH=str(Path(COURSE) / ".sandbox"),
@@ -108,7 +124,7 @@ def kernel(connection_file: str) -> None:
     """The kernelspec's entry: hide the gradebook in a mount namespace of its own, then start
     ipykernel in a further user namespace, where those mounts are locked."""
     os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable, "-m",
-                          "attn_ref.grading.sandbox", "kernel-inner", connection_file])
+                          "attn_grade.sandbox", "kernel-inner", connection_file])
 
 
 def kernel_inner(connection_file: str) -> None:
@@ -121,12 +137,12 @@ def kernel_inner(connection_file: str) -> None:
 
 def command(course: Path, commands: list[list[str]]) -> list[str]:
     """The command line that runs ``commands`` in the sandbox around ``course``."""
-    return OUTER + [sys.executable, "-m", "attn_ref.grading.sandbox", "outer", str(course),
+    return OUTER + [sys.executable, "-m", "attn_grade.sandbox", "outer", str(course),
                     json.dumps(commands)]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m attn_ref.grading.sandbox")
+    p = argparse.ArgumentParser(prog="python -m attn_grade.sandbox")
     sub = p.add_subparsers(dest="stage", required=True)
     o = sub.add_parser("outer")
     o.add_argument("course")

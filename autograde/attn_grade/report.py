@@ -1,12 +1,12 @@
 """The class report: what a graded class got wrong, at a glance, in one static HTML page.
 
-    python autograde/pipeline.py report        # also written at the end of `pipeline.py autograde`
+    attn-grade report        # also written at the end of `attn-grade autograde`
 
 reads only what grading left on the grader's side:
 
 * the class gradebook (scores per step, timestamps, lateness, penalties);
 * the autograded notebooks, whose test cells carry the verdicts in structured form in their
-  metadata (``attn_grading``, written by attn_ref.grading.nbgrader_plugin in the grader's
+  metadata (``attn_grading``, written by attn_grade.nbgrader_plugin in the grader's
   process after the learner's kernel has stopped, the key cleared first): the checks' catalogued
   mistakes (``Mistake.name``) each step's results matched;
 * ``autograde/grading.json``, the engine's notes per submission (not graded, limits, flags) and
@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-METADATA_KEY = "attn_grading"          # attn_ref.grading.nbgrader_plugin.METADATA_KEY
+METADATA_KEY = "attn_grading"          # attn_grade.nbgrader_plugin.METADATA_KEY
 SIMILARITY_THRESHOLD = 0.8             # copydetect's share of one learner's tokens found in the other's
 NOISE_K, GUARANTEE_T = 12, 20          # copydetect's defaults: k-gram length, winnowing guarantee
 LIMIT_WORDS = ("time limit", "kernel stopped", "out of memory", "took longer", "over the")

@@ -4,7 +4,7 @@ nbgrader grades one submission at a time and its SQLite gradebook is not safe fo
 writers. Here each submission is graded by :func:`grade_one` in a scratch course of its own
 (a copy of the assignment's release bundle, with its own SQLite gradebook), in a child process
 with a time and memory limit; nbgrader's autograde and generate_feedback run in one process
-(attn_ref.grading.nbgrader_run) inside the grading sandbox. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
+(attn_grade.nbgrader_run) inside the grading sandbox. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
 as numbers), so it can run in this process, in a local Dask cluster, or on Dask workers on other
 machines that have the same environment. The coordinator alone writes the class gradebook
 (SQLite or PostgreSQL, see ``ATTN_GRADEBOOK_URL``) and the files under autograde/.
@@ -79,9 +79,9 @@ _WITH_LIMIT = ("import os, resource, sys; m = int(sys.argv[1]); "
 def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
          sandboxed: bool = False) -> subprocess.CompletedProcess:
     """Run the nbgrader ``commands`` (argument lists, as after ``nbgrader``) one after the other
-    in one Python process (attn_ref.grading.nbgrader_run) in ``cwd``, in the sandbox when
+    in one Python process (attn_grade.nbgrader_run) in ``cwd``, in the sandbox when
     ``sandboxed``, with a memory limit and a time limit for the whole process tree."""
-    from attn_ref.grading import sandbox
+    from . import sandbox
 
     env = dict(os.environ)
     env.pop("ATTN_GRADEBOOK_URL", None)              # scratch courses use their own SQLite
@@ -89,7 +89,7 @@ def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
     env["PYTHONWARNINGS"] = "ignore"
-    cmd = [sys.executable, "-m", "attn_ref.grading.nbgrader_run",
+    cmd = [sys.executable, "-m", "attn_grade.nbgrader_run",
            json.dumps([[*c, "--log-level=WARN"] for c in commands])]
     if sandboxed:
         cmd = sandbox.command(cwd, [cmd])
@@ -234,12 +234,12 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
 
 
 def reconcile_all(notebooks: dict[str, bytes], scratch: Path, task: Task, res: Result) -> dict[str, bytes]:
-    """Each notebook reshaped after its release (attn_ref.grading.reconcile), its notes first
+    """Each notebook reshaped after its release (attn_grade.reconcile), its notes first
     in it (and so in the feedback) and in ``res``."""
     import nbformat
     from nbgrader.api import Gradebook
 
-    from attn_ref.grading.reconcile import notes_cell, reconcile
+    from attn_grade.reconcile import notes_cell, reconcile
 
     out = {}
     with Gradebook("sqlite:///" + str(scratch / "autograde" / "gradebook.db")) as gb:
@@ -337,7 +337,7 @@ def grade_one(task: Task) -> Result:
             (sub / name).write_bytes(data)
         if res.timestamp:
             (sub / "timestamp.txt").write_text(res.timestamp + "\n")
-        from attn_ref.grading import sandbox
+        from . import sandbox
 
         res.sandboxed = sandbox.available()
         log = ""

@@ -7,10 +7,10 @@ is pure overhead: about two seconds of CPU per submission, as much as the verdic
 Here the commands run one after the other in this process, each as a fresh nbgrader application
 (the same class ``python -m nbgrader`` starts), stopping at the first that fails.
 
-    python -m attn_ref.grading.nbgrader_run '[["autograde", "01_se", "--student", "s"], ...]'
+    python -m attn_grade.nbgrader_run '[["autograde", "01_se", "--student", "s"], ...]'
 
 The exit status is that of the first failing command (0 if all succeed). Used by
-autograde/engine.py, inside the grading sandbox or not.
+attn_grade.engine, inside the grading sandbox or not.
 """
 from __future__ import annotations
 

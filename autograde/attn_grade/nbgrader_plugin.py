@@ -15,7 +15,7 @@ message for the instructor, so a chapter that forgets its hidden check shows at 
 
 Each autograded test cell also gets the verdicts in structured form, in its metadata under
 :data:`METADATA_KEY` (``{"checks": [{"check", "passed", "mistakes"}], "refused"}``), where the
-class report (autograde/report.py) reads which catalogued mistakes (``Mistake.name``) the
+class report (attn_grade.report) reads which catalogued mistakes (``Mistake.name``) the
 learner's results matched. The key is removed from every cell first, so what the autograded
 notebook holds there was written here, never by the learner.
 """
@@ -27,8 +27,8 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.notebooknode import NotebookNode, from_dict
 from traitlets import Bool
 
-from .core import MIME, Verdict, verify
-from .registry import get_check
+from attn_ref.grading.core import MIME, Verdict, verify
+from attn_ref.grading.registry import get_check
 
 METADATA_KEY = "attn_grading"
 CHECK_CALL = re.compile(r"""\bgrade\(\s*["']([\w.\-]+)["']""")

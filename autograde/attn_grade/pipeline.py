@@ -1,19 +1,20 @@
 """The course pipeline: release the course, build the sample submissions, autograde, report.
+Its command line is ``attn-grade`` (or ``python -m attn_grade``), run in the class folder:
 
-    python autograde/pipeline.py release          # course/ from solutions/ (nbgrader generate_assignment)
-    python autograde/pipeline.py check-release    # fail if course/ differs from a fresh release
-    python autograde/pipeline.py samples          # sample submissions -> autograde/submitted/
-    python autograde/pipeline.py autograde        # grade autograde/submitted/, export, feedback, table
-    python autograde/pipeline.py report           # the class report again (autograde writes it too)
-    python autograde/pipeline.py check-samples    # every sample earned exactly its expected points
-                                                  # and made exactly its declared mistakes
-    python autograde/pipeline.py store-outputs    # refresh the outputs nbval compares in solutions/
-    python autograde/pipeline.py reset-demo       # forget earlier demo results (refuses if real learners are there)
-    python autograde/pipeline.py trial 02_eca     # release, build samples, grade, check: in a scratch copy
+    attn-grade release            # course/ from solutions/ (nbgrader generate_assignment)
+    attn-grade check-release      # fail if course/ differs from a fresh release
+    attn-grade samples            # sample submissions -> autograde/submitted/
+    attn-grade autograde          # grade autograde/submitted/, export, feedback, table
+    attn-grade report             # the class report again (autograde writes it too)
+    attn-grade check-samples      # every sample earned exactly its expected points
+                                  # and made exactly its declared mistakes
+    attn-grade store-outputs      # refresh the outputs nbval compares in solutions/
+    attn-grade reset-demo         # forget earlier demo results (refuses if real learners are there)
+    attn-grade trial 02_eca       # release, build samples, grade, check: in a scratch copy
 
-The class report (report.py: autograde/report.html and CSVs) is written at the end of autograde.
+The class report (attn_grade.report: autograde/report.html and CSVs) is written at the end of autograde.
 
-Grading (engine.py) takes each submission in isolation, in parallel on a local Dask cluster or
+Grading (attn_grade.engine) takes each submission in isolation, in parallel on a local Dask cluster or
 a remote scheduler, with a time and memory limit: a submission that cannot be graded gets a line
 in the report and a score of zero, and the others are graded as usual.
 """
@@ -34,12 +35,32 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "autograde"))
-SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
 RELEASE_CACHE = ".release-cache"          # under autograde/: see engine.release_bundle
-SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
-SCRIPTS = ("pipeline.py", "engine.py", "edits.py", "report.py")   # what a scratch copy of the class needs
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The class folder: the nearest folder at or above ``start`` (default: the working
+    directory) that holds ``nbgrader_config.py``, else the checkout this package lies in.
+
+    Raises SystemExit when neither holds one."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents, Path(__file__).resolve().parents[2]):
+        if (folder / "nbgrader_config.py").is_file():
+            return folder
+    raise SystemExit(f"no nbgrader_config.py in {here} or above: run this in the class folder "
+                     "or give --root")
+
+
+def use_root(root: Path) -> None:
+    """Make ``root`` the class folder every command works in: ``solutions/`` (nbgrader's
+    source), ``course/`` (its release) and ``autograde/`` (submissions, samples, results)."""
+    global ROOT, SOLUTIONS, COURSE, GRADING, SUBMITTED, SAMPLES
+    ROOT = Path(root).resolve()
+    SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
+    SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
+
+
+use_root(find_root())
 
 
 def assignments() -> list[str]:
@@ -54,10 +75,11 @@ def _env() -> dict:
     return env
 
 
-def nbgrader(*args: str, cwd: Path = ROOT, timeout: int | None = None) -> subprocess.CompletedProcess:
-    """Run one nbgrader command in its own process; return the completed process."""
+def nbgrader(*args: str, cwd: Path | None = None, timeout: int | None = None) -> subprocess.CompletedProcess:
+    """Run one nbgrader command in its own process (in ``cwd``, default the class folder);
+    return the completed process."""
     cmd = [sys.executable, "-m", "nbgrader", *args]
-    return subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True,
+    return subprocess.run(cmd, cwd=cwd or ROOT, env=_env(), capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -66,12 +88,14 @@ def _tail(text: str, n: int = 15) -> str:
 
 
 # ----- release ---------------------------------------------------------------------------------
-def release(root: Path = ROOT, bundles: bool = True) -> None:
+def release(root: Path | None = None, bundles: bool = True) -> None:
     """Generate course/ and the class gradebook's assignments from solutions/; with ``bundles``,
     also make (side by side, in threads) the release bundles grading ships to its workers."""
-    import engine
     from concurrent.futures import ThreadPoolExecutor
 
+    from . import engine
+
+    root = root or ROOT
     pool = ThreadPoolExecutor(1)
     pending = pool.submit(engine.release_bundles, root, assignments(),
                           root / "autograde" / RELEASE_CACHE, 1) if bundles else None
@@ -172,7 +196,7 @@ def expected_samples() -> dict:
     solution cells per assignment they hand in, and optionally ``files/<assignment>/`` handed in
     verbatim (broken notebooks, extra files). ``"base": "correct"`` starts from the release with
     the instructor's answers typed in, and ``"edits": {assignment: [edit, ...]}`` then changes
-    the notebook as an editor or a learner's hands would (see autograde/edits.py).
+    the notebook as an editor or a learner's hands would (see attn_grade.edits).
     """
     full = {a: {k: v for p in sorted((SOLUTIONS / a).glob("*.ipynb"))
                 for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
@@ -219,10 +243,12 @@ def correct_answers(solution: Path) -> dict[str, str]:
     return answers
 
 
-def build_samples(dest: Path = SUBMITTED, only: list[str] | None = None) -> list[str]:
-    """Write every sample learner's submission under ``dest/<student>/<assignment>/``."""
+def build_samples(dest: Path | None = None, only: list[str] | None = None) -> list[str]:
+    """Write every sample learner's submission under ``dest/<student>/<assignment>/`` (default:
+    autograde/submitted/)."""
+    dest = dest or SUBMITTED
     built = []
-    import edits
+    from . import edits
 
     for student, spec in expected_samples().items():
         base = {"release": COURSE, "solutions": SOLUTIONS, "correct": COURSE}[spec["base"]]
@@ -290,7 +316,8 @@ def reset_demo() -> None:
 
 
 # ----- autograde -------------------------------------------------------------------------------
-def submissions(root: Path = SUBMITTED) -> list[tuple[str, str]]:
+def submissions(root: Path | None = None) -> list[tuple[str, str]]:
+    root = root or SUBMITTED
     if not root.exists():
         return []
     return sorted((s.name, a.name) for s in root.iterdir() if s.is_dir()
@@ -302,8 +329,8 @@ def db_url() -> str:
 
 
 def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[str, str], dict]:
-    """Grade every submission (see engine.py); return (student, assignment) -> {"graded", "notes"}."""
-    import engine
+    """Grade every submission (see attn_grade.engine); return (student, assignment) -> {"graded", "notes"}."""
+    from . import engine
 
     known = set(assignments())
     tasks = engine.make_tasks(ROOT, SUBMITTED, sorted(known), GRADING / RELEASE_CACHE,
@@ -386,7 +413,7 @@ def summary_notes(o: dict | None, g: dict | None) -> list[str]:
     said = list(o["notes"]) if o else []
     said += [f"flagged for review: {f}" for f in (o or {}).get("flags", [])]
     if g and g.get("late"):
-        from report import duration      # one way of writing a lateness, shared with the report
+        from .report import duration      # one way of writing a lateness, shared with the report
         penalty = g.get("penalty")
         said.append(f"late by {duration(g['late'])}" +
                     (f" (penalty {penalty:g})" if penalty else ""))
@@ -417,9 +444,10 @@ def report(outcome: dict) -> str:
     return "\n".join(lines)
 
 
-def write_grades_csv(outcome: dict, path: Path = GRADING / "grades.csv") -> None:
-    """nbgrader's own CSV export, with a column of notes (why a submission was not graded,
-    what was odd about it)."""
+def write_grades_csv(outcome: dict, path: Path | None = None) -> None:
+    """nbgrader's own CSV export (default: autograde/grades.csv), with a column of notes (why a
+    submission was not graded, what was odd about it)."""
+    path = path or GRADING / "grades.csv"
     proc = nbgrader("export", f"--to={path}", "--log-level=WARN")
     if proc.returncode:
         raise SystemExit(f"nbgrader export failed:\n{_tail(proc.stderr)}")
@@ -443,7 +471,7 @@ def write_grades_csv(outcome: dict, path: Path = GRADING / "grades.csv") -> None
 
 
 def run_autograde(workers: int = 1, scheduler: str | None = None) -> dict:
-    import report as class_report
+    from . import report as class_report
 
     outcome = autograde_all(workers, scheduler)
     if outcome:
@@ -460,8 +488,8 @@ def run_autograde(workers: int = 1, scheduler: str | None = None) -> dict:
 
 
 def write_class_report() -> Path:
-    """autograde/report.html, its CSVs and grades_steps.csv (see autograde/report.py)."""
-    import report as class_report
+    """autograde/report.html, its CSVs and grades_steps.csv (see attn_grade.report)."""
+    from . import report as class_report
 
     path = class_report.write(GRADING, COURSE, db_url())
     print(f"class report: {path}  (open it in a browser; CSVs in "
@@ -475,7 +503,7 @@ def check_samples(only: list[str] | None = None) -> list[str]:
     grader recorded for it (what the class report counts) with those its sample.json says it
     was written to make (``"mistakes": {assignment: {step: [Mistake.name, ...]}}``; a step not
     named there must show none); return the differences."""
-    import report as class_report
+    from . import report as class_report
 
     graded = scores()
     found = class_report.mistakes_by_submission(class_report.collect(GRADING, db_url()))
@@ -503,21 +531,27 @@ def check_samples(only: list[str] | None = None) -> list[str]:
     return diffs
 
 
+def copy_class(dest: Path, only: list[str] | None = None, course: bool = False) -> Path:
+    """A scratch class folder at ``dest``: nbgrader_config.py, solutions/ (only the assignments
+    in ``only``, if given), the sample submissions' sources and, with ``course``, the release;
+    nothing graded. Commands then run in it with ``attn-grade --root dest`` (or from inside it)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for a in only or assignments():
+        shutil.copytree(SOLUTIONS / a, dest / "solutions" / a)
+        if course:
+            shutil.copytree(COURSE / a, dest / "course" / a)
+    shutil.copy(ROOT / "nbgrader_config.py", dest)
+    shutil.copytree(SAMPLES, dest / "autograde" / "samples")
+    return dest
+
+
 def trial(only: list[str]) -> int:
     """Release, build the samples of, grade and check the given assignments in a scratch copy of
-    the repository (nothing here is touched): for chapter authors."""
+    the class (nothing here is touched): for chapter authors."""
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        (tmp / "solutions").mkdir()
-        for a in only:
-            shutil.copytree(SOLUTIONS / a, tmp / "solutions" / a)
-        shutil.copy(ROOT / "nbgrader_config.py", tmp)
-        (tmp / "autograde").mkdir()
-        for script in SCRIPTS:
-            shutil.copy(Path(__file__).parent / script, tmp / "autograde" / script)
-        shutil.copytree(SAMPLES, tmp / "autograde" / "samples")
+        tmp = copy_class(Path(tmp), only)
         env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
-        script = [sys.executable, str(tmp / "autograde" / "pipeline.py")]
+        script = [sys.executable, "-m", "attn_grade", "--root", str(tmp)]
         for cmd in (["release"], ["samples", *only], ["autograde"], ["check-samples", *only]):
             proc = subprocess.run(script + cmd, cwd=tmp, env=env, text=True)
             if proc.returncode:
@@ -538,7 +572,12 @@ def main(argv=None) -> int:
     p.add_argument("--scheduler", default=os.environ.get("ATTN_DASK_SCHEDULER"),
                    help="address of a Dask scheduler whose workers grade (default: "
                    "ATTN_DASK_SCHEDULER, else a local cluster)")
+    p.add_argument("--root", type=Path, help="the class folder (holding nbgrader_config.py, "
+                   "solutions/, course/, autograde/); default: the working directory or the "
+                   "nearest folder above it with nbgrader_config.py")
     args = p.parse_args(argv)
+    if args.root:
+        use_root(args.root)
     only = args.assignments or None
     if args.command == "release":
         release()
@@ -567,7 +606,3 @@ def main(argv=None) -> int:
               "and made exactly its declared mistakes")
         return 1 if diffs else 0
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
