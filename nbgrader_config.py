@@ -23,9 +23,9 @@ c.CourseDirectory.release_directory = "course"
 c.CourseDirectory.submitted_directory = os.path.join("autograde", "submitted")
 c.CourseDirectory.autograded_directory = os.path.join("autograde", "autograded")
 c.CourseDirectory.feedback_directory = os.path.join("autograde", "feedback")
-# ATTN_GRADEBOOK_URL selects another gradebook (for example PostgreSQL on a shared hub).
-c.CourseDirectory.db_url = os.environ.get(
-    "ATTN_GRADEBOOK_URL", "sqlite:///" + os.path.join(here, "autograde", "gradebook.db"))
+# The class gradebook. A class whose formgrader runs on a shared hub may use PostgreSQL instead:
+# c.CourseDirectory.db_url = "postgresql+psycopg2://grader@dbhost/gradebook"
+c.CourseDirectory.db_url = "sqlite:///" + os.path.join(here, "autograde", "gradebook.db")
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".*"]
 
 # Released notebooks: every cell that is not the learner's to write is locked. nbgrader locks
@@ -74,7 +74,13 @@ c.OverwriteCells.add_missing_cells = False
 # penalty: 'none' (the default: lateness is reported, not penalised) or 'zero'; a subclass set
 # as c.AssignLatePenalties.plugin_class can do anything else.
 c.LateSubmissionPlugin.penalty_method = "none"
-c.ResilientExecute.timeout = int(os.environ.get("ATTN_CELL_TIMEOUT", "60"))   # seconds per cell
-# the grading sandbox's kernel (attn_grade.sandbox) when attn_grade.engine sets it
-if os.environ.get("ATTN_KERNEL_NAME"):
-    c.ResilientExecute.kernel_name = os.environ["ATTN_KERNEL_NAME"]
+c.ResilientExecute.timeout = 60           # seconds per cell (`attn-grade autograde --cell-timeout`)
+
+# The grading system's own options (attn_grade.settings.Grading; `attn-grade settings` lists
+# them with their help). The defaults:
+# c.Grading.submission_timeout = 900      # seconds for one submission in all
+# c.Grading.memory_limit_gb = 6.0         # address space of its processes
+# c.Grading.max_notebook_mb = 50          # code and text, outputs dropped
+# c.Grading.sandbox = True                # Linux namespaces where available
+# c.Grading.workers = 0                   # local Dask cluster; 0: the CPU count
+# c.Grading.scheduler = ""                # a Dask scheduler's address instead

@@ -72,8 +72,7 @@ def graded_copy(tmp_path_factory):
     """A scratch copy of the repository in which the sample submissions are built and graded."""
     tmp = tmp_path_factory.mktemp("course")
     pipeline.copy_class(tmp, course=True)
-    env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
-    env["ATTN_CELL_TIMEOUT"] = "30"          # the endless-loop sample waits this long
+    env = dict(os.environ, ATTN_CELL_TIMEOUT="30")     # the endless-loop sample waits this long
     run = lambda *a: subprocess.run([sys.executable, "-m", "attn_grade", *a],  # noqa: E731
                                     cwd=tmp, env=env, capture_output=True, text=True, timeout=3000)
     results = {cmd: run(cmd) for cmd in ("release", "samples", "autograde", "check-samples")}
@@ -234,8 +233,7 @@ def test_class_report_opens_from_a_file_with_its_figures(graded_copy):
 @pytest.mark.slow
 def test_grading_again_gives_the_same_scores_and_keeps_the_gradebook_whole(graded_copy):
     tmp, results = graded_copy
-    env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
-    env["ATTN_CELL_TIMEOUT"] = "30"
+    env = dict(os.environ, ATTN_CELL_TIMEOUT="30")
     students = ["bob_max_pool", "rob_exit", "rob_invalid_json", "mallory_patches"]
     # grade a few again, serially this time, and compare every cell's score with the first run
     for s in list((tmp / "autograde" / "submitted").iterdir()):

@@ -52,7 +52,9 @@ def postgres():
 
 def test_release_and_parallel_grading_into_postgres(postgres, tmp_path):
     pipeline.copy_class(tmp_path, course=True)
-    env = dict(os.environ, ATTN_GRADEBOOK_URL=postgres, ATTN_CELL_TIMEOUT="30")
+    with open(tmp_path / "nbgrader_config.py", "a") as f:     # as an instructor sets it
+        f.write(f"\nc.CourseDirectory.db_url = {postgres!r}\n")
+    env = dict(os.environ, ATTN_CELL_TIMEOUT="30")
     script = [sys.executable, "-m", "attn_grade"]
     some = ["instructor", "untouched", "bob_max_pool", "carol_no_sigmoid"]
     for cmd in (["release"], ["samples", "01_se"]):

@@ -7,7 +7,8 @@ with a time and memory limit; nbgrader's autograde and generate_feedback run in 
 (attn_grade.nbgrader_run) inside the grading sandbox. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
 as numbers), so it can run in this process, in a local Dask cluster, or on Dask workers on other
 machines that have the same environment. The coordinator alone writes the class gradebook
-(SQLite or PostgreSQL, see ``ATTN_GRADEBOOK_URL``) and the files under autograde/.
+(SQLite or PostgreSQL: nbgrader's ``CourseDirectory.db_url``) and the files under autograde/.
+A Task carries its limits (:class:`attn_grade.settings.Grading`), so a worker reads no settings.
 
 Before grading, each submission is checked: notebooks that are not valid JSON, missing or
 renamed notebooks, oversized files and extra files each get a clear note. A submission that
@@ -28,9 +29,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-MAX_NOTEBOOK_BYTES = int(os.environ.get("ATTN_MAX_NOTEBOOK_MB", "50")) * 2**20
-TIMEOUT = int(os.environ.get("ATTN_SUBMISSION_TIMEOUT", "900"))          # seconds per submission
-MEMORY = int(float(os.environ.get("ATTN_MEMORY_LIMIT_GB", "6")) * 2**30)  # address space, bytes
+from .settings import Grading
+
+_DEFAULT = Grading()
+# the scratch course's own gradebook, whatever the class uses (appended to its configuration)
+SCRATCH_DB = ('\n# a scratch course: its own gradebook\nc.CourseDirectory.db_url = "sqlite:///" + '
+              'os.path.join(os.path.dirname(os.path.abspath(__file__)), "autograde", '
+              '"gradebook.db")\n')
 
 
 @dataclass
@@ -39,9 +44,20 @@ class Task:
     assignment: str
     files: dict[str, bytes]            # the submission: path inside the assignment -> content
     release: dict[str, bytes]          # a released scratch course (see release_bundle): path -> content
-    timeout: int = TIMEOUT
-    memory: int = MEMORY
+    timeout: int = _DEFAULT.submission_timeout           # seconds, the whole submission
+    memory: int = int(_DEFAULT.memory_limit_gb * 2**30)  # address space, bytes
+    max_notebook_bytes: int = _DEFAULT.max_notebook_mb * 2**20
+    sandbox: bool = _DEFAULT.sandbox   # in the sandbox, where the machine allows it
+    cell_timeout: int = 0              # seconds per cell; 0: the configuration's
     duedate: str | None = None         # the assignment's due date in the class gradebook (ISO, UTC)
+
+    @classmethod
+    def with_settings(cls, settings: Grading, **fields) -> "Task":
+        """A Task carrying the limits of ``settings``."""
+        return cls(timeout=settings.submission_timeout,
+                   memory=int(settings.memory_limit_gb * 2**30),
+                   max_notebook_bytes=settings.max_notebook_mb * 2**20,
+                   sandbox=settings.sandbox, cell_timeout=settings.cell_timeout, **fields)
 
     @property
     def notebooks(self) -> list[str]:
@@ -84,8 +100,6 @@ def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
     from . import sandbox
 
     env = dict(os.environ)
-    env.pop("ATTN_GRADEBOOK_URL", None)              # scratch courses use their own SQLite
-    env.pop("ATTN_KERNEL_NAME", None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
     env["PYTHONWARNINGS"] = "ignore"
@@ -134,7 +148,8 @@ def release_bundle(root: Path, assignment: str, cache: Path) -> dict[str, bytes]
         cache.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
         try:
-            shutil.copy(root / "nbgrader_config.py", work / "nbgrader_config.py")
+            (work / "nbgrader_config.py").write_text(
+                (root / "nbgrader_config.py").read_text() + SCRATCH_DB)
             shutil.copytree(root / "solutions" / assignment, work / "solutions" / assignment,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
             (work / "autograde").mkdir()
@@ -199,7 +214,7 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
         if not rel.endswith(".ipynb"):
             notes.append(f"ignored extra file {rel}")
             continue
-        if len(data) > 20 * MAX_NOTEBOOK_BYTES:
+        if len(data) > 20 * task.max_notebook_bytes:
             notes.append(f"{rel}: {len(data) / 2**20:.0f} MB is too large to open; not graded")
             continue
         try:
@@ -210,9 +225,9 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
                          f"{str(exc).splitlines()[0][:80] if str(exc) else ''}); not graded")
             broken.add(rel)
             continue
-        if len(data) > MAX_NOTEBOOK_BYTES:
+        if len(data) > task.max_notebook_bytes:
             notes.append(f"{rel}: {len(data) / 2**20:.0f} MB of code and text is over the "
-                         f"{MAX_NOTEBOOK_BYTES // 2**20} MB limit; not graded")
+                         f"{task.max_notebook_bytes // 2**20} MB limit; not graded")
             continue
         readable[rel] = data
     for name in expected:
@@ -339,14 +354,19 @@ def grade_one(task: Task) -> Result:
             (sub / "timestamp.txt").write_text(res.timestamp + "\n")
         from . import sandbox
 
-        res.sandboxed = sandbox.available()
+        res.sandboxed = task.sandbox and sandbox.available()
+        options = ["--ReconcileCells.enabled=False"]      # done above, with notes
+        if res.sandboxed:                                 # the kernelspec the sandbox installs
+            options.append(f"--ResilientExecute.kernel_name={sandbox.KERNEL_NAME}")
+        if task.cell_timeout:
+            options.append(f"--ResilientExecute.timeout={task.cell_timeout}")
         log = ""
         for attempt in (1, 2):
             # a second attempt only where nbgrader itself failed: a kernel can fail to start
             # when another one is starting at the same moment (a race for free ports)
             try:
                 proc = _run([["autograde", task.assignment, "--student", task.student, "--force",
-                              "--ReconcileCells.enabled=False"],      # done above, with notes
+                              *options],
                              ["generate_feedback", task.assignment, "--student", task.student,
                               "--force"]],
                             scratch, task.timeout, task.memory, sandboxed=res.sandboxed)
@@ -373,7 +393,7 @@ def grade_one(task: Task) -> Result:
             base = scratch / "autograde" / kind / task.student / task.assignment
             if base.exists():
                 for p in base.rglob("*"):
-                    if p.is_file() and p.stat().st_size <= MAX_NOTEBOOK_BYTES:
+                    if p.is_file() and p.stat().st_size <= task.max_notebook_bytes:
                         res.files[f"{kind}/{p.relative_to(base)}"] = p.read_bytes()
         return res
     except Exception as exc:                          # the grader's own failure: say so, go on
@@ -398,10 +418,12 @@ def release_bundles(root: Path, assignments: list[str], cache: Path,
 
 def make_tasks(root: Path, submitted: Path, assignments: list[str],
                cache: Path | None = None, workers: int = 2,
-               duedates: dict[str, str | None] | None = None) -> list[Task]:
+               duedates: dict[str, str | None] | None = None,
+               settings: Grading | None = None) -> list[Task]:
     """One Task per submitted (student, assignment), each carrying its assignment's release
-    bundle and due date (``duedates``: assignment -> ISO time in UTC, from the class gradebook);
-    an assignment not in ``assignments`` gets an empty bundle (the caller reports it)."""
+    bundle, due date (``duedates``: assignment -> ISO time in UTC, from the class gradebook) and
+    the limits of ``settings`` (default: the defaults); an assignment not in ``assignments`` gets
+    an empty bundle (the caller reports it)."""
     present = {a.name for s in submitted.iterdir() if s.is_dir() for a in s.iterdir()
                if a.is_dir()} if submitted.exists() else set()
     bundles = release_bundles(root, [a for a in assignments if a in present],
@@ -413,8 +435,9 @@ def make_tasks(root: Path, submitted: Path, assignments: list[str],
             files = {str(p.relative_to(adir)):
                      without_outputs(p.read_bytes()) if p.suffix == ".ipynb" else p.read_bytes()
                      for p in adir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}
-            tasks.append(Task(sdir.name, adir.name, files, bundles.get(adir.name, {}),
-                              duedate=(duedates or {}).get(adir.name)))
+            tasks.append(Task.with_settings(
+                settings or _DEFAULT, student=sdir.name, assignment=adir.name, files=files,
+                release=bundles.get(adir.name, {}), duedate=(duedates or {}).get(adir.name)))
     return tasks
 
 

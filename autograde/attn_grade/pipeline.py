@@ -35,6 +35,9 @@ from pathlib import Path
 
 import nbformat
 
+from .settings import ENVIRONMENT, Grading, describe
+from .settings import load as load_settings
+
 RELEASE_CACHE = ".release-cache"          # under autograde/: see engine.release_bundle
 
 
@@ -54,13 +57,25 @@ def find_root(start: Path | None = None) -> Path:
 def use_root(root: Path) -> None:
     """Make ``root`` the class folder every command works in: ``solutions/`` (nbgrader's
     source), ``course/`` (its release) and ``autograde/`` (submissions, samples, results)."""
-    global ROOT, SOLUTIONS, COURSE, GRADING, SUBMITTED, SAMPLES
+    global ROOT, SOLUTIONS, COURSE, GRADING, SUBMITTED, SAMPLES, _SETTINGS
     ROOT = Path(root).resolve()
+    _SETTINGS = None
     SOLUTIONS, COURSE, GRADING = ROOT / "solutions", ROOT / "course", ROOT / "autograde"
     SUBMITTED, SAMPLES = GRADING / "submitted", GRADING / "samples"
 
 
+_SETTINGS: Grading | None = None
 use_root(find_root())
+
+
+def settings() -> Grading:
+    """The class's :class:`~attn_grade.settings.Grading` options (its nbgrader_config.py; the
+    command line puts its environment and flags over them). ``settings().config`` is the whole
+    configuration, nbgrader's included."""
+    global _SETTINGS
+    if _SETTINGS is None:
+        _SETTINGS = load_settings(ROOT)
+    return _SETTINGS
 
 
 def assignments() -> list[str]:
@@ -124,16 +139,8 @@ def check_release() -> list[str]:
     """Release solutions/ into a scratch copy of the repository and compare with course/."""
     problems = []
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        shutil.copytree(SOLUTIONS, tmp / "solutions")
-        shutil.copy(ROOT / "nbgrader_config.py", tmp / "nbgrader_config.py")
-        (tmp / "autograde").mkdir()
-        env_db = os.environ.pop("ATTN_GRADEBOOK_URL", None)
-        try:
-            release(tmp, bundles=False)
-        finally:
-            if env_db is not None:
-                os.environ["ATTN_GRADEBOOK_URL"] = env_db
+        tmp = copy_class(Path(tmp), samples=False)
+        release(tmp, bundles=False)
         fresh = {p.relative_to(tmp / "course") for p in (tmp / "course").rglob("*") if p.is_file()}
         ours = {p.relative_to(COURSE) for p in COURSE.rglob("*") if p.is_file()}
         for rel in sorted(fresh ^ ours):
@@ -297,11 +304,11 @@ def reset_demo() -> None:
     autograde/submitted/ holds anyone who is not a bundled sample learner."""
     samples = set(expected_samples())
     others = {s for s, _ in submissions()} - samples
-    db = GRADING / "gradebook.db"
-    if db.exists() and "ATTN_GRADEBOOK_URL" not in os.environ:
+    url = db_url()
+    if not url.startswith("sqlite:///") or Path(url[len("sqlite:///"):]).exists():
         from nbgrader.api import Gradebook
 
-        with Gradebook("sqlite:///" + str(db)) as gb:
+        with Gradebook(url) as gb:
             others |= {s.id for s in gb.students} - samples
     if others:
         raise SystemExit(f"autograde/ holds real learners ({', '.join(sorted(others)[:5])}, ...): "
@@ -325,7 +332,9 @@ def submissions(root: Path | None = None) -> list[tuple[str, str]]:
 
 
 def db_url() -> str:
-    return os.environ.get("ATTN_GRADEBOOK_URL", "sqlite:///" + str(GRADING / "gradebook.db"))
+    """The class gradebook: nbgrader's ``CourseDirectory.db_url`` in nbgrader_config.py."""
+    return settings().config.CourseDirectory.get("db_url") or \
+        "sqlite:///" + str(GRADING / "gradebook.db")
 
 
 def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[str, str], dict]:
@@ -334,7 +343,7 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
 
     known = set(assignments())
     tasks = engine.make_tasks(ROOT, SUBMITTED, sorted(known), GRADING / RELEASE_CACHE,
-                              workers=max(1, workers), duedates=duedates())
+                              workers=max(1, workers), duedates=duedates(), settings=settings())
     outcome = {}
     for t in tasks:
         if t.assignment not in known:
@@ -531,17 +540,23 @@ def check_samples(only: list[str] | None = None) -> list[str]:
     return diffs
 
 
-def copy_class(dest: Path, only: list[str] | None = None, course: bool = False) -> Path:
-    """A scratch class folder at ``dest``: nbgrader_config.py, solutions/ (only the assignments
-    in ``only``, if given), the sample submissions' sources and, with ``course``, the release;
-    nothing graded. Commands then run in it with ``attn-grade --root dest`` (or from inside it)."""
-    dest.mkdir(parents=True, exist_ok=True)
+def copy_class(dest: Path, only: list[str] | None = None, course: bool = False,
+               samples: bool = True) -> Path:
+    """A scratch class folder at ``dest``: nbgrader_config.py (with a gradebook of its own in
+    ``dest/autograde``, whatever the class uses), solutions/ (only the assignments in ``only``,
+    if given), the sample submissions' sources unless not ``samples`` and, with ``course``, the
+    release; nothing graded. Commands then run in it with ``attn-grade --root dest`` (or from
+    inside it)."""
+    from .engine import SCRATCH_DB
+
+    (dest / "autograde").mkdir(parents=True, exist_ok=True)
     for a in only or assignments():
         shutil.copytree(SOLUTIONS / a, dest / "solutions" / a)
         if course:
             shutil.copytree(COURSE / a, dest / "course" / a)
-    shutil.copy(ROOT / "nbgrader_config.py", dest)
-    shutil.copytree(SAMPLES, dest / "autograde" / "samples")
+    (dest / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + SCRATCH_DB)
+    if samples:
+        shutil.copytree(SAMPLES, dest / "autograde" / "samples")
     return dest
 
 
@@ -550,10 +565,9 @@ def trial(only: list[str]) -> int:
     the class (nothing here is touched): for chapter authors."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = copy_class(Path(tmp), only)
-        env = {k: v for k, v in os.environ.items() if k != "ATTN_GRADEBOOK_URL"}
         script = [sys.executable, "-m", "attn_grade", "--root", str(tmp)]
         for cmd in (["release"], ["samples", *only], ["autograde"], ["check-samples", *only]):
-            proc = subprocess.run(script + cmd, cwd=tmp, env=env, text=True)
+            proc = subprocess.run(script + cmd, cwd=tmp, text=True)
             if proc.returncode:
                 return proc.returncode
     return 0
@@ -563,22 +577,34 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["release", "check-release", "samples", "autograde",
                                        "report", "check-samples", "store-outputs", "reset-demo",
-                                       "trial"])
+                                       "trial", "settings"])
     p.add_argument("assignments", nargs="*", help="limit samples, check-samples, "
                    "store-outputs and trial to these assignments")
-    p.add_argument("--workers", type=int, default=int(os.environ.get("ATTN_WORKERS", "0")) or
-                   os.cpu_count() or 1, help="grade this many submissions at once (local Dask "
-                   "cluster; 1 grades in this process); default: ATTN_WORKERS or the CPU count")
-    p.add_argument("--scheduler", default=os.environ.get("ATTN_DASK_SCHEDULER"),
-                   help="address of a Dask scheduler whose workers grade (default: "
-                   "ATTN_DASK_SCHEDULER, else a local cluster)")
+    p.add_argument("--workers", type=int, help="grade this many submissions at once (local Dask "
+                   "cluster; 1 grades in this process); default: c.Grading.workers, else the CPU "
+                   "count")
+    p.add_argument("--scheduler", help="address of a Dask scheduler whose workers grade "
+                   "(default: c.Grading.scheduler, else a local cluster)")
+    p.add_argument("--cell-timeout", type=int, help="seconds each cell may run while grading "
+                   "(default: c.Grading.cell_timeout, else c.ResilientExecute.timeout)")
     p.add_argument("--root", type=Path, help="the class folder (holding nbgrader_config.py, "
                    "solutions/, course/, autograde/); default: the working directory or the "
                    "nearest folder above it with nbgrader_config.py")
+    p.epilog = ("Settings: c.Grading options in nbgrader_config.py (`attn-grade settings` lists "
+                "them); these environment variables stand for them: " + ", ".join(ENVIRONMENT))
     args = p.parse_args(argv)
+    global _SETTINGS
     if args.root:
         use_root(args.root)
+    # the one place the environment is read: over the class's configuration, under the flags
+    _SETTINGS = load_settings(ROOT, os.environ)
+    for flag in ("workers", "scheduler", "cell_timeout"):
+        if getattr(args, flag) is not None:
+            setattr(_SETTINGS, flag, getattr(args, flag))
     only = args.assignments or None
+    if args.command == "settings":
+        print(describe())
+        return 0
     if args.command == "release":
         release()
     elif args.command == "check-release":
@@ -589,7 +615,7 @@ def main(argv=None) -> int:
         built = build_samples(only=only)
         print(f"built {len(built)} sample submissions in {SUBMITTED.relative_to(ROOT)}/")
     elif args.command == "autograde":
-        run_autograde(args.workers, args.scheduler)
+        run_autograde(_SETTINGS.workers or os.cpu_count() or 1, _SETTINGS.scheduler or None)
     elif args.command == "report":
         write_class_report()
     elif args.command == "trial":

@@ -37,8 +37,7 @@ OUTER = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "
 
 @functools.lru_cache(maxsize=1)
 def available() -> bool:
-    if os.environ.get("ATTN_SANDBOX", "1") == "0" or not shutil.which("unshare") \
-            or not os.path.isdir(COURSE):
+    if not shutil.which("unshare") or not os.path.isdir(COURSE):
         return False
     try:
         probe = subprocess.run(OUTER + ["sh", "-c", f"mount -t tmpfs tmpfs {COURSE} && "
@@ -105,13 +104,14 @@ def outer(course: str, commands: list[list[str]]) -> int:
     spec_dir = Path(COURSE) / ".sandbox" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "attn_grade.sandbox", "kernel", "{connection_file}"],
+        "argv": [sys.executable, "-m", "attn_grade.sandbox", "kernel", "{connection_file}",
+                 str(Path(COURSE) / "autograde" / "gradebook.db")],
         "display_name": "Python 3 (grading sandbox)", "language": "python",
         "interrupt_mode": "message"}))
     env = dict(os.environ, JUPYTER_PATH=str(Path(COURSE) / ".sandbox"),
-               ATTN_KERNEL_NAME=KERNEL_NAME, HOME="/tmp", XDG_CACHE_HOME="/tmp/.cache",
+               HOME="/tmp", XDG_CACHE_HOME="/tmp/.cache",
                MPLCONFIGDIR="/tmp/.mpl", JUPYTER_RUNTIME_DIR="/tmp/.runtime",
-               IPYTHONDIR="/tmp/.ipython", ATTN_SANDBOX_GRADEBOOK=str(Path(COURSE) / "autograde" / "gradebook.db"))
+               IPYTHONDIR="/tmp/.ipython")
     rc = 0
     for cmd in commands:
         rc = subprocess.run(cmd, cwd=COURSE, env=env).returncode
@@ -120,16 +120,15 @@ def outer(course: str, commands: list[list[str]]) -> int:
     return rc
 
 
-def kernel(connection_file: str) -> None:
+def kernel(connection_file: str, gradebook: str) -> None:
     """The kernelspec's entry: hide the gradebook in a mount namespace of its own, then start
     ipykernel in a further user namespace, where those mounts are locked."""
     os.execvp("unshare", ["unshare", "--mount", "--propagation", "private", sys.executable, "-m",
-                          "attn_grade.sandbox", "kernel-inner", connection_file])
+                          "attn_grade.sandbox", "kernel-inner", connection_file, gradebook])
 
 
-def kernel_inner(connection_file: str) -> None:
-    gradebook = os.environ.get("ATTN_SANDBOX_GRADEBOOK")
-    if gradebook and os.path.exists(gradebook):
+def kernel_inner(connection_file: str, gradebook: str) -> None:
+    if os.path.exists(gradebook):
         _mount("--bind", "/dev/null", gradebook)
     os.execvp("unshare", ["unshare", "--user", "--map-root-user", "--mount", sys.executable,
                           "-m", "ipykernel_launcher", "-f", connection_file])
@@ -148,14 +147,16 @@ def main(argv=None) -> int:
     o.add_argument("course")
     o.add_argument("commands", help="JSON list of argv lists")
     for name in ("kernel", "kernel-inner"):
-        sub.add_parser(name).add_argument("connection_file")
+        k = sub.add_parser(name)
+        k.add_argument("connection_file")
+        k.add_argument("gradebook", help="the scratch gradebook, hidden from the kernel")
     args = p.parse_args(argv)
     if args.stage == "outer":
         return outer(args.course, json.loads(args.commands))
     if args.stage == "kernel":
-        kernel(args.connection_file)
+        kernel(args.connection_file, args.gradebook)
     else:
-        kernel_inner(args.connection_file)
+        kernel_inner(args.connection_file, args.gradebook)
     return 0
 
 
