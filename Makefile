@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 PIPELINE := $(BIN)/attn-grade
 
-.PHONY: venv demo release check-release samples autograde lab test test-fast bench bench-grading clean
+.PHONY: venv pair demo release check-release samples autograde lab test test-fast bench bench-grading clean
 
 venv: $(STAMP)
 
@@ -22,10 +22,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader >/dev/null 2>&1 || true
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:create-assignment >/dev/null 2>&1 || true
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
+	@# jupytext serves `make pair` from the command line; its JupyterLab menus stay off, so that
+	@# `make lab` shows the learners what it did before
+	$(BIN)/jupyter labextension disable --level=sys_prefix jupyterlab-jupytext >/dev/null 2>&1 || true
 	touch $(STAMP)
 
-## release: regenerate course/ from solutions/ with nbgrader
-release: venv
+## pair: sync each instructor notebook solutions/<a>/<n>.ipynb with its text form
+## solutions_py/<a>/<n>.py (jupytext.toml), both ways: the more recently edited one wins, as in
+## `jupytext --sync` (tests/test_pairing.py checks that the two agree)
+pair: venv
+	$(BIN)/jupytext --sync $(sort $(wildcard solutions/*/*.ipynb) $(wildcard solutions_py/*/*.py))
+
+## release: regenerate course/ from solutions/ with nbgrader (after `make pair`, so that edits to
+## either form of a chapter are released)
+release: venv pair
 	$(PIPELINE) release
 
 check-release: venv
