@@ -40,3 +40,15 @@ def test_eca_chapter_shows_the_released_mobilenetv2_kernels_of_the_hidden_check(
     src = "".join(c.source for c in nb.cells if c.cell_type == "code")
     assert f'"MobileNetV2": {MOBILENETV2_RELEASED}' in src
     assert MOBILENETV2_RELEASED == (1, 1, 1, 1, 3, 3, 3)      # k = 1 below 96 channels, 3 from 96
+
+
+def test_the_readme_lists_every_chapter_with_its_points():
+    """The README's *Chapters* table has one row per assignment, its points the sum of the
+    chapter's graded cells (nbgrader metadata)."""
+    readme = (ROOT / "README.md").read_text()
+    table = dict(re.findall(r"^\| `(\d\d_\w+)` \| [^|]+ \| (\d+) \|", readme, re.M))
+    points = {p.parent.name: sum(c.metadata.get("nbgrader", {}).get("points", 0)
+                                 for c in nbformat.read(p, as_version=4).cells
+                                 if c.metadata.get("nbgrader", {}).get("grade"))
+              for p in NOTEBOOKS}
+    assert table == {a: str(int(n)) for a, n in points.items()}
