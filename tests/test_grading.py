@@ -70,6 +70,10 @@ def _garbage(check):
                                                  "error": None}] * n)
     yield "NaN", _payload(check, [[np.full(np.shape(check.expected(c)), np.nan)] for c in check.cases()])
     yield "error", dict(good, cases=[{"outputs": None, "error": "ValueError: x"}] * n)
+    # an error's numbers (a refused result's) can name a mistake, never pass a case
+    yield "error with the right numbers", dict(good, cases=[dict(c, error="ValueError: x")
+                                                            for c in good["cases"]])
+    yield "error with unreadable numbers", dict(good, cases=[{"outputs": ["***"], "error": "x"}] * n)
 
 
 @pytest.mark.parametrize("cid", sorted(CHECKS))
@@ -79,6 +83,24 @@ def test_malformed_payloads_fail_cleanly(cid):
         v = verify(check, payload)
         assert not v.passed, what
         assert v.lines, what
+
+
+def test_a_refused_pair_still_names_its_mistake():
+    # pooling along the swapped axes gives pairs of the wrong shapes on non-square maps: they are
+    # refused in the kernel, but their numbers travel with the error and name the mistake; right
+    # numbers in the wrong shapes (no keepdim) name none, not even where a mistake agrees with them
+    def swapped(x):
+        return x.mean(dim=2, keepdim=True), x.mean(dim=3, keepdim=True)
+
+    def no_keepdim(x):
+        return x.mean(dim=3), x.mean(dim=2)
+
+    check = get_check("ca.pool")
+    v = verify(check, collect("ca.pool", swapped))
+    assert not v.passed and v.mistakes == ["swapped"], v.text()
+    assert "ValueError: z_h has shape" in v.text() and "Refused" not in v.text()
+    v = verify(check, collect("ca.pool", no_keepdim))
+    assert not v.passed and v.mistakes == [] and "hint:" not in v.text(), v.text()
 
 
 def test_forged_outputs_cannot_pass_a_module_check():

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..coord import CoordinateAttention, HSwish
-from .core import Case, Check, Mistake, case_rng, to_numpy, float64_tensor
+from .core import Case, Check, Mistake, Refused, case_rng, to_numpy, float64_tensor
 
 _hswish = HSwish()
 
@@ -53,23 +53,34 @@ class RefCoordinateAttention(CoordinateAttention):
 
 
 def _pack(out, shape_h, shape_w, what):
-    """A learner's pair (first, second) as one (B, C, H + W) array, after checking the shapes."""
+    """A learner's pair (first, second) as one (B, C, H + W) array, after checking the shapes.
+    A pair of the wrong shapes is refused, with its numbers packed the same way (first, then
+    second, each flattened per (b, c)) where both keep B and C: pooling along the wrong axes
+    gives z_h of shape (B, C, 1, W), and those numbers still name the mistake."""
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise TypeError(f"{what[0]} must return a pair ({what[1]}, {what[2]}), "
                         f"got {type(out).__name__}")
     a, b = to_numpy(out[0]), to_numpy(out[1])
+    B, C = shape_h[0], shape_h[1]
     for arr, shape, name, keeps in ((a, shape_h, what[1], "one value per row: (B, C, H, 1)"),
                                     (b, shape_w, what[2], "one value per column: (B, C, 1, W)")):
         if tuple(arr.shape) != tuple(shape):
-            raise ValueError(f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)}; "
-                             f"{name} holds {keeps}")
-    B, C = shape_h[0], shape_h[1]
+            message = (f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)}; "
+                       f"{name} holds {keeps}")
+            if a.shape[:2] != (B, C) or b.shape[:2] != (B, C):
+                raise ValueError(message)
+            raise Refused(message, [_flat_pair(a, b)])
+    return _flat_pair(a, b)
+
+
+def _flat_pair(a, b):
+    """Arrays a, b of shapes (B, C, ...) as one (B, C, a's size + b's size) array."""
+    B, C = a.shape[:2]
     return np.concatenate([a.reshape(B, C, -1), b.reshape(B, C, -1)], axis=2)
 
 
 def _pack_t(first, second):
-    B, C = first.shape[:2]
-    return _np(torch.cat([first.reshape(B, C, -1), second.reshape(B, C, -1)], dim=2))
+    return _flat_pair(_np(first), _np(second))
 
 
 # ----- step 1: direction-aware pooling ---------------------------------------------------------

@@ -116,9 +116,11 @@ class MinBytes(Check):
                     lambda c: f(c, passes=lambda k: 1)),
             Mistake("no pooling", "that is only the scaling pass; the pooling must read x first.",
                     lambda c: f(c, passes=lambda k: 0)),
+            # one read of x per pooling: CA's two (along W, along H) counted as two reads, the
+            # others right (SE and ECA one, CBAM two)
             Mistake("ca two pools", "CA's two poolings (along W and along H) can share one read "
                     "of x: one pass accumulates both.",
-                    lambda c: f(c, passes=lambda k: 2)),
+                    lambda c: f(c, passes=lambda k: P.pooling_passes(k) + (k == "ca"))),
             Mistake("elements", "these are elements, not bytes: multiply by itemsize.",
                     lambda c: f(c, size=False)),
         ]

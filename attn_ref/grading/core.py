@@ -71,6 +71,16 @@ class Mistake:
     compute: Callable[[Case], np.ndarray]
 
 
+class Refused(ValueError):
+    """Raised by a check's ``run`` for a result it refuses (a pair of the wrong shapes, say) whose
+    numbers can still show which catalogued mistake made it. The case fails with the message, as
+    on any error; ``arrays`` travel with it and are compared with the mistakes only."""
+
+    def __init__(self, message: str, arrays: list):
+        super().__init__(message)
+        self.arrays = arrays
+
+
 class Check:
     """Base class. Subclasses set ``id``, ``title``, ``kind`` and implement ``cases``,
     ``expected`` and (for kinds other than the generic ones) ``run``."""
@@ -308,9 +318,11 @@ def verify(check: Check, payload: Any) -> Verdict:
 
     mistakes = check.mistakes()
     # the mistakes recorded for the class report: those whose code returns what the learner's
-    # code returned on every case that returned numbers, failed or passed (a case where the
-    # mistake is undefined, say a reflection padding wider than the map, counts neither way);
-    # a mistake that only some cases happen to match is a hint in the feedback, not a finding
+    # code returned on every case that returned numbers, failed or passed, the numbers of a
+    # refused result included (Refused: a pair of the wrong shapes, say); a case that raised
+    # otherwise, or where the mistake is undefined (say a reflection padding wider than the
+    # map), counts neither way; a mistake that only some cases happen to match is a hint in the
+    # feedback, not a finding
     explained: dict[str, bool] = {}
     returned: list[tuple[Case, list]] = []        # passed cases, checked once a case fails
 
@@ -324,14 +336,37 @@ def verify(check: Check, payload: Any) -> Verdict:
             return None                   # undefined on this case
         return any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in arrays)
 
+    def named(case: Case, arrays: list) -> str:
+        """The failed case's hint (the first mistake that agrees); records which agree."""
+        hint = ""
+        for m in mistakes:
+            hit = agrees(m, case, arrays)
+            if hit is None:
+                continue
+            if hit and not hint:
+                hint = f"\n    hint: {m.hint}"
+            explained[m.name] = explained.get(m.name, True) and hit
+        return hint
+
     failed = 0
     for i, (case, res) in enumerate(zip(cases, results), 1):
         head = f"case {i}/{len(cases)} ({case.label})"
         if not isinstance(res, dict):
             lines.append(f"{head}: no result"); failed += 1; continue
         if res.get("error") is not None:
-            lines.append(f"{head}: your code raised {str(res['error'])[:500]}")
+            msg = f"{head}: your code raised {str(res['error'])[:500]}"
             failed += 1
+            refused = res.get("outputs")          # a refused result's numbers (core.Refused)
+            if isinstance(refused, list) and 1 <= len(refused) <= MAX_OUTPUTS_PER_CASE:
+                try:
+                    arrays = [decode_array(o) for o in refused]
+                except Exception:         # noqa: BLE001 - unreadable: the error stands alone
+                    arrays = []
+                if any(compare(a, expected_value(check, case), case.dtype)[0] for a in arrays):
+                    returned.append((case, arrays))   # right numbers: like a passed case
+                elif arrays:
+                    msg += named(case, arrays)
+            lines.append(msg)
             continue
         outs = res.get("outputs")
         if not isinstance(outs, list) or not 1 <= len(outs) <= MAX_OUTPUTS_PER_CASE:
@@ -348,17 +383,7 @@ def verify(check: Check, payload: Any) -> Verdict:
             returned.append((case, arrays))
             continue
         failed += 1
-        msg = f"{head}: {verdicts[0][1]}"
-        hinted = False
-        for m in mistakes:
-            hit = agrees(m, case, arrays)
-            if hit is None:
-                continue
-            if hit and not hinted:
-                msg += f"\n    hint: {m.hint}"
-                hinted = True
-            explained[m.name] = explained.get(m.name, True) and hit
-        lines.append(msg)
+        lines.append(f"{head}: {verdicts[0][1]}" + named(case, arrays))
     if failed:
         for m in mistakes:
             for case, arrays in returned:

@@ -16,7 +16,7 @@ import traceback
 import warnings
 from typing import Any
 
-from .core import MIME, PAYLOAD_VERSION, encode_array, verify
+from .core import MIME, PAYLOAD_VERSION, Refused, encode_array, verify
 from .registry import get_check
 
 
@@ -24,7 +24,8 @@ def _describe(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if "attn_ref" not in f.filename.replace("\\", "/")]
     where = f" (in {mine[-1].name}, line {mine[-1].lineno})" if mine else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    kind = "ValueError" if isinstance(exc, Refused) else type(exc).__name__   # as it subclasses
+    return f"{kind}: {exc}{where}"
 
 
 @contextlib.contextmanager
@@ -74,6 +75,17 @@ def _state_kept():
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
+def _refused(exc: BaseException) -> list | None:
+    """The numbers of a result the check refused (:class:`~attn_ref.grading.core.Refused`), sent
+    beside the error so the grader can still name the mistake that made them; else None."""
+    if not isinstance(exc, Refused):
+        return None
+    try:
+        return [encode_array(a) for a in exc.arrays]
+    except Exception:                      # noqa: BLE001 - the error is reported all the same
+        return None
+
+
 def collect(check_id: str, obj: Any, namespace: dict | None = None) -> dict:
     """Run ``obj`` on every hidden case of ``check_id``; return the payload (plain data). The
     notebook's random states and settings are as before afterwards (see :func:`_state_kept`)."""
@@ -89,7 +101,7 @@ def collect(check_id: str, obj: Any, namespace: dict | None = None) -> dict:
                 outs = check.run(obj, case)
                 results.append({"outputs": [encode_array(a) for a in outs], "error": None})
             except Exception as exc:       # the learner's error is a result, reported as such
-                results.append({"outputs": None, "error": _describe(exc)})
+                results.append({"outputs": _refused(exc), "error": _describe(exc)})
     return {"check": check_id, "version": PAYLOAD_VERSION, "cases": results}
 
 
