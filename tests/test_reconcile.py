@@ -142,3 +142,45 @@ def test_hidden_checks_leave_the_notebooks_state_as_they_found_it():
     assert torch.get_num_threads() == threads
     got = (torch.rand(3), np.random.rand(2), random.random())
     assert torch.equal(got[0], expect[0]) and np.array_equal(got[1], expect[1]) and got[2] == expect[2]
+
+
+def test_cells_are_parsed_safely_by_grading_threads_side_by_side():
+    """The local cluster grades in threads, and Python 3.11's AST construction keeps a recursion
+    count that threads share (CPython gh-106905): a thread switch in the middle of it (here forced
+    by finalizers that run during garbage collection) used to fail a learner's submission with a
+    SystemError."""
+    import gc
+    import threading
+
+    from attn_grade.reconcile import defined_names
+
+    class Finalized:
+        def __del__(self):
+            sum(range(50))
+
+    source = "\n".join(f"def f{i}(x):\n    return " + "(" * 30 + "x" + ")" * 30 for i in range(200))
+    errors, interval = [], sys.getswitchinterval()
+
+    def work():
+        for _ in range(60):
+            junk = [Finalized() for _ in range(50)]
+            for j in junk:
+                j.cycle = j
+            del junk
+            try:
+                assert len(defined_names(source)) == 200
+            except SystemError as exc:
+                errors.append(exc)
+                return
+
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+        gc.collect()
+    assert errors == []

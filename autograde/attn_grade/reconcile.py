@@ -36,6 +36,7 @@ from __future__ import annotations
 import ast
 import copy
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -46,6 +47,12 @@ from traitlets import Bool
 
 NOTES_MARK = "attn_course_grading_notes"      # cell metadata key of the notes cell we insert
 GRADE_CALL = re.compile(r"""\bgrade\(\s*["'][\w.\-]+["']\s*,\s*([A-Za-z_]\w*)""")
+
+
+# Python 3.11's ast module keeps its recursion-depth count in state that threads share: two
+# grading threads parsing at once (the local Dask cluster's workers are threads) can fail with
+# "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905). One parse at a time.
+_AST_LOCK = threading.Lock()
 
 
 @dataclass
@@ -82,7 +89,8 @@ def defined_names(source: str) -> set[str]:
     does not parse (IPython magics and shell lines are ignored)."""
     lines = ["" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()]
     try:
-        tree = ast.parse("\n".join(lines))
+        with _AST_LOCK:
+            tree = ast.parse("\n".join(lines))
     except (SyntaxError, ValueError):
         return set()
     names: set[str] = set()

@@ -240,6 +240,9 @@ grade("profiling.min_bytes", min_bytes)
 # ECA at B=1, C=2, H=3, W=4 in float32: one pooling read (24 elements) + the scaling pass of exercise 1.
 expect_equal(min_bytes("eca", 1, 2, 3, 4), 4 * 24 + 4 * (24 + 2 + 24), "min_bytes('eca', 1, 2, 3, 4)",
              hint="one full read of x for the pooling, then scale_bytes.")
+# CA pools along W and along H, but one pass over x can accumulate both: one read, as for ECA.
+expect_equal(min_bytes("ca", 1, 2, 3, 4), 4 * 24 + 4 * (24 + 6 + 8 + 24), "min_bytes('ca', 1, 2, 3, 4)",
+             hint="CA: one pooling read; its row means and column means accumulate in the same pass over x.")
 # CBAM pools twice: M_c needs all of x, and the spatial map pools M_c * x.
 expect_equal(min_bytes("cbam", 1, 2, 3, 4), 4 * 2 * 24 + 4 * (24 + 2 + 12 + 24), "min_bytes('cbam', 1, 2, 3, 4)",
              hint="CBAM: two pooling reads; its gates are M_c (B*C) and M_s (B*H*W).")
