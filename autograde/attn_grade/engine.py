@@ -82,6 +82,7 @@ class Result:
     flags: dict[str, dict[str, str]] = field(default_factory=dict)  # notebook -> test cell -> why
     timestamp: str | None = None       # from timestamp.txt, as nbgrader reads it (ISO, UTC)
     penalties: dict[str, float | None] = field(default_factory=dict)  # notebook -> late penalty
+    worker: str | None = None          # the address of the Dask worker that graded it (--scheduler)
 
 
 # ----- the worker side ------------------------------------------------------------------------
@@ -405,6 +406,15 @@ def grade_one(task: Task) -> Result:
         res.seconds = time.monotonic() - t0
 
 
+def grade_on_worker(task: Task) -> Result:
+    """:func:`grade_one` on a Dask worker of a scheduler, the result naming the worker."""
+    from distributed import get_worker
+
+    res = grade_one(task)
+    res.worker = get_worker().address
+    return res
+
+
 # ----- the coordinator side -------------------------------------------------------------------
 def release_bundles(root: Path, assignments: list[str], cache: Path,
                     workers: int = 2) -> dict[str, dict[str, bytes]]:
@@ -510,7 +520,8 @@ def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
                                    dashboard_address=":0", silence_logs=50)
         client = Client(scheduler or cluster)
         try:
-            futures = [client.submit(grade_one, t, key=f"grade-{t.student}-{t.assignment}-{i}",
+            grade = grade_one if cluster is not None else grade_on_worker
+            futures = [client.submit(grade, t, key=f"grade-{t.student}-{t.assignment}-{i}",
                                      pure=False) for i, t in enumerate(tasks)]
             for fut in as_completed(futures):
                 done(fut.result())

@@ -362,11 +362,18 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
         outcome[(r.student, r.assignment)] = {
             "graded": r.graded, "notes": r.notes, "seconds": r.seconds, "info": r.info,
             "flags": [f"{nb}/{cell}: {why}" for nb, cells in r.flags.items()
-                      for cell, why in cells.items()]}
+                      for cell, why in cells.items()], "worker": r.worker}
     graded = sum(r.graded for r in results)
     unboxed = sum(r.sandboxed is False for r in results)
-    print(f"graded {graded} of {len(outcome)} submissions in {wall:.0f} s "
-          f"({workers if scheduler is None else 'remote'} worker(s)); "
+    if scheduler is None:
+        where = f"{workers} worker(s)"
+    else:                                     # which Dask worker graded how many
+        by = {}
+        for r in results:
+            by[r.worker] = by.get(r.worker, 0) + 1
+        where = f"Dask scheduler {scheduler}, by worker: " + \
+            ", ".join(f"{w} {n}" for w, n in sorted(by.items(), key=str))
+    print(f"graded {graded} of {len(outcome)} submissions in {wall:.0f} s ({where}); "
           f"{len(outcome) - graded} could not be graded")
     if unboxed:
         print(f"WARNING: {unboxed} submission(s) were graded without the sandbox "

@@ -9,8 +9,8 @@ reads only what grading left on the grader's side:
   metadata (``attn_grading``, written by attn_grade.nbgrader_plugin in the grader's
   process after the learner's kernel has stopped, the key cleared first): the checks' catalogued
   mistakes (``Mistake.name``) each step's results matched;
-* ``autograde/grading.json``, the engine's notes per submission (not graded, limits, flags) and
-  its grading time;
+* ``autograde/grading.json``, the engine's notes per submission (not graded, limits, flags),
+  its grading time and, graded through a Dask scheduler, the worker that graded it;
 * the learners' own answer cells (solution cells of the autograded notebooks), for similarity.
 
 and writes ``autograde/report.html`` (matplotlib figures embedded as PNG, opened from the file,
@@ -132,7 +132,8 @@ def save_outcome(grading: Path, outcome: dict) -> None:
     so that the report can be written again later without grading."""
     known = {f"{s}/{a}": v for (s, a), v in load_outcome(grading).items()}
     for (s, a), o in outcome.items():
-        known[f"{s}/{a}"] = {k: o.get(k) for k in ("graded", "notes", "flags", "seconds", "info")}
+        known[f"{s}/{a}"] = {k: o.get(k) for k in ("graded", "notes", "flags", "seconds", "info",
+                                                   "worker")}
     outcome_file(grading).write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
 
 
