@@ -49,6 +49,7 @@ class Task:
     max_notebook_bytes: int = _DEFAULT.max_notebook_mb * 2**20
     sandbox: bool = _DEFAULT.sandbox   # in the sandbox, where the machine allows it
     cell_timeout: int = 0              # seconds per cell; 0: the configuration's
+    hidden: tuple[str, ...] = ()       # the class folder: hidden by the sandbox where it exists
     duedate: str | None = None         # the assignment's due date in the class gradebook (ISO, UTC)
 
     @classmethod
@@ -94,7 +95,7 @@ _WITH_LIMIT = ("import os, resource, sys; m = int(sys.argv[1]); "
 
 
 def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
-         sandboxed: bool = False) -> subprocess.CompletedProcess:
+         sandboxed: bool = False, hidden: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     """Run the nbgrader ``commands`` (argument lists, as after ``nbgrader``) one after the other
     in one Python process (attn_grade.nbgrader_run) in ``cwd``, in the sandbox when
     ``sandboxed``, with a memory limit and a time limit for the whole process tree."""
@@ -107,7 +108,7 @@ def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
     cmd = [sys.executable, "-m", "attn_grade.nbgrader_run",
            json.dumps([[*c, "--log-level=WARN"] for c in commands])]
     if sandboxed:
-        cmd = sandbox.command(cwd, [cmd])
+        cmd = sandbox.command(cwd, [cmd], list(hidden))
     cmd = [sys.executable, "-c", _WITH_LIMIT, str(memory), *cmd]
     proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
@@ -370,7 +371,8 @@ def grade_one(task: Task) -> Result:
                               *options],
                              ["generate_feedback", task.assignment, "--student", task.student,
                               "--force"]],
-                            scratch, task.timeout, task.memory, sandboxed=res.sandboxed)
+                            scratch, task.timeout, task.memory, sandboxed=res.sandboxed,
+                            hidden=task.hidden)
             except subprocess.TimeoutExpired:
                 res.notes.append(f"grading took longer than {task.timeout} s; not graded")
                 return res
@@ -447,7 +449,8 @@ def make_tasks(root: Path, submitted: Path, assignments: list[str],
                      for p in adir.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts}
             tasks.append(Task.with_settings(
                 settings or _DEFAULT, student=sdir.name, assignment=adir.name, files=files,
-                release=bundles.get(adir.name, {}), duedate=(duedates or {}).get(adir.name)))
+                release=bundles.get(adir.name, {}), duedate=(duedates or {}).get(adir.name),
+                hidden=(str(Path(root).resolve()),)))
     return tasks
 
 

@@ -70,8 +70,15 @@ def _checkout() -> Path | None:
     return root if (root / "nbgrader_config.py").is_file() else None
 
 
-def outer(course: str, commands: list[list[str]]) -> int:
-    """Inside the outer namespaces: arrange the filesystem, then run the grading commands."""
+def _within(path: str, folder: str) -> bool:
+    """Whether ``path`` is ``folder`` or inside it."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def outer(course: str, commands: list[list[str]], hidden: list[str] = ()) -> int:
+    """Inside the outer namespaces: arrange the filesystem, then run the grading commands.
+    ``hidden``: further folders to hide (the class folder grading was started in), where they
+    exist here; never one that holds the Python installation itself."""
     import tempfile
 
     _mount("--bind", course, COURSE)
@@ -84,17 +91,20 @@ def outer(course: str, commands: list[list[str]]) -> int:
     for i, p in enumerate(keep):
         (stash / str(i)).mkdir(parents=True, exist_ok=True)
         _mount("--bind", p, str(stash / str(i)))
-    # hidden: the temporary folders (other scratch courses, the release cache) and the whole
-    # class folder (solutions, the class gradebook, everyone's submissions and results)
+    # hidden: the temporary folders (other scratch courses, the release cache), the checkout the
+    # packages come from and the class folder grading started in (solutions, the class
+    # gradebook, everyone's submissions and results)
     hide = {"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}
     if _checkout() is not None:
         hide.add(str(_checkout()))
-    hidden: list[str] = []
+    python = [os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)]
+    hide.update(p for p in map(os.path.realpath, hidden)
+                if not any(_within(b, p) for b in python))
+    done: list[str] = []
     for p in sorted(hide):
-        if os.path.isdir(p) and not COURSE.startswith(p.rstrip("/") + "/") \
-                and not any(p.startswith(h.rstrip("/") + "/") for h in hidden):
+        if os.path.isdir(p) and not _within(COURSE, p) and not any(_within(p, h) for h in done):
             _mount("-t", "tmpfs", "-o", "size=512m", "tmpfs", p)
-            hidden.append(p)
+            done.append(p)
     for i, p in enumerate(keep):
         os.makedirs(p, exist_ok=True)
         _mount("--bind", str(stash / str(i)), p)
@@ -134,10 +144,11 @@ def kernel_inner(connection_file: str, gradebook: str) -> None:
                           "-m", "ipykernel_launcher", "-f", connection_file])
 
 
-def command(course: Path, commands: list[list[str]]) -> list[str]:
-    """The command line that runs ``commands`` in the sandbox around ``course``."""
+def command(course: Path, commands: list[list[str]], hidden: list[str] = ()) -> list[str]:
+    """The command line that runs ``commands`` in the sandbox around ``course``, hiding also the
+    folders ``hidden``."""
     return OUTER + [sys.executable, "-m", "attn_grade.sandbox", "outer", str(course),
-                    json.dumps(commands)]
+                    json.dumps(commands), *(f"--hide={h}" for h in hidden)]
 
 
 def main(argv=None) -> int:
@@ -146,13 +157,14 @@ def main(argv=None) -> int:
     o = sub.add_parser("outer")
     o.add_argument("course")
     o.add_argument("commands", help="JSON list of argv lists")
+    o.add_argument("--hide", action="append", default=[], help="a further folder to hide")
     for name in ("kernel", "kernel-inner"):
         k = sub.add_parser(name)
         k.add_argument("connection_file")
         k.add_argument("gradebook", help="the scratch gradebook, hidden from the kernel")
     args = p.parse_args(argv)
     if args.stage == "outer":
-        return outer(args.course, json.loads(args.commands))
+        return outer(args.course, json.loads(args.commands), args.hide)
     if args.stage == "kernel":
         kernel(args.connection_file, args.gradebook)
     else:

@@ -1,0 +1,45 @@
+"""The grading sandbox hides the class folder grading was started in, wherever it is, and still
+runs nbgrader's Python. (Whole submissions, attacks included, are graded in it by
+tests/test_course.py: see the mallory_* samples.)"""
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from attn_grade import sandbox
+
+pytestmark = pytest.mark.skipif(not sandbox.available(), reason="no user namespaces here")
+
+READ = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); print(p.read_text() if p.exists() else 'absent')"
+
+
+def _in_sandbox(secret: Path, hidden: list[str]) -> str:
+    with tempfile.TemporaryDirectory() as course:
+        cmd = sandbox.command(Path(course), [[sys.executable, "-c", READ, str(secret)]], hidden)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def test_the_class_folder_is_hidden_wherever_it_lies():
+    # a class folder outside /tmp and outside the checkout the packages come from
+    home = Path.home()
+    with tempfile.TemporaryDirectory(dir=home, prefix=".attn-class-") as klass:
+        secret = Path(klass) / "solutions" / "answers.txt"
+        secret.parent.mkdir()
+        secret.write_text("the answers")
+        assert _in_sandbox(secret, []) == "the answers"          # the control: visible
+        assert _in_sandbox(secret, [klass]) == "absent"
+
+
+def test_a_folder_holding_python_itself_is_never_hidden():
+    assert _in_sandbox(Path(sys.base_prefix) / "nothing-here", ["/", sys.base_prefix]) == "absent"
+    # (Python ran: the folders that hold it were not hidden, though asked)
+
+
+def test_the_command_line_carries_the_folders():
+    cmd = sandbox.command(Path("/x"), [["true"]], ["/srv/class"])
+    assert cmd[-1] == "--hide=/srv/class" and json.loads(cmd[-2]) == [["true"]]
