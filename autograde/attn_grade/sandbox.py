@@ -8,10 +8,10 @@ edits the results once grading is over. Here:
 ``outer`` (the nbgrader process, started by :mod:`attn_grade.engine` as
 ``unshare --user --map-root-user --mount --pid --fork --kill-child python -m attn_grade.sandbox outer ...``)
   sees the submission's scratch course at ``/mnt`` (writable), an empty ``/tmp`` (so no other
-  scratch course or release cache), an empty folder over the class folder this package is
-  installed from (its solutions, gradebook, submissions and results), in which only the two
-  packages' folders (``attn_ref``, ``attn_grade``) come back, read-only, as does the Python
-  environment. Every process started inside dies when it ends (its own PID namespace).
+  scratch course or release cache), empty folders over the class folder grading was started in
+  and over the checkout this package is installed from (solutions, gradebook, submissions and
+  results), in which only the two packages' folders (``attn_ref``, ``attn_grade``) come back,
+  read-only, as does the Python environment. Every process started inside dies when it ends (its own PID namespace).
 ``kernel`` (the learner's kernel, through the ``attn-sandbox`` kernelspec) additionally sees
   ``/dev/null`` in place of the scratch gradebook, and runs in a user namespace of its own, so it
   cannot undo any of these mounts (they are locked for it) nor make anything writable again.
