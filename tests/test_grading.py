@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from attn_ref.grading import all_checks, collect, get_check, verify
-from attn_ref.grading.core import MAX_OUTPUTS_PER_CASE, encode_array, load_by_shape
+from attn_ref.grading.core import MAX_OUTPUTS_PER_CASE, Raises, encode_array, load_by_shape
 from attn_grade.nbgrader_plugin import check_ids
 
 CHECKS = all_checks()
@@ -33,8 +33,13 @@ def test_reference_passes(cid):
 def test_each_mistake_fails_and_is_named(cid, mistake):
     check = CHECKS[cid]
     m = next(m for m in check.mistakes() if m.name == mistake)
-    arrays = [[np.asarray(m.compute(case))] for case in check.cases()]
-    v = verify(check, _payload(check, arrays))
+    results = []
+    for case in check.cases():
+        try:
+            results.append({"outputs": [encode_array(np.asarray(m.compute(case)))], "error": None})
+        except Raises as exc:            # code with the mistake raises on this case
+            results.append({"outputs": None, "error": f"RuntimeError: {exc}"})
+    v = verify(check, {"check": check.id, "version": 1, "cases": results})
     assert not v.passed, f"the hidden cases of {cid} cannot tell the mistake {mistake!r} apart"
     assert m.hint in v.text() or "shape" in v.text()
     # what the class report counts: code that makes exactly this mistake is recorded as making it
@@ -101,6 +106,22 @@ def test_a_refused_pair_still_names_its_mistake():
     assert "ValueError: z_h has shape" in v.text() and "Refused" not in v.text()
     v = verify(check, collect("ca.pool", no_keepdim))
     assert not v.passed and v.mistakes == [] and "hint:" not in v.text(), v.text()
+
+
+def test_numbers_where_a_mistake_raises_disagree_with_it():
+    # the spatial gate pooled over H and W raises unless C = 1 (Raises in the catalogue): pooled
+    # over C, H and W it returns numbers everywhere, and agrees with it on C = 1 only: not named
+    import torch.nn.functional as F
+
+    def over_hw(x, conv_w, dims=(2, 3)):
+        k = conv_w.shape[-1]
+        pooled = torch.cat([x.mean(dims, keepdim=True), x.amax(dims, keepdim=True)], 1)
+        return torch.sigmoid(F.conv2d(pooled, conv_w, padding=(k - 1) // 2))
+
+    check = get_check("cbam.spatial_gate")
+    assert verify(check, collect(check.id, over_hw)).mistakes == ["wrong axis"]
+    v = verify(check, collect(check.id, lambda x, w: over_hw(x, w, dims=(1, 2, 3))))
+    assert not v.passed and v.mistakes == [], v.text()
 
 
 def test_forged_outputs_cannot_pass_a_module_check():

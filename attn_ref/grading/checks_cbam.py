@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from ..cbam import CBAM, ChannelAttention, SpatialAttention
 from ..complexity import cbam_macs
-from .core import Case, Check, Mistake, case_rng, float64_tensor, to_numpy
+from .core import Case, Check, Mistake, Raises, case_rng, float64_tensor, to_numpy
 
 
 _t, _np = float64_tensor, to_numpy       # case arguments as float64 tensors, results as arrays
@@ -96,15 +96,20 @@ def _channel(x, w1, b1, w2, b2, *, first="avg", second="max", sep_sigmoid=False,
     return y[:, :, None, None]
 
 
-def _spatial(x, w, *, order=("avg", "max"), sigmoid=True, pad="zeros", avg="mean"):
+def _spatial(x, w, *, order=("avg", "max"), sigmoid=True, pad="zeros", avg="mean",
+             dims=1):
     k = w.shape[-1]
     w = w.reshape(1, 2, k, k)
-    pools = {"avg": x.mean(dim=1, keepdim=True) if avg == "mean" else x.sum(dim=1, keepdim=True),
-             "max": x.amax(dim=1, keepdim=True)}
+    pools = {"avg": x.mean(dim=dims, keepdim=True) if avg == "mean" else
+             x.sum(dim=dims, keepdim=True), "max": x.amax(dim=dims, keepdim=True)}
     s = torch.cat([pools[o] for o in order], dim=1)
+    if s.shape[1] != 2:          # pooled over H and W: 2 C maps, which the convolution refuses
+        raise Raises(f"the convolution expects 2 maps, got {s.shape[1]}")
     p = (k - 1) // 2
     if pad == "zeros":
         y = F.conv2d(s, w, padding=p)
+    elif pad == "3":                      # written in: right for k = 7 only
+        y = F.conv2d(s, w, padding=3)
     elif pad == "one side":               # same size, shifted by (k - 1) / 2 rows and columns
         y = F.conv2d(F.pad(s, (k - 1, 0, k - 1, 0)), w)
     elif pad == "reflect" and p >= min(s.shape[-2:]):
@@ -221,6 +226,15 @@ class SpatialGate(Check):
                     "pads with zeros.", sp(pad="replicate")),
             Mistake("reflect", "the border is padded by reflection; the convolution pads with "
                     "zeros.", sp(pad="reflect")),
+            # padding=3 copied from the paper's 7 x 7: the map grows by 7 - k rows and columns
+            Mistake("padding 3", "the padding is written in as 3, which keeps H x W only for "
+                    "k = 7; pad (k - 1) // 2 with k = conv_w.shape[-1] (1 for k = 3, 2 for k = 5).",
+                    sp(pad="3")),
+            # mean and max over H and W (dims (2, 3)): 2 C maps of 1 x 1, which the convolution
+            # refuses (Raises) unless C = 1, where the map comes out 1 x 1
+            Mistake("wrong axis", "the maps are pooled over H and W; the spatial gate pools over "
+                    "the CHANNELS (dim 1, keepdim=True), giving two maps of H x W.",
+                    sp(dims=(2, 3))),
         ]
 
 

@@ -81,6 +81,13 @@ class Refused(ValueError):
         self.arrays = arrays
 
 
+class Raises(RuntimeError):
+    """Raised by a mistake's ``compute`` on a case where code with that mistake raises (a
+    convolution given maps it refuses, say) instead of being undefined there: numbers a learner
+    returns on that case disagree with the mistake; a learner's error there counts neither way,
+    as any error does."""
+
+
 class Check:
     """Base class. Subclasses set ``id``, ``title``, ``kind`` and implement ``cases``,
     ``expected`` and (for kinds other than the generic ones) ``run``."""
@@ -321,8 +328,8 @@ def verify(check: Check, payload: Any) -> Verdict:
     # code returned on every case that returned numbers, failed or passed, the numbers of a
     # refused result included (Refused: a pair of the wrong shapes, say); a case that raised
     # otherwise, or where the mistake is undefined (say a reflection padding wider than the
-    # map), counts neither way; a mistake that only some cases happen to match is a hint in the
-    # feedback, not a finding
+    # map), counts neither way; numbers returned where the mistake raises (Raises) disagree; a
+    # mistake that only some cases happen to match is a hint in the feedback, not a finding
     explained: dict[str, bool] = {}
     returned: list[tuple[Case, list]] = []        # passed cases, checked once a case fails
 
@@ -330,6 +337,8 @@ def verify(check: Check, payload: Any) -> Verdict:
         try:
             with reference_mode():
                 mw = np.asarray(m.compute(case))
+        except Raises:                    # code with the mistake raises here; the learner's
+            return False                  # returned numbers
         except Exception:                 # a mistake that cannot occur on this case
             return None
         if mw.dtype.kind in "biuf" and not np.all(np.isfinite(mw)):
