@@ -8,13 +8,16 @@ written here with plain torch operations.
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..cbam import CBAM, ChannelAttention, SpatialAttention
 from ..complexity import cbam_macs
-from .core import Case, Check, Mistake, Raises, case_rng, float64_tensor, to_numpy
+from .core import (Case, Check, Mistake, Raises, case_rng, float64_tensor, load_by_shape,
+                   to_numpy)
 
 
 _t, _np = float64_tensor, to_numpy       # case arguments as float64 tensors, results as arrays
@@ -268,13 +271,43 @@ class Module(Check):
         return out
 
     def run(self, obj, case):
-        try:
-            return super().run(obj, case)
-        except ValueError as exc:
-            if "do not match the reference layout" not in str(exc):
-                raise
-            raise ValueError(f"{exc}. CBAM has one MLP shared by both descriptors (W1, b1, W2, "
-                             "b2) and one convolution without bias; no BatchNorm") from None
+        return self.run_or_refuse(obj, case, self._two_mlps,
+                                  note=". CBAM has one MLP shared by both descriptors (W1, b1, W2, "
+                                  "b2) and one convolution without bias; no BatchNorm")
+
+    @staticmethod
+    def _second_mlp(case):
+        """The weights of a second MLP (W1', b1', W2', b2'), drawn from the case's label: what
+        the check loads into the other MLP of a module that has one per descriptor."""
+        h, c = np.shape(case.params["w1"])
+        return _channel_params(case_rng(f"{Module.id} second MLP", zlib.crc32(case.label.encode())),
+                               c, h)
+
+    def _two_mlps(self, obj, case):
+        """A module whose tensors are the reference's with the MLP's four twice (one MLP per
+        descriptor) runs with the case's MLP in its first MLP and :meth:`_second_mlp` in the
+        other, then the other way round (which MLP is the average's is the module's own
+        affair); any other layout returns None. Its numbers name 'two MLPs'."""
+        names = ("w1", "b1", "w2", "b2")
+        first = [case.params[n] for n in names]
+        second = list(self._second_mlp(case))
+        outs = []
+        for a, b in ((first, second), (second, first)):
+            params = dict(zip(names, a))
+            params["conv"] = case.params["conv"]
+            params.update({f"{n} of the second MLP": v for n, v in zip(names, b)})
+            module = obj(**case.kwargs)
+            if not isinstance(module, torch.nn.Module):
+                return None
+            module = module.to(getattr(torch, case.dtype)).eval()
+            try:
+                next(load_by_shape(module, params))     # the first layout: first MLP <- a
+            except ValueError:
+                return None
+            x = torch.from_numpy(np.array(case.args[0])).to(getattr(torch, case.dtype))
+            with torch.no_grad():
+                outs.append(_np(module(x)))
+        return outs
 
     @staticmethod
     def _p(case):
@@ -298,6 +331,14 @@ class Module(Check):
         def make(fn):
             return lambda c: _np(fn(*self._p(c)))
         mc = lambda x, mlp: _channel(x, *mlp)  # noqa: E731
+
+        def two_mlps(c):
+            x, mlp, w = self._p(c)
+            mlp2 = [_t(v) for v in self._second_mlp(c)]
+            m_c = torch.sigmoid(_mlp(x.mean(dim=(2, 3)), *mlp) + _mlp(x.amax(dim=(2, 3)), *mlp2))
+            f = x * m_c[:, :, None, None]
+            return _np(f * _spatial(f, w))
+
         return [
             Mistake("M_s times F", "the spatial map multiplies F; it must multiply F' = M_c * F.",
                     make(lambda x, mlp, w: x * _spatial(x * mc(x, mlp), w))),
@@ -313,6 +354,11 @@ class Module(Check):
                     "follows the paper, [mean; max].",
                     make(lambda x, mlp, w: (lambda f: f * _spatial(f, w, order=("max", "avg")))(
                         x * mc(x, mlp)))),
+            # one MLP per descriptor: the module's tensors are refused (see run), and its numbers
+            # are those of the average through the case's MLP and the maximum through a second
+            Mistake("two MLPs", "the module has two MLPs, one per descriptor; eq. (2) runs ONE "
+                    "shared MLP (W1, b1, W2, b2) on both the average- and the max-pooled "
+                    "descriptor, so CBAM adds a single MLP's parameters.", two_mlps),
         ]
 
 

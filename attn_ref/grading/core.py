@@ -140,6 +140,26 @@ class Check:
             return outs
         raise ValueError(f"unknown check kind {self.kind!r}")
 
+    def run_or_refuse(self, obj: Any, case: Case, other: Callable, note: str = "") -> list:
+        """:meth:`run` for a module check, where a learner's module whose tensors
+        :func:`load_by_shape` refuses may still run with weights of its own layout:
+        ``other(obj, case)`` returns its outputs so (None for a layout it does not know), and they
+        travel with the refusal (:class:`Refused`) to name the catalogued mistake they match.
+        ``note`` is added to the refusal's message."""
+        try:
+            return Check.run(self, obj, case)
+        except ValueError as exc:
+            if "do not match the reference layout" not in str(exc):
+                raise
+            message = f"{exc}{note}"
+        try:
+            outs = other(obj, case)
+        except Exception:                  # noqa: BLE001 - the layout's error stands alone
+            outs = None
+        if outs:
+            raise Refused(message, outs)
+        raise ValueError(message)
+
 
 def float64_tensor(a: Any):
     """A case argument as a float64 tensor (``None`` stays ``None``), for computing expected
