@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from attn_ref.grading import all_checks, collect, get_check, verify
-from attn_ref.grading.core import MAX_OUTPUTS_PER_CASE, encode_array, load_by_shape
+from attn_ref.grading.core import MAX_OUTPUTS_PER_CASE, Raises, encode_array, load_by_shape
 from attn_grade.nbgrader_plugin import check_ids
 
 CHECKS = all_checks()
@@ -33,8 +33,13 @@ def test_reference_passes(cid):
 def test_each_mistake_fails_and_is_named(cid, mistake):
     check = CHECKS[cid]
     m = next(m for m in check.mistakes() if m.name == mistake)
-    arrays = [[np.asarray(m.compute(case))] for case in check.cases()]
-    v = verify(check, _payload(check, arrays))
+    results = []
+    for case in check.cases():
+        try:
+            results.append({"outputs": [encode_array(np.asarray(m.compute(case)))], "error": None})
+        except Raises as exc:            # code with the mistake raises on this case
+            results.append({"outputs": None, "error": f"RuntimeError: {exc}"})
+    v = verify(check, {"check": check.id, "version": 1, "cases": results})
     assert not v.passed, f"the hidden cases of {cid} cannot tell the mistake {mistake!r} apart"
     assert m.hint in v.text() or "shape" in v.text()
     # what the class report counts: code that makes exactly this mistake is recorded as making it
@@ -101,6 +106,69 @@ def test_a_refused_pair_still_names_its_mistake():
     assert "ValueError: z_h has shape" in v.text() and "Refused" not in v.text()
     v = verify(check, collect("ca.pool", no_keepdim))
     assert not v.passed and v.mistakes == [] and "hint:" not in v.text(), v.text()
+
+
+def test_a_refused_module_layout_still_names_its_mistake():
+    # a CBAM with one MLP per descriptor is refused for its tensors, in either order of its MLPs,
+    # and named by its numbers (each MLP loaded with its own weights); with a convolution bias as
+    # well it is another layout, refused and named nothing
+
+    class TwoMLPs(nn.Module):
+        def __init__(self, channels, reduction=16, kernel_size=7, max_first=False, bias=False):
+            super().__init__()
+            h = max(1, channels // reduction)
+            mlps = [nn.Sequential(nn.Conv2d(channels, h, 1), nn.ReLU(), nn.Conv2d(h, channels, 1))
+                    for _ in range(2)]
+            self.first, self.second = mlps
+            self.avg, self.max = mlps[::-1] if max_first else mlps
+            self.conv = nn.Conv2d(2, 1, kernel_size, padding=(kernel_size - 1) // 2, bias=bias)
+
+        def forward(self, x):
+            f = x * torch.sigmoid(self.avg(x.mean((2, 3), keepdim=True))
+                                  + self.max(x.amax((2, 3), keepdim=True)))
+            return f * torch.sigmoid(self.conv(torch.cat([f.mean(1, keepdim=True),
+                                                          f.amax(1, keepdim=True)], 1)))
+
+    check = get_check("cbam.module")
+    for kw, named in ((dict(), ["two MLPs"]), (dict(max_first=True), ["two MLPs"]),
+                      (dict(bias=True), [])):
+        v = verify(check, collect("cbam.module", lambda *a, **k: TwoMLPs(*a, **k, **kw)))
+        assert not v.passed and v.mistakes == named, (kw, v.text())
+        assert "ValueError: the module's learnable tensors" in v.text(), v.text()
+
+    # an ECA whose k misses the rule's + 1 (even k, padded k // 2, first C of C + 1 gates) is
+    # refused for its weights and named by its numbers; padded (k - 1) // 2 it raises, unnamed
+    class EvenK(nn.Module):
+        def __init__(self, channels, k_size=None, gamma=2, b=1, pad=lambda k: k // 2):
+            super().__init__()
+            k = k_size or int(abs((np.log2(channels) + b) / gamma))
+            self.conv = nn.Conv1d(1, 1, k, padding=pad(k), bias=False)
+
+        def forward(self, x):
+            s = torch.sigmoid(self.conv(x.mean((2, 3)).unsqueeze(1)))[:, 0, :x.shape[1]]
+            return x * s[:, :, None, None]
+
+    check = get_check("eca.module")
+    v = verify(check, collect("eca.module", EvenK))
+    assert not v.passed and v.mistakes == ["even k"], v.text()
+    v = verify(check, collect("eca.module", lambda *a, **k: EvenK(*a, **k, pad=lambda k: (k - 1) // 2)))
+    assert not v.passed and v.mistakes == [], v.text()
+
+
+def test_numbers_where_a_mistake_raises_disagree_with_it():
+    # the spatial gate pooled over H and W raises unless C = 1 (Raises in the catalogue): pooled
+    # over C, H and W it returns numbers everywhere, and agrees with it on C = 1 only: not named
+    import torch.nn.functional as F
+
+    def over_hw(x, conv_w, dims=(2, 3)):
+        k = conv_w.shape[-1]
+        pooled = torch.cat([x.mean(dims, keepdim=True), x.amax(dims, keepdim=True)], 1)
+        return torch.sigmoid(F.conv2d(pooled, conv_w, padding=(k - 1) // 2))
+
+    check = get_check("cbam.spatial_gate")
+    assert verify(check, collect(check.id, over_hw)).mistakes == ["wrong axis"]
+    v = verify(check, collect(check.id, lambda x, w: over_hw(x, w, dims=(1, 2, 3))))
+    assert not v.passed and v.mistakes == [], v.text()
 
 
 def test_forged_outputs_cannot_pass_a_module_check():

@@ -8,13 +8,16 @@ written here with plain torch operations.
 """
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..cbam import CBAM, ChannelAttention, SpatialAttention
 from ..complexity import cbam_macs
-from .core import Case, Check, Mistake, case_rng, float64_tensor, to_numpy
+from .core import (Case, Check, Mistake, Raises, case_rng, float64_tensor, load_by_shape,
+                   to_numpy)
 
 
 _t, _np = float64_tensor, to_numpy       # case arguments as float64 tensors, results as arrays
@@ -96,15 +99,20 @@ def _channel(x, w1, b1, w2, b2, *, first="avg", second="max", sep_sigmoid=False,
     return y[:, :, None, None]
 
 
-def _spatial(x, w, *, order=("avg", "max"), sigmoid=True, pad="zeros", avg="mean"):
+def _spatial(x, w, *, order=("avg", "max"), sigmoid=True, pad="zeros", avg="mean",
+             dims=1):
     k = w.shape[-1]
     w = w.reshape(1, 2, k, k)
-    pools = {"avg": x.mean(dim=1, keepdim=True) if avg == "mean" else x.sum(dim=1, keepdim=True),
-             "max": x.amax(dim=1, keepdim=True)}
+    pools = {"avg": x.mean(dim=dims, keepdim=True) if avg == "mean" else
+             x.sum(dim=dims, keepdim=True), "max": x.amax(dim=dims, keepdim=True)}
     s = torch.cat([pools[o] for o in order], dim=1)
+    if s.shape[1] != 2:          # pooled over H and W: 2 C maps, which the convolution refuses
+        raise Raises(f"the convolution expects 2 maps, got {s.shape[1]}")
     p = (k - 1) // 2
     if pad == "zeros":
         y = F.conv2d(s, w, padding=p)
+    elif pad == "3":                      # written in: right for k = 7 only
+        y = F.conv2d(s, w, padding=3)
     elif pad == "one side":               # same size, shifted by (k - 1) / 2 rows and columns
         y = F.conv2d(F.pad(s, (k - 1, 0, k - 1, 0)), w)
     elif pad == "reflect" and p >= min(s.shape[-2:]):
@@ -221,6 +229,15 @@ class SpatialGate(Check):
                     "pads with zeros.", sp(pad="replicate")),
             Mistake("reflect", "the border is padded by reflection; the convolution pads with "
                     "zeros.", sp(pad="reflect")),
+            # padding=3 copied from the paper's 7 x 7: the map grows by 7 - k rows and columns
+            Mistake("padding 3", "the padding is written in as 3, which keeps H x W only for "
+                    "k = 7; pad (k - 1) // 2 with k = conv_w.shape[-1] (1 for k = 3, 2 for k = 5).",
+                    sp(pad="3")),
+            # mean and max over H and W (dims (2, 3)): 2 C maps of 1 x 1, which the convolution
+            # refuses (Raises) unless C = 1, where the map comes out 1 x 1
+            Mistake("wrong axis", "the maps are pooled over H and W; the spatial gate pools over "
+                    "the CHANNELS (dim 1, keepdim=True), giving two maps of H x W.",
+                    sp(dims=(2, 3))),
         ]
 
 
@@ -254,13 +271,43 @@ class Module(Check):
         return out
 
     def run(self, obj, case):
-        try:
-            return super().run(obj, case)
-        except ValueError as exc:
-            if "do not match the reference layout" not in str(exc):
-                raise
-            raise ValueError(f"{exc}. CBAM has one MLP shared by both descriptors (W1, b1, W2, "
-                             "b2) and one convolution without bias; no BatchNorm") from None
+        return self.run_or_refuse(obj, case, self._two_mlps,
+                                  note=". CBAM has one MLP shared by both descriptors (W1, b1, W2, "
+                                  "b2) and one convolution without bias; no BatchNorm")
+
+    @staticmethod
+    def _second_mlp(case):
+        """The weights of a second MLP (W1', b1', W2', b2'), drawn from the case's label: what
+        the check loads into the other MLP of a module that has one per descriptor."""
+        h, c = np.shape(case.params["w1"])
+        return _channel_params(case_rng(f"{Module.id} second MLP", zlib.crc32(case.label.encode())),
+                               c, h)
+
+    def _two_mlps(self, obj, case):
+        """A module whose tensors are the reference's with the MLP's four twice (one MLP per
+        descriptor) runs with the case's MLP in its first MLP and :meth:`_second_mlp` in the
+        other, then the other way round (which MLP is the average's is the module's own
+        affair); any other layout returns None. Its numbers name 'two MLPs'."""
+        names = ("w1", "b1", "w2", "b2")
+        first = [case.params[n] for n in names]
+        second = list(self._second_mlp(case))
+        outs = []
+        for a, b in ((first, second), (second, first)):
+            params = dict(zip(names, a))
+            params["conv"] = case.params["conv"]
+            params.update({f"{n} of the second MLP": v for n, v in zip(names, b)})
+            module = obj(**case.kwargs)
+            if not isinstance(module, torch.nn.Module):
+                return None
+            module = module.to(getattr(torch, case.dtype)).eval()
+            try:
+                next(load_by_shape(module, params))     # the first layout: first MLP <- a
+            except ValueError:
+                return None
+            x = torch.from_numpy(np.array(case.args[0])).to(getattr(torch, case.dtype))
+            with torch.no_grad():
+                outs.append(_np(module(x)))
+        return outs
 
     @staticmethod
     def _p(case):
@@ -284,6 +331,14 @@ class Module(Check):
         def make(fn):
             return lambda c: _np(fn(*self._p(c)))
         mc = lambda x, mlp: _channel(x, *mlp)  # noqa: E731
+
+        def two_mlps(c):
+            x, mlp, w = self._p(c)
+            mlp2 = [_t(v) for v in self._second_mlp(c)]
+            m_c = torch.sigmoid(_mlp(x.mean(dim=(2, 3)), *mlp) + _mlp(x.amax(dim=(2, 3)), *mlp2))
+            f = x * m_c[:, :, None, None]
+            return _np(f * _spatial(f, w))
+
         return [
             Mistake("M_s times F", "the spatial map multiplies F; it must multiply F' = M_c * F.",
                     make(lambda x, mlp, w: x * _spatial(x * mc(x, mlp), w))),
@@ -299,6 +354,11 @@ class Module(Check):
                     "follows the paper, [mean; max].",
                     make(lambda x, mlp, w: (lambda f: f * _spatial(f, w, order=("max", "avg")))(
                         x * mc(x, mlp)))),
+            # one MLP per descriptor: the module's tensors are refused (see run), and its numbers
+            # are those of the average through the case's MLP and the maximum through a second
+            Mistake("two MLPs", "the module has two MLPs, one per descriptor; eq. (2) runs ONE "
+                    "shared MLP (W1, b1, W2, b2) on both the average- and the max-pooled "
+                    "descriptor, so CBAM adds a single MLP's parameters.", two_mlps),
         ]
 
 

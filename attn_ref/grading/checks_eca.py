@@ -326,6 +326,35 @@ class Module(Check):
             return _np(s)                 # a gate of the wrong shape cannot scale x
         return _np(scale(x, s[:, :, None, None]))
 
+    def run(self, obj, case):
+        return self.run_or_refuse(obj, case, self._other_k)
+
+    @staticmethod
+    def _weights(case, k):
+        """k weights for a kernel of another size than the case's: the case's k weights
+        repeated or cut to k (np.resize), so that the module's numbers can still be compared."""
+        return np.resize(np.asarray(case.params["conv.weight"]).reshape(-1), k)
+
+    def _other_k(self, obj, case):
+        """A module whose one learnable tensor holds k' != k weights (an even k from the rule
+        without its + 1, say) is refused; it runs with :meth:`_weights` (k') so that its numbers
+        can name its mistake. Any other layout returns None."""
+        import dataclasses
+
+        module = obj(**case.kwargs)
+        if not isinstance(module, torch.nn.Module):
+            return None
+        tensors = list(module.parameters()) + [b for n, b in module.named_buffers()
+                                               if b.is_floating_point()
+                                               and not n.endswith("num_batches_tracked")]
+        shapes = [tuple(s for s in t.shape if s != 1) for t in tensors]
+        if len(shapes) != 1 or len(shapes[0]) > 1:
+            return None
+        k = shapes[0][0] if shapes[0] else 1
+        other = dataclasses.replace(case, params={"conv.weight": self._weights(case, k)
+                                                  .reshape(1, 1, k)})
+        return Check.run(self, obj, other)
+
     def expected(self, case):
         kw = dict(case.kwargs)
         module = ECA(**kw, store_maps=False).double()
@@ -340,6 +369,23 @@ class Module(Check):
         out = [m for m in _gate_mistakes(self._run) if m.name not in ("no padding",)]
         out.append(Mistake("add", "the gate is added to x; eq. (4) multiplies.",
                            lambda c: self._run(c, scale=lambda x, s: x + s)))
+
+        def even_k(c):
+            # k computed in the module by eq. (6') without its + 1 for an even t, padded k // 2:
+            # an even k gives C + 1 gates, of which the first C scale x (the module is refused,
+            # see run, and runs with _weights(k))
+            kw = c.kwargs
+            k = kw.get("k_size") or int(_ratio(kw["channels"], kw.get("gamma", 2), kw.get("b", 1)))
+            if k < 1:
+                return np.full(np.shape(c.args[0]), np.nan)
+            x, w = _t(c.args[0]), _t(self._weights(c, k))
+            y = F.conv1d(x.mean(dim=(2, 3)).unsqueeze(1), w.view(1, 1, k), padding=k // 2)
+            s = torch.sigmoid(y[:, 0, :x.shape[1]])
+            return _np(x * s[:, :, None, None])
+
+        out.append(Mistake("even k", "k is even: eq. (6') adds 1 to an even t, so that k is odd "
+                           "and the kernel has a centre (call eca_kernel_size); an even k padded "
+                           "k // 2 gives C + 1 gates, shifted half a channel.", even_k))
         return out
 
 

@@ -81,6 +81,13 @@ class Refused(ValueError):
         self.arrays = arrays
 
 
+class Raises(RuntimeError):
+    """Raised by a mistake's ``compute`` on a case where code with that mistake raises (a
+    convolution given maps it refuses, say) instead of being undefined there: numbers a learner
+    returns on that case disagree with the mistake; a learner's error there counts neither way,
+    as any error does."""
+
+
 class Check:
     """Base class. Subclasses set ``id``, ``title``, ``kind`` and implement ``cases``,
     ``expected`` and (for kinds other than the generic ones) ``run``."""
@@ -132,6 +139,26 @@ class Check:
                     outs.append(to_numpy(module(*args)))
             return outs
         raise ValueError(f"unknown check kind {self.kind!r}")
+
+    def run_or_refuse(self, obj: Any, case: Case, other: Callable, note: str = "") -> list:
+        """:meth:`run` for a module check, where a learner's module whose tensors
+        :func:`load_by_shape` refuses may still run with weights of its own layout:
+        ``other(obj, case)`` returns its outputs so (None for a layout it does not know), and they
+        travel with the refusal (:class:`Refused`) to name the catalogued mistake they match.
+        ``note`` is added to the refusal's message."""
+        try:
+            return Check.run(self, obj, case)
+        except ValueError as exc:
+            if "do not match the reference layout" not in str(exc):
+                raise
+            message = f"{exc}{note}"
+        try:
+            outs = other(obj, case)
+        except Exception:                  # noqa: BLE001 - the layout's error stands alone
+            outs = None
+        if outs:
+            raise Refused(message, outs)
+        raise ValueError(message)
 
 
 def float64_tensor(a: Any):
@@ -321,8 +348,8 @@ def verify(check: Check, payload: Any) -> Verdict:
     # code returned on every case that returned numbers, failed or passed, the numbers of a
     # refused result included (Refused: a pair of the wrong shapes, say); a case that raised
     # otherwise, or where the mistake is undefined (say a reflection padding wider than the
-    # map), counts neither way; a mistake that only some cases happen to match is a hint in the
-    # feedback, not a finding
+    # map), counts neither way; numbers returned where the mistake raises (Raises) disagree; a
+    # mistake that only some cases happen to match is a hint in the feedback, not a finding
     explained: dict[str, bool] = {}
     returned: list[tuple[Case, list]] = []        # passed cases, checked once a case fails
 
@@ -330,6 +357,8 @@ def verify(check: Check, payload: Any) -> Verdict:
         try:
             with reference_mode():
                 mw = np.asarray(m.compute(case))
+        except Raises:                    # code with the mistake raises here; the learner's
+            return False                  # returned numbers
         except Exception:                 # a mistake that cannot occur on this case
             return None
         if mw.dtype.kind in "biuf" and not np.all(np.isfinite(mw)):

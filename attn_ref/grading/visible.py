@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import compare, to_numpy
+from .core import Refused, compare, to_numpy
 
 SHOWN = 8          # values shown of a tensor in a failure message
 
@@ -76,6 +76,21 @@ def expect_defined(*names: str) -> None:
                                   "and run it.")
 
 
+def _mistake_hint(check, case, outs: list) -> str:
+    """The hint of the first catalogued mistake that returns ``outs`` (one of them) on ``case``;
+    "" if none does."""
+    for m in check.mistakes():
+        try:
+            mw = np.asarray(m.compute(case))
+        except Exception:  # noqa: BLE001 - a mistake that raises or cannot occur here
+            continue
+        if mw.dtype.kind in "biuf" and not np.all(np.isfinite(mw)):
+            continue        # undefined on this case
+        if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in outs):
+            return m.hint
+    return ""
+
+
 def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = None) -> None:
     """Visible test for a step that has no smaller hand-checkable case (a count, a table) or
     whose mistakes only show on the hidden check's own cases: ``got`` is run here on the cases of
@@ -101,18 +116,21 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
                 torch.manual_seed(0)
                 outs = [np.asarray(a) for a in check.run(got, case)]
             except Exception as exc:   # noqa: BLE001 - the learner's error, reported as such
-                failures.append((case, check.points_hint, [f"your code raised {_describe(exc)}"]))
+                # a refused result's numbers (core.Refused: a module of another layout, say) can
+                # still name its mistake, unless they are the right ones (as in verify)
+                refused = [np.asarray(a) for a in exc.arrays] if isinstance(exc, Refused) else []
+                want = np.asarray(check.expected(case))
+                hint = "" if any(compare(a, want, case.dtype)[0] for a in refused) else \
+                    _mistake_hint(check, case, refused)
+                failures.append((case, hint or check.points_hint,
+                                 [f"your code raised {_describe(exc)}"]))
                 continue
             want = np.asarray(check.expected(case))
             verdicts = [compare(a, want, case.dtype, check.axis_names) for a in outs]
             if any(ok for ok, _ in verdicts):
                 continue
-            arr, hint = outs[0], check.points_hint
-            for m in check.mistakes():
-                mw = np.asarray(m.compute(case))
-                if any(a.shape == mw.shape and compare(a, mw, case.dtype)[0] for a in outs):
-                    hint = m.hint
-                    break
+            arr = outs[0]
+            hint = _mistake_hint(check, case, outs) or check.points_hint
             details = [verdicts[0][1]]
             if check.kind == "value" and arr.shape == want.shape and arr.ndim == 1 and arr.size > 1:
                 wrong = [j for j in range(arr.size)
