@@ -249,6 +249,9 @@ def _guarded(n, dtype, device):
     return buf, buf[GUARD:GUARD + n]
 
 
+PAST_THE_END = "outside out (past its end)"
+
+
 class FusedScale(Check):
     id = "profiling.fused_scale"
     title = "ca_scale(x, a_h, a_w, out) (a Triton kernel)"
@@ -302,9 +305,9 @@ class FusedScale(Check):
         margin = torch.cat([obuf[:GUARD], obuf[GUARD + n:]])
         outside = int((margin != SENTINEL).sum())
         if outside:
-            raise RuntimeError(f"the kernel wrote {outside} value(s) outside out (past its end): "
-                               "the last block runs past the end of the tensor; mask its loads and "
-                               "stores with offsets < n")
+            raise RuntimeError(f"the kernel wrote {outside} value(s) {PAST_THE_END}: the last "
+                               "block runs past the end of the tensor; mask its loads and stores "
+                               "with offsets < n")
         if any(not torch.equal(a, t) for a, t in zip(inputs, (x, a_h, a_w))):
             raise RuntimeError("the kernel changed its inputs x, a_h or a_w; write into out only")
         return [to_numpy(out)]
@@ -330,6 +333,10 @@ class FusedScale(Check):
                     lambda c: c.args[0] * c.args[1]),
             Mistake("a_w only", "only a_w is applied; multiply by a_h too.",
                     lambda c: c.args[0] * c.args[2]),
+            # its values are right; run() sees it write past the end of out
+            Mistake("no mask", "the last block runs past the end of the tensor: mask its loads "
+                    "and stores with offsets < n (n = x.numel()).", self.expected,
+                    shown_by=PAST_THE_END),
         ]
 
 

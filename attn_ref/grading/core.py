@@ -65,10 +65,16 @@ class Case:
 
 @dataclass
 class Mistake:
-    """A plausible mistake: ``compute(case)`` returns what code with that mistake would return."""
+    """A plausible mistake: ``compute(case)`` returns what code with that mistake would return.
+
+    ``shown_by``: for a mistake its numbers cannot show (a Triton kernel without a mask on its
+    last block returns the right values and writes past the end of its output), a phrase of the
+    error the check's ``run`` raises where it sees the mistake directly; a case failing with that
+    error agrees with the mistake."""
     name: str
     hint: str
     compute: Callable[[Case], np.ndarray]
+    shown_by: str = ""
 
 
 class Refused(ValueError):
@@ -385,6 +391,11 @@ def verify(check: Check, payload: Any) -> Verdict:
         if res.get("error") is not None:
             msg = f"{head}: your code raised {str(res['error'])[:500]}"
             failed += 1
+            shown = [m for m in mistakes if m.shown_by and m.shown_by in str(res["error"])]
+            for m in shown:               # the check saw the mistake itself (Mistake.shown_by)
+                explained[m.name] = explained.get(m.name, True)
+            if shown:
+                msg += f"\n    hint: {shown[0].hint}"
             refused = res.get("outputs")          # a refused result's numbers (core.Refused)
             if isinstance(refused, list) and 1 <= len(refused) <= MAX_OUTPUTS_PER_CASE:
                 try:
@@ -393,7 +404,7 @@ def verify(check: Check, payload: Any) -> Verdict:
                     arrays = []
                 if any(compare(a, expected_value(check, case), case.dtype)[0] for a in arrays):
                     returned.append((case, arrays))   # right numbers: like a passed case
-                elif arrays:
+                elif arrays and not shown:
                     msg += named(case, arrays)
             lines.append(msg)
             continue
