@@ -257,3 +257,18 @@ def test_check_ids_are_read_from_source():
     src = '### BEGIN HIDDEN TESTS\ngrade("se.squeeze", squeeze)\ngrade( \'se.module\', M)\n'
     assert check_ids(src) == ["se.squeeze", "se.module"]
     assert check_ids("expect_close(a, b)") == []
+
+
+def test_grade_judges_on_the_spot_except_while_autograding(monkeypatch, capsys):
+    """In an instructor's or nbval's kernel a wrong answer fails its test cell at once; while
+    nbgrader autogrades, the kernel only sends its results (the verdict that counts is reached
+    outside it), so it computes no expected values and raises nothing."""
+    from attn_ref.grading import grade, kernel
+
+    wrong = lambda x: x.sum(axis=(2, 3))  # noqa: E731
+    with pytest.raises(AssertionError, match="hidden"):
+        grade("se.squeeze", wrong, namespace={})
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    monkeypatch.setattr(kernel, "verify", lambda *a: pytest.fail("judged inside the kernel"))
+    grade("se.squeeze", wrong, namespace={})
+    assert "results sent to the grader" in capsys.readouterr().out
