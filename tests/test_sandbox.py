@@ -43,3 +43,15 @@ def test_a_folder_holding_python_itself_is_never_hidden():
 def test_the_command_line_carries_the_folders():
     cmd = sandbox.command(Path("/x"), [["true"]], ["/srv/class"])
     assert cmd[-1] == "--hide=/srv/class" and json.loads(cmd[-2]) == [["true"]]
+
+
+def test_only_the_sandbox_s_own_processes_are_listed():
+    count = "import glob; print(len(glob.glob('/proc/[0-9]*')))"
+    outside = int(subprocess.run([sys.executable, "-c", count], capture_output=True,
+                                 text=True).stdout)
+    with tempfile.TemporaryDirectory() as course:
+        proc = subprocess.run(sandbox.command(Path(course), [[sys.executable, "-c", count]]),
+                              capture_output=True, text=True, timeout=120)
+    inside = int(proc.stdout)
+    # the namespace's first process (unshare's child) and this Python; the machine has more
+    assert inside == 2 and outside > inside

@@ -111,6 +111,9 @@ def outer(course: str, commands: list[list[str]], hidden: list[str] = ()) -> int
         _mount("-o", "remount,bind,ro", p)
     for i in range(len(keep)):
         _mount_undo(str(stash / str(i)))
+    # /proc of this PID namespace: the machine's other processes (other graders, the
+    # coordinator) and their command lines are not listed
+    _mount("-t", "proc", "proc", "/proc")
     spec_dir = Path(COURSE) / ".sandbox" / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
