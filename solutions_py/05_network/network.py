@@ -212,7 +212,8 @@ with torch.no_grad():
 #   (buffers, not parameters).
 #
 # Multiply-adds are counted for one $224\times224$ image by PyTorch's `FlopCounterMode`
-# (`attn_ref.complexity.count_macs`, on the `meta` device: shapes only, no arithmetic), which sees
+# (`attn_ref.complexity.count_macs`, on the `meta` device: shapes only, no arithmetic; the
+# networks below are built there too, so no weights are drawn), which sees
 # convolutions and matrix products but not the element-wise gate products. The papers' "GFLOPs"
 # are multiply-adds too, but ResNet-50 is quoted at 3.86 G (SE, CBAM: stride on the first $1\times1$
 # convolution, as in the original Caffe ResNet; `resnet50(stride_in_1x1=True)` gives 3.858 G) or
@@ -231,7 +232,8 @@ rows = [  # (network, builder, paper's figure, its unit)
 ]
 print(f"{'network':25} {'parameters':>11} {'/10^6':>7} {'/2^20':>7} {'GMACs':>6}  published")
 for name, build, published, unit in rows:
-    net = build()
+    with torch.device("meta"):   # built as shapes only: no weights are drawn or stored
+        net = build()
     n = complexity.count_params(net)
     macs = complexity.count_macs(net, (3, 224, 224))
     print(f"{name:25} {n:11,d} {n / 1e6:7.2f} {n / 2**20:7.2f} {macs / 1e9:6.3f}  {published}")
