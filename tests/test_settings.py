@@ -69,3 +69,18 @@ def test_only_the_command_line_reads_the_environment():
     assert readers == []
     main = (ROOT / "autograde" / "attn_grade" / "pipeline.py").read_text()
     assert "load_settings(ROOT, os.environ)" in main
+
+
+def test_the_command_says_when_it_falls_back_to_the_checkout(tmp_path, monkeypatch, capsys):
+    """Outside any class folder the command works on the checkout's class, and says so; inside
+    the checkout it says nothing."""
+    from attn_grade import pipeline
+
+    monkeypatch.chdir(tmp_path)
+    assert pipeline.main(["settings"]) == 0
+    err = capsys.readouterr().err
+    assert f"no nbgrader_config.py in {tmp_path} or above" in err
+    assert str(pipeline.ROOT) in err
+    monkeypatch.chdir(pipeline.ROOT / "autograde")
+    assert pipeline.main(["settings"]) == 0
+    assert "nbgrader_config.py" not in capsys.readouterr().err

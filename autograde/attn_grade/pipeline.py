@@ -603,6 +603,10 @@ def main(argv=None) -> int:
     global _SETTINGS
     if args.root:
         use_root(args.root)
+    elif not Path.cwd().resolve().is_relative_to(ROOT):
+        print(f"attn-grade: no nbgrader_config.py in {Path.cwd()} or above; working on the class "
+              f"in the course checkout, {ROOT} (give --root or run in a class folder)",
+              file=sys.stderr)
     # the one place the environment is read: over the class's configuration, under the flags
     _SETTINGS = load_settings(ROOT, os.environ)
     for flag in ("workers", "scheduler", "cell_timeout"):
