@@ -158,3 +158,32 @@ def test_sample_submissions_graded_on_dask_workers_score_as_graded_locally(dask_
     assert "untouched/01_se: not in the gradebook" in check, check[-2000:]
     assert not [ln for ln in check.splitlines() if ln.split("/")[0] in STUDENTS], check
     print(f"\n{time.monotonic() - t0:.0f} s; " + said.group(0))
+
+
+def test_a_scheduler_out_of_reach_or_without_workers_is_named_not_waited_on(tmp_path, monkeypatch):
+    """--scheduler at an address where nothing listens, and at a real scheduler no worker has
+    joined: each ends with a message naming the address and what to start, instead of a
+    traceback or waiting forever."""
+    from attn_grade import engine
+
+    monkeypatch.setattr(engine, "SCHEDULER_WAIT", 3)
+    nobody = f"tcp://127.0.0.1:{jupyter_browser.free_port()}"
+    with pytest.raises(SystemExit, match=f"cannot reach the Dask scheduler at {nobody}"):
+        engine._client(nobody)
+    port = jupyter_browser.free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    with open(tmp_path / "scheduler.log", "w") as log:
+        proc = subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                                 str(port), "--dashboard-address", "127.0.0.1:0"], cwd=tmp_path,
+                                env=jupyter_browser.env(), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        from distributed import Client
+
+        with Client(address, timeout=120):                   # the scheduler is up
+            pass
+        with pytest.raises(SystemExit, match=f"no Dask worker joined the scheduler at {address} "
+                                             f"within 3 s; start one with `dask worker {address}`"):
+            engine._client(address)
+    finally:
+        _stop(proc)

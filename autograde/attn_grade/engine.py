@@ -490,6 +490,31 @@ def merge(result: Result, db_url: str, out: Path) -> None:
         gb.db.commit()
 
 
+SCHEDULER_WAIT = 60    # seconds to reach a scheduler, and then for its first worker to join
+
+
+def _client(scheduler: str):
+    """A Dask client of ``scheduler`` that has at least one worker.
+
+    Raises SystemExit naming the address when the scheduler cannot be reached, or when no worker
+    has joined it within :data:`SCHEDULER_WAIT` seconds (the tasks would wait forever)."""
+    from distributed import Client
+
+    try:
+        client = Client(scheduler, timeout=SCHEDULER_WAIT)
+    except OSError as exc:
+        raise SystemExit(f"cannot reach the Dask scheduler at {scheduler} ({exc}); start it with "
+                         "`dask scheduler`, or grade here without --scheduler") from None
+    try:
+        client.wait_for_workers(1, timeout=SCHEDULER_WAIT)
+    except TimeoutError:
+        client.close()
+        raise SystemExit(f"no Dask worker joined the scheduler at {scheduler} within "
+                         f"{SCHEDULER_WAIT} s; start one with `dask worker {scheduler}` "
+                         "(README: Parallel grading, PostgreSQL, many machines)") from None
+    return client
+
+
 def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
         scheduler: str | None = None, progress: bool = True) -> list[Result]:
     """Grade ``tasks`` (serially, on a local Dask cluster, or on a Dask scheduler) and merge each
@@ -521,7 +546,7 @@ def run(tasks: list[Task], db_url: str, out: Path, workers: int = 1,
             # workers are threads of this process: no worker processes to start (seconds each)
             cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
                                    dashboard_address=":0", silence_logs=50)
-        client = Client(scheduler or cluster)
+        client = _client(scheduler) if cluster is None else Client(cluster)
         try:
             grade = grade_one if cluster is not None else grade_on_worker
             futures = [client.submit(grade, t, key=f"grade-{t.student}-{t.assignment}-{i}",
