@@ -181,10 +181,10 @@ def mistaken(check, mistake, reference):
         given = list(bound.arguments.values())      # a mistake about a default needs it left out
         bound.apply_defaults()
         vals = list(bound.arguments.values())
-        out_buffer = vals[3] if check.id == "profiling.fused_scale" else None
+        out_buffer = vals[3] if check.id == "profiling.ca_scale" else None
         vals = vals[:n_args]
         like = next((v for v in vals if hasattr(v, "dtype")), None)
-        if check.id == "profiling.dominant_op":
+        if check.id == "profiling.dominant_operator":
             rows = vals[0]
             idx = int(mistake.compute(Case("visible", args=[rows])))
             return rows[idx]["name"]
@@ -195,9 +195,9 @@ def mistaken(check, mistake, reference):
         if out_buffer is not None:
             out_buffer.copy_(_torch_out(out, like))
             return out_buffer
-        if check.id == "ca.pool":
+        if check.id == "ca.coordinate_pool":
             return _unpack_pair(out, vals[0].shape[2], vals[0].shape[3])
-        if check.id == "ca.gates":
+        if check.id == "ca.split_gates":
             return _unpack_pair(out, vals[1], vals[2])
         if np.ndim(out) == 0 and like is None:
             v = np.asarray(out).item()

@@ -47,12 +47,6 @@ def test_every_graded_cell_calls_known_hidden_checks(path):
     assert graded, f"{path} has no graded cells"
 
 
-def test_every_check_is_used_by_a_notebook():
-    used = {i for p in NOTEBOOKS for cell, _ in _cells(p) if cell.cell_type == "code"
-            for i in check_ids(cell.source)}
-    assert set(all_checks()) <= used, f"checks no notebook uses: {sorted(set(all_checks()) - used)}"
-
-
 def test_stubs_fail_only_with_not_implemented():
     for path in sorted((ROOT / "course").glob("*/*.ipynb")):
         for cell, meta in _cells(path):

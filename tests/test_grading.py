@@ -103,11 +103,11 @@ def test_a_refused_pair_still_names_its_mistake():
     def no_keepdim(x):
         return x.mean(dim=3), x.mean(dim=2)
 
-    check = get_check("ca.pool")
-    v = verify(check, collect("ca.pool", swapped))
+    check = get_check("ca.coordinate_pool")
+    v = verify(check, collect("ca.coordinate_pool", swapped))
     assert not v.passed and v.mistakes == ["swapped"], v.text()
     assert "ValueError: z_h has shape" in v.text() and "Refused" not in v.text()
-    v = verify(check, collect("ca.pool", no_keepdim))
+    v = verify(check, collect("ca.coordinate_pool", no_keepdim))
     assert not v.passed and v.mistakes == [] and "hint:" not in v.text(), v.text()
 
 
@@ -132,10 +132,10 @@ def test_a_refused_module_layout_still_names_its_mistake():
             return f * torch.sigmoid(self.conv(torch.cat([f.mean(1, keepdim=True),
                                                           f.amax(1, keepdim=True)], 1)))
 
-    check = get_check("cbam.module")
+    check = get_check("cbam.cbam_module")
     for kw, named in ((dict(), ["two MLPs"]), (dict(max_first=True), ["two MLPs"]),
                       (dict(bias=True), [])):
-        v = verify(check, collect("cbam.module", lambda *a, **k: TwoMLPs(*a, **k, **kw)))
+        v = verify(check, collect("cbam.cbam_module", lambda *a, **k: TwoMLPs(*a, **k, **kw)))
         assert not v.passed and v.mistakes == named, (kw, v.text())
         assert "ValueError: the module's learnable tensors" in v.text(), v.text()
 
@@ -151,10 +151,10 @@ def test_a_refused_module_layout_still_names_its_mistake():
             s = torch.sigmoid(self.conv(x.mean((2, 3)).unsqueeze(1)))[:, 0, :x.shape[1]]
             return x * s[:, :, None, None]
 
-    check = get_check("eca.module")
-    v = verify(check, collect("eca.module", EvenK))
+    check = get_check("eca.eca_module")
+    v = verify(check, collect("eca.eca_module", EvenK))
     assert not v.passed and v.mistakes == ["even k"], v.text()
-    v = verify(check, collect("eca.module", lambda *a, **k: EvenK(*a, **k, pad=lambda k: (k - 1) // 2)))
+    v = verify(check, collect("eca.eca_module", lambda *a, **k: EvenK(*a, **k, pad=lambda k: (k - 1) // 2)))
     assert not v.passed and v.mistakes == [], v.text()
 
 
@@ -176,7 +176,7 @@ def test_numbers_where_a_mistake_raises_disagree_with_it():
 
 def test_forged_outputs_cannot_pass_a_module_check():
     # a kernel that sends the *inputs* back, or zeros, or many guesses, still fails
-    check = get_check("se.module")
+    check = get_check("se.se_module")
     for forged in ([[c.args[0]] for c in check.cases()],
                    [[np.zeros_like(c.args[0])] for c in check.cases()],
                    [[c.args[0] * k for k in np.linspace(0, 1, MAX_OUTPUTS_PER_CASE)] for c in check.cases()]):
@@ -248,14 +248,14 @@ def test_earlier_steps_are_replaced_while_a_step_runs():
         def forward(self, x):
             return x * torch.sigmoid(self.fc2(torch.relu(self.fc1(ns["squeeze"](x)))))[:, :, None, None]
 
-    assert verify(get_check("se.module"), collect("se.module", UsesSqueeze, ns)).passed
+    assert verify(get_check("se.se_module"), collect("se.se_module", UsesSqueeze, ns)).passed
     assert ns["squeeze"](torch.ones(1, 1, 2, 2) * torch.tensor([1.0, 3.0]).view(1, 1, 1, 2)).item() == 3.0
-    assert not verify(get_check("se.module"), collect("se.module", UsesSqueeze, {})).passed
+    assert not verify(get_check("se.se_module"), collect("se.se_module", UsesSqueeze, {})).passed
 
 
 def test_check_ids_are_read_from_source():
-    src = '### BEGIN HIDDEN TESTS\ngrade("se.squeeze", squeeze)\ngrade( \'se.module\', M)\n'
-    assert check_ids(src) == ["se.squeeze", "se.module"]
+    src = '### BEGIN HIDDEN TESTS\ngrade("se.param_count", f)\ngrade( \'se.param_count.conv4\', n)\n'
+    assert check_ids(src) == ["se.param_count", "se.param_count.conv4"]
     assert check_ids("expect_close(a, b)") == []
 
 

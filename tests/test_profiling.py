@@ -215,7 +215,7 @@ def test_fused_scale_check_catches_an_unmasked_kernel_and_a_swapped_axis():
             return out
         return run
 
-    check = get_check("profiling.fused_scale")
+    check = get_check("profiling.ca_scale")
     v = verify(check, collect(check.id, launcher(unmasked)))
     assert not v.passed and "mask" in v.text() and "outside out" in v.text()
     v = verify(check, collect(check.id, launcher(swapped)))

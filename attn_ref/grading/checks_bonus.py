@@ -136,7 +136,7 @@ def _cc_variant(q, k, twice=False, axis=-1, softmax=True, row_first=False):
 
 
 class CCAttention(Check):
-    id = "bonus.cc_attention"
+    step = "criss_cross_attention"
     axis_names = ("batch", "row", "column", "criss-cross position")
     title = "criss_cross_attention(q, k)"
     points_hint = ("eqs. (2)-(3): d_{u,v} = Q_u . K_v for the H - 1 column positions (without u) "
@@ -191,7 +191,7 @@ def _agg_variant(attn, v, how):
 
 
 class CCAggregate(Check):
-    id = "bonus.cc_aggregate"
+    step = "criss_cross_aggregate"
     title = "criss_cross_aggregate(attn, v)"
     points_hint = ("eq. (4) without gamma: out[:, :, h, w] = sum over h' != h of "
                    "attn[:, h, w, j] V[:, :, h', w] (j counts the column positions without h) "
@@ -237,7 +237,7 @@ def _cc_params(rng, C, m):
 
 
 class CCModule(Check):
-    id = "bonus.cc_module"
+    step = "cc_module"
     kind = "module"
     title = "CrissCross(channels, reduction, recurrence).forward"
     points_hint = ("repeat `recurrence` times with the same layers: attn from query_conv(x) and "
@@ -308,7 +308,7 @@ class CCModule(Check):
 
 # ----- CCNet step 4: reachability ---------------------------------------------------------------
 class Reach(Check):
-    id = "bonus.cc_reach"
+    step = "reachability"
     axis_names = ("output pixel u", "input pixel v")
     title = "reachability(H, W, passes)"
     points_hint = ("entry [u, v] (pixels numbered row-major, u = h * W + w) is 1 when, after "
@@ -346,7 +346,7 @@ class Reach(Check):
 
 # ----- CCNet step 5: cost -----------------------------------------------------------------------
 class CCCost(Check):
-    id = "bonus.cc_cost"
+    step = "cc_cost"
     title = "cc_affinities(H, W, recurrence=2)"
     points_hint = "each pass computes H + W - 1 affinities for each of the H W pixels."
 
@@ -384,7 +384,8 @@ def _ratio97():
 
 
 class CCRatio(Check):
-    id = "bonus.cc_ratio"
+    step = "cc_cost"
+    value = "ratio"
     kind = "value"
     title = "nonlocal_over_rcca (a 97 x 97 map)"
     points_hint = ("one non-local block computes (H W)^2 affinities; RCCA computes R = 2 passes "
@@ -426,7 +427,7 @@ def _chan_variant(x, w1, b1, w2, b2, how):
 
 
 class GAMChannel(Check):
-    id = "bonus.gam_channel"
+    step = "gam_channel_gate"
     title = "gam_channel_gate(x, w1, b1, w2, b2)"
     points_hint = ("eq. (6): permute x to (B, H, W, C) so that each position's channel vector is "
                    "the last axis, apply Linear(w1, b1), ReLU, Linear(w2, b2), permute back to "
@@ -480,7 +481,7 @@ def _spatial_variant(f2, conv1, bn1, conv2, bn2, how):
 
 
 class GAMSpatial(Check):
-    id = "bonus.gam_spatial"
+    step = "gam_spatial_gate"
     title = "gam_spatial_gate(f2, conv1, bn1, conv2, bn2)"
     points_hint = ("eq. (7): 7 x 7 convolution (padding 3, with bias) of F2 itself, BatchNorm "
                    "with the given running statistics (eval mode, eps = 1e-5), ReLU, the second "
@@ -555,7 +556,7 @@ def _gam_params(rng, C, h):
 
 
 class GAMModule(Check):
-    id = "bonus.gam_module"
+    step = "gam_module"
     kind = "module"
     title = "GAMBlock(channels, rate).forward"
     points_hint = ("eqs. (6)-(7): M_c from x, F2 = M_c * x, M_s from F2, output F3 = M_s * F2. "
@@ -625,7 +626,7 @@ class GAMModule(Check):
 
 # ----- GAM step 4: parameters -------------------------------------------------------------------
 class GAMParams(Check):
-    id = "bonus.gam_params"
+    step = "gam_params"
     title = "gam_param_count(channels, rate=4)"
     points_hint = ("the MLP C -> C/r -> C with biases; two 7 x 7 convolutions C -> C/r and "
                    "C/r -> C with biases, each followed by a BatchNorm (2 parameters per "
@@ -659,7 +660,9 @@ class GAMParams(Check):
 
 
 # ----- critical reading -------------------------------------------------------------------------
-def _value_check(cid, title, hint, value, wrong):
+def _value_check(value_name, title, hint, value, wrong):
+    """A value the critical-reading step grades (``bonus.reading``); ``value_name`` is empty for
+    its first value."""
     class _V(Check):
         kind = "value"
 
@@ -675,12 +678,12 @@ def _value_check(cid, title, hint, value, wrong):
         def mistakes(self):
             return [Mistake(n, h, (lambda c, v=v: np.asarray(v))) for n, v, h in wrong]
     v = _V()
-    v.id, v.title, v.points_hint = cid, title, hint
+    v.step, v.value, v.title, v.points_hint = "reading", value_name, title, hint
     return v
 
 
 FAKE_CC = _value_check(
-    "bonus.fake_cc_positions", "fake_cc_positions",
+    "", "fake_cc_positions",
     "count the input positions whose gradient at the centre output is non-zero: two 3 x 3 "
     "convolutions in a row see a 5 x 5 window.", 25,
     [("cross", 17, "17 is what one real criss-cross pass would see; this module has no attention."),
@@ -688,13 +691,13 @@ FAKE_CC = _value_check(
      ("one conv", 9, "the module stacks two 3 x 3 convolutions.")])
 
 TWICE_ENTRIES = _value_check(
-    "bonus.twice_entries", "twice_entries",
+    "twice_entries", "twice_entries",
     "count the entries the snippet's softmax normalises for one pixel of a 6 x 10 map.", 16,
     [("fixed", 15, "15 = H + W - 1 is the correct count; the snippet does not mask the centre."),
      ("product", 60, "the softmax runs over one pixel's row and column, not the whole map.")])
 
 GAM_ZERO = _value_check(
-    "bonus.gam_zero", "circulating_gam_zero",
+    "gam_zero", "circulating_gam_zero",
     "with every weight and bias zero, each sigmoid gives 1/2 and eval-mode BatchNorm with its "
     "initial statistics passes 0 through; follow the snippet line by line.", 0.125,
     [("correct gam", 0.0, "0 is what GAM itself outputs for x = 0; the snippet never multiplies by x."),

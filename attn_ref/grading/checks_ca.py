@@ -85,7 +85,7 @@ def _pack_t(first, second):
 
 # ----- step 1: direction-aware pooling ---------------------------------------------------------
 class Pool(Check):
-    id = "ca.pool"
+    step = "coordinate_pool"
     title = "coordinate_pool(x)"
     points_hint = ("eqs. (1)-(2): z^h averages over the width W (the last axis) and keeps H, "
                    "shape (B, C, H, 1); z^w averages over the height H and keeps W, (B, C, 1, W).")
@@ -128,7 +128,7 @@ class Pool(Check):
 
 # ----- step 2: bottleneck width ----------------------------------------------------------------
 class Bottleneck(Check):
-    id = "ca.mip"
+    step = "ca_bottleneck"
     title = "ca_bottleneck(channels, reduction=32)"
     points_hint = "C' = max(8, channels // reduction), with reduction = 32 by default."
 
@@ -173,7 +173,7 @@ def _transform(args, act=_hswish, bn="eval", order="hw"):
 
 
 class Transform(Check):
-    id = "ca.transform"
+    step = "shared_transform"
     title = "shared_transform(z_h, z_w, weight, bias, bn_weight, bn_bias, bn_mean, bn_var)"
     points_hint = ("eq. (3): concatenate [z^h ; (z^w)^T] along dim 2 into (B, C, H + W, 1), then "
                    "the 1x1 convolution with its bias, BatchNorm with the given running statistics "
@@ -234,7 +234,7 @@ def _gates(f, H, W, w_h, b_h, w_w, b_w, gate=torch.sigmoid, swap=False, split_wh
 
 
 class Gates(Check):
-    id = "ca.gates"
+    step = "split_gates"
     title = "split_gates(f, H, W, w_h, b_h, w_w, b_w)"
     points_hint = ("eqs. (4)-(5): the first H positions of f are f^h, the last W are f^w; "
                    "a^h = sigmoid(conv(f^h, w_h, b_h)) of shape (B, C, H, 1), "
@@ -298,7 +298,7 @@ def _ca_params(rng, C, m):
 
 
 class Module(Check):
-    id = "ca.module"
+    step = "ca_module"
     kind = "module"
     title = "CoordinateAttention(channels, reduction).forward"
     points_hint = ("forward: pool (eqs. 1-2), conv1 -> bn1 -> h-swish on the concatenation "
@@ -395,7 +395,7 @@ def _count(C, r=32):
 
 
 class ParamCount(Check):
-    id = "ca.param_count"
+    step = "ca_cost"
     title = "ca_param_count(channels, reduction=32)"
     points_hint = ("conv1 (C -> C', with bias), bn1 (a scale and a shift per unit; the running "
                    "statistics are buffers, not parameters), conv_h and conv_w (C' -> C, with "
@@ -439,7 +439,8 @@ def _macs(C, H, W, r=32):
 
 
 class Macs(Check):
-    id = "ca.macs"
+    step = "ca_cost"
+    value = "macs"
     title = "ca_macs(channels, H, W, reduction=32)"
     points_hint = ("conv1 runs on H + W positions (C' C each), conv_h on H and conv_w on W "
                    "positions (C C' each), and eq. (6) makes 2 C H W multiplications.")
@@ -485,7 +486,7 @@ FLIP_TABLE = np.array([[0, 0], [1, 0], [0, 1]])
 
 
 class Flip(Check):
-    id = "ca.flip"
+    step = "flip_table"
     kind = "value"
     title = "flip_table (rows: SE's s, CA's a^h, CA's a^w; columns: flip along H, along W)"
     points_hint = ("1 where the gate of the flipped input is the gate flipped along the same "

@@ -138,7 +138,7 @@ def _x(rng, shape):
 
 # ----- 1. channel gate --------------------------------------------------------------------------
 class ChannelGate(Check):
-    id = "cbam.channel_gate"
+    step = "channel_gate"
     title = "channel_gate(x, w1, b1, w2, b2)"
     points_hint = ("eq. (1): M_c = sigmoid(MLP(avg over H, W) + MLP(max over H, W)) with ONE MLP, "
                    "MLP(z) = W2 relu(W1 z + b1) + b2, returned as (B, C, 1, 1).")
@@ -185,7 +185,7 @@ class ChannelGate(Check):
 
 # ----- 2. spatial gate --------------------------------------------------------------------------
 class SpatialGate(Check):
-    id = "cbam.spatial_gate"
+    step = "spatial_gate"
     title = "spatial_gate(x, conv_w)"
     points_hint = ("eq. (3), paper order: pool over the CHANNELS, stack [mean; max] (input "
                    "channel 0 of conv_w meets the mean), k x k convolution with zero padding "
@@ -243,7 +243,7 @@ class SpatialGate(Check):
 
 # ----- 3. the block ----------------------------------------------------------------------------
 class Module(Check):
-    id = "cbam.module"
+    step = "cbam_module"
     kind = "module"
     title = "CBAM(channels, reduction, kernel_size)"
     points_hint = ("F' = M_c(F) * F, then F'' = M_s(F') * F': the spatial map is computed from "
@@ -275,12 +275,11 @@ class Module(Check):
                                   note=". CBAM has one MLP shared by both descriptors (W1, b1, W2, "
                                   "b2) and one convolution without bias; no BatchNorm")
 
-    @staticmethod
-    def _second_mlp(case):
+    def _second_mlp(self, case):
         """The weights of a second MLP (W1', b1', W2', b2'), drawn from the case's label: what
         the check loads into the other MLP of a module that has one per descriptor."""
         h, c = np.shape(case.params["w1"])
-        return _channel_params(case_rng(f"{Module.id} second MLP", zlib.crc32(case.label.encode())),
+        return _channel_params(case_rng(f"{self.id} second MLP", zlib.crc32(case.label.encode())),
                                c, h)
 
     def _two_mlps(self, obj, case):
@@ -377,7 +376,7 @@ def _order_cases(check_id):
 
 
 class SpatialFirst(Check):
-    id = "cbam.spatial_first"
+    step = "gate_order"
     title = "spatial_first(x, w1, b1, w2, b2, conv_w)"
     points_hint = ("spatial first: G' = M_s(F) * F, then G'' = M_c(G') * G' — each gate is "
                    "computed from the output of the one before it.")
@@ -402,7 +401,8 @@ class SpatialFirst(Check):
 
 
 class OrderGap(Check):
-    id = "cbam.order_gap"
+    step = "gate_order"
+    value = "gap"
     title = "order_gap(x, w1, b1, w2, b2, conv_w)"
     points_hint = ("for each example b, the largest |channel-first F'' - spatial-first output| "
                    "over C, H and W: a tensor of shape (B,).")
@@ -448,7 +448,7 @@ def _resnet50_cbam_params():
 
 
 class ParamCount(Check):
-    id = "cbam.param_count"
+    step = "cost"
     title = "cbam_param_count(channels, reduction, kernel_size)"
     points_hint = ("one shared MLP C -> C // r -> C with biases (2 C (C // r) + C // r + C) "
                    "plus one k x k convolution from 2 maps to 1 without bias (2 k^2).")
@@ -483,7 +483,8 @@ class ParamCount(Check):
 
 
 class Macs(Check):
-    id = "cbam.macs"
+    step = "cost"
+    value = "macs"
     title = "cbam_macs(channels, height, width, reduction, kernel_size)"
     points_hint = ("per example: the shared MLP runs twice (2 x 2 C (C // r)), the convolution "
                    "2 k^2 H W, and the two gates 2 C H W multiplications.")
@@ -520,7 +521,8 @@ class Macs(Check):
 
 
 class ParamsResNet50(Check):
-    id = "cbam.params_resnet50"
+    step = "cost"
+    value = "resnet50"
     kind = "value"
     title = "cbam_params_resnet50 (parameters CBAM adds to ResNet-50)"
     points_hint = ("16 blocks: 3 with C = 256, 4 with 512, 6 with 1024, 3 with 2048; r = 16, "

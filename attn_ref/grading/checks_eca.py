@@ -86,7 +86,7 @@ def _as_int_array(value, name: str) -> np.ndarray:
 
 
 class KernelSize(Check):
-    id = "eca.kernel_size"
+    step = "kernel_size"
     title = "eca_kernel_size(channels, gamma, b)"
     points_hint = ("eq. (6'), as the paper's code rounds: t = int(|(log2 C + b) / gamma|), then "
                    "k = t if t is odd, else t + 1.")
@@ -134,7 +134,8 @@ class _Table(Check):
 
 
 class ResNet50Table(_Table):
-    id = "eca.k_resnet50"
+    step = "kernel_size"
+    value = "resnet50"
     title = "k_resnet50 (psi at ResNet-50's widths 256, 512, 1024, 2048)"
     points_hint = "apply eq. (6') with gamma = 2, b = 1 to each of the four widths."
     widths = RESNET50_WIDTHS
@@ -154,7 +155,8 @@ class ResNet50Table(_Table):
 
 
 class MobileNetV2Table(_Table):
-    id = "eca.k_mobilenetv2"
+    step = "kernel_size"
+    value = "mobilenetv2"
     title = "k_mobilenetv2 (psi at MobileNetV2's stage widths)"
     points_hint = ("apply eq. (6') with gamma = 2, b = 1 to each of the seven widths "
                    "16, 24, 32, 64, 96, 160, 320.")
@@ -250,7 +252,7 @@ def _gate_mistakes(run_case):
 
 
 class Gate(Check):
-    id = "eca.gate"
+    step = "gate"
     title = "eca_gate(x, weight)"
     points_hint = ("eqs. (1) and (3): z = mean over H and W, (B, C); a 1-D convolution of z along "
                    "the channel axis with the k weights and (k - 1) // 2 zeros at each end; "
@@ -287,7 +289,7 @@ class Gate(Check):
 
 
 class Module(Check):
-    id = "eca.module"
+    step = "eca_module"
     kind = "module"
     title = "ECA(channels, k_size, gamma, b)"
     points_hint = ("k = k_size, or eq. (6') when k_size is None; one parameter tensor, the k "
@@ -425,7 +427,7 @@ class _Count(Check):
 
 
 class ParamsOfficial(_Count):
-    id = "eca.params_official"
+    step = "params"
     title = "eca_params_official (ECA weights in the released ECA-ResNet-50)"
     points_hint = "kernels 3, 5, 5, 7 in stages with 3, 4, 6, 3 blocks: sum of blocks * k."
     rule = "official"
@@ -437,7 +439,8 @@ class ParamsOfficial(_Count):
 
 
 class ParamsAdaptive(_Count):
-    id = "eca.params_adaptive"
+    step = "params"
+    value = "adaptive"
     title = "eca_params_adaptive (ECA weights in ResNet-50 with psi's kernels)"
     points_hint = "psi's kernels at widths 256, 512, 1024, 2048, in stages of 3, 4, 6, 3 blocks."
     rule = "adaptive"

@@ -91,7 +91,7 @@ class RefBlock(RefBottleneck):
 
 # ----- step 1: the bottleneck with a pluggable attention module --------------------------------
 class Block(Check):
-    id = "network.block"
+    step = "bottleneck"
     kind = "module"
     title = "Bottleneck(in_channels, width, stride, attention).forward"
     points_hint = ("conv1 -> bn1 -> ReLU -> conv2 -> bn2 -> ReLU -> conv3 -> bn3 -> attention on "
@@ -201,7 +201,7 @@ def _se_conv3():
 
 
 class SEConv3(Check):
-    id = "network.se_conv3"
+    step = "se_conv3"
     kind = "value"
     title = "se_conv3_params (parameters SE adds to conv3_x of SE-ResNet-50, with biases)"
     points_hint = ("conv3_x has four bottleneck blocks whose output (where SE acts) has C = 512 "
@@ -237,7 +237,7 @@ def _eca_stages():
 
 
 class ECAStages(Check):
-    id = "network.eca_stages"
+    step = "eca_stages"
     kind = "value"
     title = "eca_stage_params (ECA's parameters in each stage of the released ECA-ResNet-50)"
     points_hint = ("one ECA module per bottleneck block, k weights each (no bias); the released "
@@ -280,7 +280,7 @@ def _ca_block(in_channels, expansion, reduction=32):
 
 
 class CABlock(Check):
-    id = "network.ca_block"
+    step = "ca_block"
     title = "ca_block_params(in_channels, expansion, reduction=32)"
     points_hint = ("CA acts on the expanded width C = t x in_channels; m = max(8, C // r); "
                    "conv1 C -> m with bias, bn1 (2 m), conv_h and conv_w m -> C with bias.")

@@ -51,7 +51,7 @@ def _gates(kind, b, c, h, w):
 
 # ----- step 1: the fused scaling pass -----------------------------------------------------------
 class ScaleBytes(Check):
-    id = "profiling.scale_bytes"
+    step = "scale_bytes"
     title = "scale_bytes(kind, B, C, H, W, itemsize=4)"
     points_hint = ("eq. (2): read x once (N elements), read the gates (SE/ECA: B C; CA: B C (H + W); "
                    "CBAM: B C + B H W), write y once (N elements); times itemsize bytes.")
@@ -88,7 +88,7 @@ class ScaleBytes(Check):
 
 # ----- step 2: the whole forward ----------------------------------------------------------------
 class MinBytes(Check):
-    id = "profiling.min_bytes"
+    step = "min_bytes"
     title = "min_bytes(kind, B, C, H, W, itemsize=4)"
     points_hint = ("eq. (3): the pooling reads of x before the scaling pass (SE, ECA, CA: one; "
                    "CBAM: two, its spatial map needs M_c first) plus scale_bytes.")
@@ -128,7 +128,7 @@ class MinBytes(Check):
 
 # ----- step 3: multiplications of the scaling pass ---------------------------------------------
 class ScaleFlops(Check):
-    id = "profiling.scale_flops"
+    step = "scale_flops"
     title = "scale_flops(kind, B, C, H, W)"
     points_hint = "one multiplication per gate per element of x: SE/ECA N, CA and CBAM 2 N."
 
@@ -190,7 +190,7 @@ def _index(case, name):
 
 
 class DominantOp(Check):
-    id = "profiling.dominant_op"
+    step = "dominant_operator"
     title = "dominant_operator(rows) (feedback names rows by their position in the table, from 0)"
     points_hint = ("the row with the largest self_cpu_us (time spent in the operator itself, "
                    "without the operators it calls); do not assume the rows are sorted.")
@@ -253,7 +253,7 @@ PAST_THE_END = "outside out (past its end)"
 
 
 class FusedScale(Check):
-    id = "profiling.fused_scale"
+    step = "ca_scale"
     title = "ca_scale(x, a_h, a_w, out) (a Triton kernel)"
     points_hint = ("out[b, c, h, w] = x[b, c, h, w] * a_h[b, c, h, 0] * a_w[b, c, 0, w]; mask the "
                    "last block (offsets < n); read x through its strides or make it contiguous.")

@@ -22,7 +22,7 @@ def _excite(z, w1, b1, w2, b2, inner=torch.relu, outer=torch.sigmoid):
 
 
 class Squeeze(Check):
-    id = "se.squeeze"
+    step = "squeeze"
     title = "squeeze(x)"
     points_hint = "eq. (1): the mean of each channel over all H x W positions, shape (B, C)."
 
@@ -56,7 +56,7 @@ class Squeeze(Check):
 
 
 class Excitation(Check):
-    id = "se.excitation"
+    step = "excitation"
     title = "excitation(z, w1, b1, w2, b2)"
     points_hint = ("eq. (2): s = sigmoid(W2 relu(W1 z + b1) + b2), weights in nn.Linear's "
                    "(out, in) layout; biases may be None.")
@@ -101,7 +101,7 @@ class Excitation(Check):
 
 
 class Module(Check):
-    id = "se.module"
+    step = "se_module"
     kind = "module"
     title = "SqueezeExcitation(channels, reduction, bias)"
     points_hint = ("the bottleneck width is channels // reduction; forward returns x scaled by "
@@ -162,7 +162,8 @@ def _conv4_se_params() -> int:
 
 
 class ParamsConv4(Check):
-    id = "se.params_conv4"
+    step = "param_count"
+    value = "conv4"
     kind = "value"
     title = "se_params_conv4 (parameters SE adds to conv4_x of SE-ResNet-50)"
     points_hint = ("six blocks, each with C = 1024, r = 16 and biases: 2 C (C/r) + C/r + C per "
@@ -193,7 +194,7 @@ CHECKS = [Squeeze(), Excitation(), Module(), ParamsConv4()]
 
 
 class ParamCount(Check):
-    id = "se.param_count"
+    step = "param_count"
     title = "se_param_count(channels, reduction, bias)"
     points_hint = "two layers, C -> C // r -> C; with biases add C // r + C."
 

@@ -1,6 +1,8 @@
 """The grading machinery shared by every chapter.
 
-A *check* (``Check``) names one graded step of a chapter, for example ``"se.squeeze"``. It knows
+A *check* (``Check``) names one graded step of a chapter, for example ``"se.squeeze"``, or one
+further value its test cell grades (``"se.param_count.conv4"``; see :attr:`Check.id` for the rule
+that names them). It knows
 
 * its hidden **cases**: inputs generated from fixed seeds with NumPy's own generator, so the
   learner's kernel and the grader build the same inputs independently;
@@ -95,15 +97,28 @@ class Raises(RuntimeError):
 
 
 class Check:
-    """Base class. Subclasses set ``id``, ``title``, ``kind`` and implement ``cases``,
-    ``expected`` and (for kinds other than the generic ones) ``run``."""
+    """Base class. Subclasses set ``step`` (and ``value`` for a further value of the step),
+    ``title``, ``kind`` and implement ``cases``, ``expected`` and (for kinds other than the
+    generic ones) ``run``."""
 
-    id: str = ""
+    step: str = ""                 # the grade_id of the step's solution cell
+    value: str = ""                # a further value the step's test cell grades: its short name
     title: str = ""
     kind: str = "function"         # "function", "module" or "value"
     points_hint: str = ""          # where to look when the step fails
     substitutes: dict[str, Callable] = {}   # notebook names replaced by references while run
     axis_names: tuple | None = None          # how feedback names the result's axes
+
+    @property
+    def id(self) -> str:
+        """The check's id, from the one name of its step: the check of step ``S`` (the grade_id
+        of the solution cell, whose test cell is ``test_S``) of the chapter whose notebook is
+        ``N.ipynb`` (its checks in ``checks_N.py``) is ``N.S``; a further value graded by the same
+        test cell is ``N.S.<value>``. The test cell calls ``grade("N.S", ...)`` first, then each
+        ``grade("N.S.<value>", ...)`` (``tests/test_step_names.py`` holds the notebooks to it).
+        Hidden cases are seeded from this id (:func:`case_rng`)."""
+        chapter = type(self).__module__.rpartition(".")[2].removeprefix("checks_")
+        return ".".join(filter(None, (chapter, self.step, self.value)))
 
     def cases(self) -> list[Case]:
         raise NotImplementedError

@@ -196,7 +196,7 @@ class SqueezeExcitation(nn.Module):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_se_module", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("se.module", SqueezeExcitation)
+grade("se.se_module", SqueezeExcitation)
 ### END HIDDEN TESTS
 torch.manual_seed(1)
 se = SqueezeExcitation(32, reduction=8)
@@ -220,7 +220,7 @@ with torch.no_grad():
 expect_close(se(x), x / 2, "all weights zero gives x / 2", hint="sigmoid(0) = 1/2 for every channel.")
 # Random weights loaded into your module, on the hidden check's own shapes (earlier steps are
 # replaced by the reference ones here, as when you submit).
-expect_answer(SqueezeExcitation, "se.module", "SqueezeExcitation with random weights")
+expect_answer(SqueezeExcitation, "se.se_module", "SqueezeExcitation with random weights")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 
@@ -261,7 +261,7 @@ se_params_conv4 = 6 * se_param_count(1024, 16)
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_param_count", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
 grade("se.param_count", se_param_count)
-grade("se.params_conv4", se_params_conv4)
+grade("se.param_count.conv4", se_params_conv4)
 ### END HIDDEN TESTS
 expect_equal(se_param_count(64, 16), 2 * 64 * 4 + 4 + 64, "se_param_count(64, 16)",
              hint="W1 is (4, 64), W2 is (64, 4), plus biases of 4 and 64.")
@@ -271,7 +271,7 @@ expect_equal(se_param_count(64, 16, bias=False), 2 * 64 * 4, "se_param_count(64,
 expect_equal(se_param_count(12, 5), 2 * 12 * 2 + 2 + 12, "se_param_count(12, 5)",
              hint="the bottleneck is C // r, rounded down (at least 1): 12 // 5 = 2, not 3.")
 expect_defined("se_params_conv4")
-expect_answer(se_params_conv4, "se.params_conv4", "se_params_conv4")
+expect_answer(se_params_conv4, "se.param_count.conv4", "se_params_conv4")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]

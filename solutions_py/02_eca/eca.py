@@ -213,8 +213,8 @@ k_mobilenetv2 = tuple(eca_kernel_size(c) for c in MOBILENETV2_WIDTHS)
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_kernel_size", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
 grade("eca.kernel_size", eca_kernel_size)
-grade("eca.k_resnet50", k_resnet50)
-grade("eca.k_mobilenetv2", k_mobilenetv2)
+grade("eca.kernel_size.resnet50", k_resnet50)
+grade("eca.kernel_size.mobilenetv2", k_mobilenetv2)
 ### END HIDDEN TESTS
 # C = 64: (log2 64 + 1) / 2 = 3.5, truncated to 3, which is odd.
 expect_equal(eca_kernel_size(64), 3, "eca_kernel_size(64)",
@@ -239,8 +239,8 @@ if even:
 expect_defined("k_resnet50", "k_mobilenetv2")
 if not all(isinstance(k, int) for k in list(k_resnet50) + list(k_mobilenetv2)):
     raise AssertionError("k_resnet50 and k_mobilenetv2 should hold Python ints")
-expect_answer(k_resnet50, "eca.k_resnet50", "k_resnet50", labels=[f"C = {c}" for c in RESNET50_WIDTHS])
-expect_answer(k_mobilenetv2, "eca.k_mobilenetv2", "k_mobilenetv2",
+expect_answer(k_resnet50, "eca.kernel_size.resnet50", "k_resnet50", labels=[f"C = {c}" for c in RESNET50_WIDTHS])
+expect_answer(k_mobilenetv2, "eca.kernel_size.mobilenetv2", "k_mobilenetv2",
               labels=[f"C = {c}" for c in MOBILENETV2_WIDTHS])
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
@@ -346,7 +346,7 @@ class ECA(nn.Module):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_eca_module", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("eca.module", ECA)
+grade("eca.eca_module", ECA)
 ### END HIDDEN TESTS
 def n_params(m):
     return sum(p.numel() for p in m.parameters())
@@ -376,7 +376,7 @@ with torch.no_grad():
 expect_close(eca(x), x / 2, "all weights zero gives x / 2", hint="sigmoid(0) = 1/2 for every channel.")
 # Random weights loaded into your module, on the hidden check's own shapes (earlier steps are
 # replaced by the reference ones here, as when you submit).
-expect_answer(ECA, "eca.module", "ECA with random weights")
+expect_answer(ECA, "eca.eca_module", "ECA with random weights")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 # %% [markdown]
@@ -486,12 +486,12 @@ eca_params_adaptive = sum(n * eca_kernel_size(c) for n, c in zip(RESNET50_BLOCKS
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_params", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("eca.params_official", eca_params_official)
-grade("eca.params_adaptive", eca_params_adaptive)
+grade("eca.params", eca_params_official)
+grade("eca.params.adaptive", eca_params_adaptive)
 ### END HIDDEN TESTS
 expect_defined("eca_params_official", "eca_params_adaptive")
-expect_answer(eca_params_official, "eca.params_official", "eca_params_official")
-expect_answer(eca_params_adaptive, "eca.params_adaptive", "eca_params_adaptive")
+expect_answer(eca_params_official, "eca.params", "eca_params_official")
+expect_answer(eca_params_adaptive, "eca.params.adaptive", "eca_params_adaptive")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 

@@ -274,7 +274,7 @@ class CBAM(nn.Module):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_cbam_module", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("cbam.module", CBAM)
+grade("cbam.cbam_module", CBAM)
 ### END HIDDEN TESTS
 torch.manual_seed(2)
 block = CBAM(8, reduction=4)
@@ -302,7 +302,7 @@ expect_close(block(x), expected, "hand-set weights",
                   "multiplies F' (not x).")
 # Random weights loaded into your module, on the hidden check's own shapes (earlier steps are
 # replaced by the reference ones here, as when you submit).
-expect_answer(CBAM, "cbam.module", "CBAM with random weights")
+expect_answer(CBAM, "cbam.cbam_module", "CBAM with random weights")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 
@@ -355,8 +355,8 @@ def order_gap(x, w1, b1, w2, b2, conv_w):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_gate_order", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("cbam.spatial_first", spatial_first)
-grade("cbam.order_gap", order_gap)
+grade("cbam.gate_order", spatial_first)
+grade("cbam.gate_order.gap", order_gap)
 ### END HIDDEN TESTS
 torch.manual_seed(3)
 x = torch.randn(2, 8, 5, 6)
@@ -380,8 +380,8 @@ expect_close(order_gap(x, w1, b1, w2, b2, conv_w),
              (channel_first_out - spatial_first_out).abs().flatten(1).amax(dim=1),
              "order_gap, hand-set", hint="compare eq. (5) with eq. (6), per example.")
 # Random weights, where the channel map depends on what it sees: the hidden check's own cases.
-expect_answer(spatial_first, "cbam.spatial_first", "spatial_first on random weights")
-expect_answer(order_gap, "cbam.order_gap", "order_gap on random weights")
+expect_answer(spatial_first, "cbam.gate_order", "spatial_first on random weights")
+expect_answer(order_gap, "cbam.gate_order.gap", "order_gap on random weights")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
@@ -576,16 +576,16 @@ cbam_params_resnet50 = sum(n * cbam_param_count(c) for n, c in [(3, 256), (4, 51
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_cost", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("cbam.param_count", cbam_param_count)
-grade("cbam.macs", cbam_macs)
-grade("cbam.params_resnet50", cbam_params_resnet50)
+grade("cbam.cost", cbam_param_count)
+grade("cbam.cost.macs", cbam_macs)
+grade("cbam.cost.resnet50", cbam_params_resnet50)
 ### END HIDDEN TESTS
 expect_equal(cbam_param_count(64, 16, 7), 2 * 64 * 4 + 4 + 64 + 2 * 49, "cbam_param_count(64, 16, 7)",
              hint="MLP: W1 (4, 64), b1 (4), W2 (64, 4), b2 (64); convolution: (1, 2, 7, 7).")
 expect_equal(cbam_macs(64, 56, 56), 4 * 64 * 4 + 2 * 49 * 56 * 56 + 2 * 64 * 56 * 56, "cbam_macs(64, 56, 56)",
              hint="MLP on two descriptors 2 x (2 C C'), convolution 2 k^2 H W, two gates 2 C H W.")
 expect_defined("cbam_params_resnet50")
-expect_answer(cbam_params_resnet50, "cbam.params_resnet50", "cbam_params_resnet50")
+expect_answer(cbam_params_resnet50, "cbam.cost.resnet50", "cbam_params_resnet50")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]

@@ -109,7 +109,7 @@ def coordinate_pool(x: torch.Tensor):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_coordinate_pool", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.pool", coordinate_pool)
+grade("ca.coordinate_pool", coordinate_pool)
 ### END HIDDEN TESTS
 # Visible test: one channel with rows [0, 1, 2] and [3, 4, 5] (H = 2, W = 3).
 x = torch.arange(6.0).reshape(1, 1, 2, 3)
@@ -163,7 +163,7 @@ def ca_bottleneck(channels: int, reduction: int = 32) -> int:
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_ca_bottleneck", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.mip", ca_bottleneck)
+grade("ca.ca_bottleneck", ca_bottleneck)
 ### END HIDDEN TESTS
 expect_equal(ca_bottleneck(960), 30, "ca_bottleneck(960)", hint="960 // 32 = 30.")
 expect_equal(ca_bottleneck(96, 8), 12, "ca_bottleneck(96, 8)", hint="96 // 8 = 12.")
@@ -198,7 +198,7 @@ def shared_transform(z_h, z_w, weight, bias, bn_weight, bn_bias, bn_mean, bn_var
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_shared_transform", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.transform", shared_transform)
+grade("ca.shared_transform", shared_transform)
 ### END HIDDEN TESTS
 # Visible test: C = 1, C' = 2, H = 2, W = 1. The column [z_h ; z_w^T] is (1, -2, 4).
 z_h, z_w = torch.tensor([1.0, -2.0]).reshape(1, 1, 2, 1), torch.tensor([4.0]).reshape(1, 1, 1, 1)
@@ -257,7 +257,7 @@ def split_gates(f, H, W, w_h, b_h, w_w, b_w):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_split_gates", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.gates", split_gates)
+grade("ca.split_gates", split_gates)
 ### END HIDDEN TESTS
 # Visible test: C' = 1, C = 1, H = 2, W = 1, f = (0, 1 | -1).
 f = torch.tensor([0.0, 1.0, -1.0]).reshape(1, 1, 3, 1)
@@ -333,7 +333,7 @@ class CoordinateAttention(nn.Module):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_ca_module", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.module", CoordinateAttention)
+grade("ca.ca_module", CoordinateAttention)
 ### END HIDDEN TESTS
 torch.manual_seed(1)
 ca = CoordinateAttention(32).double().eval()
@@ -362,7 +362,7 @@ expect_close(ca(x), x * g * g, "BatchNorm statistics and h-swish",
              hint="use self.bn1 after self.conv1 (eval mode uses its running statistics), then h-swish, not ReLU.")
 # Random weights loaded into your module, on the hidden check's own shapes (earlier steps are
 # replaced by the reference ones here, as when you submit).
-expect_answer(CoordinateAttention, "ca.module", "CoordinateAttention with random weights")
+expect_answer(CoordinateAttention, "ca.ca_module", "CoordinateAttention with random weights")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 
@@ -406,8 +406,8 @@ def ca_macs(channels: int, H: int, W: int, reduction: int = 32) -> int:
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_ca_cost", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.param_count", ca_param_count)
-grade("ca.macs", ca_macs)
+grade("ca.ca_cost", ca_param_count)
+grade("ca.ca_cost.macs", ca_macs)
 ### END HIDDEN TESTS
 # C = 32, r = 32: C' = max(8, 1) = 8. conv1 8 * 32 + 8, bn1 2 * 8, conv_h and conv_w 2 * (32 * 8 + 32).
 expect_equal(ca_param_count(32), 264 + 16 + 576, "ca_param_count(32)",
@@ -522,7 +522,7 @@ for row, gate in enumerate(gate_fns):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_flip_table", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("ca.flip", flip_table)
+grade("ca.flip_table", flip_table)
 ### END HIDDEN TESTS
 expect_defined("flip_table")
 table = np.asarray(flip_table, dtype=float)
@@ -530,7 +530,7 @@ if table.shape != (3, 2):
     raise AssertionError(f"flip_table should have shape (3, 2) (rows s, a_h, a_w; columns flip H, flip W), got {table.shape}")
 if not np.isin(table, [0, 1]).all():
     raise AssertionError("flip_table should hold only 0 (unchanged) and 1 (moved with the flip).")
-expect_answer(flip_table, "ca.flip", "flip_table")
+expect_answer(flip_table, "ca.flip_table", "flip_table")
 print("Every visible test of this step passes; it earns its 1 point when the hidden tests agree.")
 
 # %% [markdown]

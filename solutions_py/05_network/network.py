@@ -136,7 +136,7 @@ class Bottleneck(nn.Module):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_bottleneck", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("network.block", Bottleneck)
+grade("network.bottleneck", Bottleneck)
 ### END HIDDEN TESTS
 torch.manual_seed(0)
 x = torch.randn(2, 16, 6, 5, dtype=torch.float64)
@@ -175,7 +175,7 @@ with torch.no_grad():
                  hint="the module multiplies the branch only; x is added after it, untouched.")
 # Random weights loaded into your module, on the hidden check's own shapes (earlier steps are
 # replaced by the reference ones here, as when you submit).
-expect_answer(Bottleneck, "network.block", "Bottleneck with random weights")
+expect_answer(Bottleneck, "network.bottleneck", "Bottleneck with random weights")
 print("Every visible test of this step passes; it earns its 4 points when the hidden tests agree.")
 
 # %% [markdown]

