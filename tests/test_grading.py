@@ -272,3 +272,14 @@ def test_grade_judges_on_the_spot_except_while_autograding(monkeypatch, capsys):
     monkeypatch.setattr(kernel, "verify", lambda *a: pytest.fail("judged inside the kernel"))
     grade("se.squeeze", wrong, namespace={})
     assert "results sent to the grader" in capsys.readouterr().out
+
+
+def test_a_check_id_must_start_with_its_files_name(monkeypatch):
+    """get_check finds a check by its id's prefix (checks_<prefix>.py): a check under another
+    prefix would pass every test that lists all checks and be missing in a learner's kernel."""
+    from attn_ref.grading import registry
+
+    monkeypatch.setattr(registry, "CHAPTERS", {"other": "attn_ref.grading.checks_se"})
+    monkeypatch.setattr(registry, "_cache", {})
+    with pytest.raises(ValueError, match="check id 'se.squeeze' must start with 'other.'"):
+        registry.all_checks()

@@ -84,3 +84,23 @@ def test_the_command_says_when_it_falls_back_to_the_checkout(tmp_path, monkeypat
     monkeypatch.chdir(pipeline.ROOT / "autograde")
     assert pipeline.main(["settings"]) == 0
     assert "nbgrader_config.py" not in capsys.readouterr().err
+
+
+def test_trial_passes_its_grading_flags_to_the_autograde_it_runs(tmp_path, monkeypatch):
+    """`attn-grade trial A --workers 1` grades with one worker (the flags were once dropped), and
+    `--keep DIR` leaves the scratch class, report included, in DIR."""
+    from attn_grade import pipeline
+
+    ran = []
+    monkeypatch.setattr(pipeline, "_SETTINGS", None)        # main() sets it: restored after
+    monkeypatch.setattr(pipeline, "copy_class", lambda dest, only: dest)
+    monkeypatch.setattr(pipeline.subprocess, "run",
+                        lambda cmd, **kw: ran.append(cmd) or type("P", (), {"returncode": 0})())
+    keep = tmp_path / "kept"
+    assert pipeline.main(["trial", "01_se", "--workers", "1", "--cell-timeout", "30",
+                          "--keep", str(keep)]) == 0
+    commands = {cmd[cmd.index("--root") + 2]: cmd[cmd.index("--root") + 1:] for cmd in ran}
+    assert commands["autograde"] == [str(keep), "autograde", "--workers=1", "--cell-timeout=30"]
+    assert commands["check-samples"] == [str(keep), "check-samples", "01_se"]
+    with pytest.raises(SystemExit):
+        pipeline.main(["release", "--keep", str(keep)])

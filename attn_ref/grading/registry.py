@@ -19,6 +19,11 @@ def all_checks(prefix: str | None = None) -> dict[str, Check]:
         if prefix is not None and chapter != prefix:
             continue
         for check in import_module(modname).CHECKS:
+            if check.id.split(".")[0] != chapter:
+                # get_check finds a check by its id's prefix: one under another prefix would be
+                # listed here and missing in a learner's kernel ("no check named ...")
+                raise ValueError(f"{modname}: check id {check.id!r} must start with "
+                                 f"{chapter + '.'!r}, the name of its file checks_{chapter}.py")
             _cache.setdefault(check.id, check)
     return {k: v for k, v in _cache.items() if prefix is None or k.split(".")[0] == prefix}
 

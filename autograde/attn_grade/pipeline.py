@@ -11,6 +11,7 @@ Its command line is ``attn-grade`` (or ``python -m attn_grade``), run in the cla
     attn-grade store-outputs      # refresh the outputs nbval compares in solutions/
     attn-grade reset-demo         # forget earlier demo results (refuses if real learners are there)
     attn-grade trial 02_eca       # release, build samples, grade, check: in a scratch copy
+                                  # (--keep DIR: in DIR, kept with its report)
 
 The class report (attn_grade.report: autograde/report.html and CSVs) is written at the end of autograde.
 
@@ -567,16 +568,25 @@ def copy_class(dest: Path, only: list[str] | None = None, course: bool = False,
     return dest
 
 
-def trial(only: list[str]) -> int:
+def trial(only: list[str], grading_flags: list[str] | None = None, keep: Path | None = None) -> int:
     """Release, build the samples of, grade and check the given assignments in a scratch copy of
-    the class (nothing here is touched): for chapter authors."""
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = copy_class(Path(tmp), only)
+    the class (nothing here is touched): for chapter authors. ``grading_flags`` (``--workers``,
+    ``--scheduler``, ``--cell-timeout`` as given to ``trial``) go to its autograde; with
+    ``keep``, the scratch class is that new folder and stays, with its report, once done."""
+    if keep is not None:
+        keep = Path(keep).resolve()
+        if keep.exists() and any(keep.iterdir()):
+            raise SystemExit(f"--keep {keep}: the folder is not empty")
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = copy_class(keep or Path(scratch), only)
         script = [sys.executable, "-m", "attn_grade", "--root", str(tmp)]
-        for cmd in (["release"], ["samples", *only], ["autograde"], ["check-samples", *only]):
+        for cmd in (["release"], ["samples", *only], ["autograde", *(grading_flags or [])],
+                    ["check-samples", *only]):
             proc = subprocess.run(script + cmd, cwd=tmp, text=True)
             if proc.returncode:
                 return proc.returncode
+        if keep is not None:
+            print(f"the trial's class is kept in {tmp}")
     return 0
 
 
@@ -594,6 +604,8 @@ def main(argv=None) -> int:
                    "(default: c.Grading.scheduler, else a local cluster)")
     p.add_argument("--cell-timeout", type=int, help="seconds each cell may run while grading "
                    "(default: c.Grading.cell_timeout, else c.ResilientExecute.timeout)")
+    p.add_argument("--keep", type=Path, metavar="DIR", help="trial only: make the scratch class "
+                   "in DIR (new or empty) and leave it there, to read its report and feedback")
     p.add_argument("--root", type=Path, help="the class folder (holding nbgrader_config.py, "
                    "solutions/, course/, autograde/); default: the working directory or the "
                    "nearest folder above it with nbgrader_config.py")
@@ -613,6 +625,8 @@ def main(argv=None) -> int:
         if getattr(args, flag) is not None:
             setattr(_SETTINGS, flag, getattr(args, flag))
     only = args.assignments or None
+    if args.keep is not None and args.command != "trial":
+        p.error("--keep is an option of trial")
     if args.command == "settings":
         print(describe())
         return 0
@@ -632,7 +646,10 @@ def main(argv=None) -> int:
     elif args.command == "trial":
         if not only:
             p.error("trial needs at least one assignment")
-        return trial(only)
+        flags = [f"--{flag.replace('_', '-')}={getattr(args, flag)}"
+                 for flag in ("workers", "scheduler", "cell_timeout")
+                 if getattr(args, flag) is not None]
+        return trial(only, flags, args.keep)
     elif args.command == "reset-demo":
         reset_demo()
     elif args.command == "store-outputs":
