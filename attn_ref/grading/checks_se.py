@@ -1,4 +1,4 @@
-"""Hidden checks of the Squeeze-and-Excitation chapter (``solutions/se/se.ipynb``)."""
+"""Hidden checks of the Squeeze-and-Excitation chapter (``solutions/01_se/se.ipynb``)."""
 from __future__ import annotations
 
 import numpy as np
