@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -50,6 +51,8 @@ class Task:
     sandbox: bool = _DEFAULT.sandbox   # in the sandbox, where the machine allows it
     cell_timeout: int = 0              # seconds per cell; 0: the configuration's
     hidden: tuple[str, ...] = ()       # the class folder: hidden by the sandbox where it exists
+    kernel_zygote: bool = _DEFAULT.kernel_zygote     # kernels forked from a warm zygote (sandbox)
+    grading_worker: bool = _DEFAULT.grading_worker   # through this process's grading worker
     duedate: str | None = None         # the assignment's due date in the class gradebook (ISO, UTC)
 
     @classmethod
@@ -58,7 +61,9 @@ class Task:
         return cls(timeout=settings.submission_timeout,
                    memory=int(settings.memory_limit_gb * 2**30),
                    max_notebook_bytes=settings.max_notebook_mb * 2**20,
-                   sandbox=settings.sandbox, cell_timeout=settings.cell_timeout, **fields)
+                   sandbox=settings.sandbox, cell_timeout=settings.cell_timeout,
+                   kernel_zygote=settings.kernel_zygote, grading_worker=settings.grading_worker,
+                   **fields)
 
     @property
     def notebooks(self) -> list[str]:
@@ -95,18 +100,26 @@ _WITH_LIMIT = ("import os, resource, sys; m = int(sys.argv[1]); "
 
 
 def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
-         sandboxed: bool = False, hidden: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+         sandboxed: bool = False, hidden: tuple[str, ...] = (), zygote: bool = False,
+         worker: bool = False) -> subprocess.CompletedProcess:
     """Run the nbgrader ``commands`` (argument lists, as after ``nbgrader``) one after the other
     in one Python process (attn_grade.nbgrader_run) in ``cwd``, in the sandbox when
-    ``sandboxed``, with a memory limit and a time limit for the whole process tree."""
+    ``sandboxed`` (its kernels forked from a zygote when ``zygote``: give the commands
+    :func:`kernel_option`), with a memory limit and a time limit for the whole process tree.
+    ``worker``: that process is forked from this process's grading worker
+    (attn_grade.grading_worker) instead of started afresh."""
     from . import sandbox
 
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
     env["PYTHONWARNINGS"] = "ignore"
-    cmd = [sys.executable, "-m", "attn_grade.nbgrader_run",
-           json.dumps([[*c, "--log-level=WARN"] for c in commands])]
+    argv = [json.dumps([[*c, "--log-level=WARN"] for c in commands])]
+    if sandboxed and zygote:
+        argv = ["--zygote", sandbox.ZYGOTE_SOCKET, "--gradebook", sandbox.GRADEBOOK, *argv]
+    if worker:
+        return _worker().run(argv, str(cwd), env, timeout, memory, sandboxed, hidden)
+    cmd = [sys.executable, "-m", "attn_grade.nbgrader_run", *argv]
     if sandboxed:
         cmd = sandbox.command(cwd, [cmd], list(hidden))
     cmd = [sys.executable, "-c", _WITH_LIMIT, str(memory), *cmd]
@@ -119,6 +132,35 @@ def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
         proc.communicate()
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def kernel_option(sandboxed: bool, zygote: bool) -> list[str]:
+    """nbgrader's option choosing the learner's kernel: the sandbox's (forked from the zygote
+    where ``zygote``), or none (the notebook's own) outside the sandbox."""
+    from . import sandbox
+
+    if not sandboxed:
+        return []
+    name = sandbox.ZYGOTE_KERNEL_NAME if zygote else sandbox.KERNEL_NAME
+    return [f"--ResilientExecute.kernel_name={name}"]
+
+
+_WORKER: list = []
+_WORKER_LOCK = threading.Lock()
+
+
+def _worker():
+    """This process's grading worker (attn_grade.grading_worker), started on first use and
+    ended at exit (its CPU time then counts as this process's children's)."""
+    import atexit
+
+    from .grading_worker import Worker
+
+    with _WORKER_LOCK:
+        if not _WORKER:
+            _WORKER.append(Worker())
+            atexit.register(_WORKER[0].close)
+        return _WORKER[0]
 
 
 # ----- the release each submission is graded against --------------------------------------------
@@ -357,9 +399,8 @@ def grade_one(task: Task) -> Result:
         from . import sandbox
 
         res.sandboxed = task.sandbox and sandbox.available()
-        options = ["--ReconcileCells.enabled=False"]      # done above, with notes
-        if res.sandboxed:                                 # the kernelspec the sandbox installs
-            options.append(f"--ResilientExecute.kernel_name={sandbox.KERNEL_NAME}")
+        options = ["--ReconcileCells.enabled=False",      # done above, with notes
+                   *kernel_option(res.sandboxed, task.kernel_zygote)]
         if task.cell_timeout:
             options.append(f"--ResilientExecute.timeout={task.cell_timeout}")
         log = ""
@@ -372,7 +413,8 @@ def grade_one(task: Task) -> Result:
                              ["generate_feedback", task.assignment, "--student", task.student,
                               "--force"]],
                             scratch, task.timeout, task.memory, sandboxed=res.sandboxed,
-                            hidden=task.hidden)
+                            hidden=task.hidden, zygote=task.kernel_zygote,
+                            worker=task.grading_worker)
             except subprocess.TimeoutExpired:
                 res.notes.append(f"grading took longer than {task.timeout} s; not graded")
                 return res
