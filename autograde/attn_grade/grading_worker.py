@@ -137,11 +137,21 @@ class Worker:
 
 
 def serve(path: str) -> int:
-    """Preload, listen at ``path``, fork a child per request until stdin closes."""
+    """Preload (nbgrader's modules and the kernel zygote's, in a folder of the worker's own, so
+    that no ``matplotlibrc`` of the class folder is read), warm the feedback's templates, listen
+    at ``path``, fork a child per request until stdin closes."""
     from . import kernel_zygote
 
     kernel_zygote.FRESH_SYS_PATH = list(sys.path)     # the kernels get it back
-    kernel_zygote.preload(PRELOAD)
+    here = os.getcwd()
+    own = os.path.dirname(path)
+    os.environ["MPLCONFIGDIR"] = os.path.join(own, "mpl")
+    os.chdir(own)
+    try:
+        kernel_zygote.preload(PRELOAD + kernel_zygote.PRELOAD)
+        warm_feedback()
+    finally:
+        os.chdir(here)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     os.chmod(path, 0o600)
@@ -149,6 +159,73 @@ def serve(path: str) -> int:
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     return kernel_zygote.serve_forks(listener, 0, 2, _submission)
+
+
+def _template_cache():
+    """Jinja's compiled templates, kept in memory (a ``jinja2.BytecodeCache``): filled by the
+    worker's :func:`warm_feedback`, read by every submission forked after it. Jinja checks each
+    entry against its template's source, so a changed template is compiled afresh."""
+    import jinja2
+
+    class Cache(jinja2.BytecodeCache):
+        def __init__(self):
+            self.store: dict[str, bytes] = {}
+
+        def load_bytecode(self, bucket):
+            if bucket.key in self.store:
+                bucket.bytecode_from_string(self.store[bucket.key])
+
+        def dump_bytecode(self, bucket):
+            self.store[bucket.key] = bucket.bytecode_to_string()
+
+    return Cache()
+
+
+def warm_feedback():
+    """Render a small notebook with nbgrader's feedback template once, in the worker: the
+    templates are compiled (and kept, :func:`_template_cache`), the syntax highlighter's and the
+    HTML parser's regular expressions built, so that each submission's generate_feedback only
+    renders. Nothing of a submission is involved; a failure here only leaves things cold."""
+    import nbformat
+    from nbconvert.exporters import HTMLExporter, TemplateExporter
+    from nbgrader.converters.generate_feedback import GenerateFeedback
+    from nbgrader.preprocessors import GetGrades  # noqa: F401  (imported by generate_feedback)
+
+    cache = _template_cache()
+    create = TemplateExporter._create_environment
+
+    def _create_environment(self):
+        env = create(self)
+        env.bytecode_cache = cache
+        return env
+
+    TemplateExporter._create_environment = _create_environment
+    # the template folders GenerateFeedback gives its exporter
+    formgrader = os.path.join(os.path.dirname(os.path.abspath(
+        sys.modules[GenerateFeedback.__module__].__file__)), "..", "server_extensions",
+        "formgrader")
+    css = os.path.join(formgrader, "static", "node_modules", "bootstrap", "dist", "css")
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# a title\n\nsome *text* and `code`"),
+        nbformat.v4.new_code_cell("import numpy as np\nx = np.ones(3)  # a comment\nprint(x)",
+                                  metadata={"nbgrader": {"grade": True, "solution": False,
+                                                         "grade_id": "t", "points": 2,
+                                                         "score": 1, "comment": "ok"}},
+                                  outputs=[nbformat.v4.new_output("stream", text="[1. 1. 1.]\n"),
+                                           nbformat.v4.new_output("error", ename="ValueError",
+                                                                  evalue="no", traceback=["no"])])])
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    try:
+        HTMLExporter(template_name="feedback",
+                     extra_template_basedirs=[os.path.abspath(os.path.join(formgrader, "templates"))],
+                     extra_template_paths=[os.path.abspath(css)],
+                     ).from_notebook_node(nb, resources={"nbgrader": {
+                         "notebook": "warm", "score": 1.0, "max_score": 2.0,
+                         "late_penalty": 0.0}})
+    except Exception as exc:
+        print(f"grading worker: feedback not warmed ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+    return cache
 
 
 def _submission(request: dict, fds: list[int], others: list[int]) -> int:
