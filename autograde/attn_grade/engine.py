@@ -149,6 +149,13 @@ _WORKER: list = []
 _WORKER_LOCK = threading.Lock()
 
 
+def worker_running() -> bool:
+    """Whether this process has started its grading worker (a submission was graded with
+    ``grading_worker`` on)."""
+    with _WORKER_LOCK:
+        return bool(_WORKER)
+
+
 def _worker():
     """This process's grading worker (attn_grade.grading_worker), started on first use and
     ended at exit (its CPU time then counts as this process's children's)."""

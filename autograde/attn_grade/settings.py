@@ -44,11 +44,12 @@ class Grading(Configurable):
         "process starts after importing PyTorch, matplotlib and attn_ref (and that runs no "
         "learner code), instead of starting a fresh Python (attn_grade.kernel_zygote). False: "
         "every kernel a fresh process.")).tag(config=True)
-    grading_worker = Bool(False, help=(
+    grading_worker = Bool(True, help=(
         "Grade through one long-lived worker process per grading process, which imports "
         "nbgrader, PyTorch and the verdict once and forks each submission into new user, mount "
         "and PID namespaces of its own, with its limits (attn_grade.grading_worker). False: a "
-        "fresh nbgrader process per submission.")).tag(config=True)
+        "fresh process per submission (unshare, python -m attn_grade.nbgrader_run)."
+        )).tag(config=True)
 
 
 # the command line's environment variables, each standing for one option
