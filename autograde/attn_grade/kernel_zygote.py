@@ -43,7 +43,12 @@ import sys
 # chapter's checks (attn_ref.grading.registry)
 PRELOAD = ("numpy", "torch", "torch.nn.functional", "torch.utils.flop_counter", "matplotlib",
            "matplotlib.pyplot", "tqdm.auto", "ipykernel.kernelapp", "IPython", "attn_ref",
-           "attn_ref.grading", "attn_ref.grading.kernel", "attn_ref.data", "attn_ref.plots")
+           "attn_ref.grading", "attn_ref.grading.kernel", "attn_ref.data", "attn_ref.plots",
+           # what the chapters' cells import on the way (measured on 01_se: PyTorch's _dynamo,
+           # with sympy, about a second of CPU in every kernel; scikit-image's sample images);
+           # imports only, each leaving the process single-threaded
+           "torch._dynamo", "scipy.linalg", "skimage.data", "skimage.io", "skimage.color",
+           "skimage.exposure", "skimage.util", "matplotlib_inline.backend_inline")
 MAX_REQUEST = 1 << 20
 # what python -m put first on sys.path for the process the zygote is forked from
 _MAIN_FOLDER = sys.path[0] if sys.path else None
