@@ -4,7 +4,9 @@ nbgrader grades one submission at a time and its SQLite gradebook is not safe fo
 writers. Here each submission is graded by :func:`grade_one` in a scratch course of its own
 (a copy of the assignment's release bundle, with its own SQLite gradebook), in a child process
 with a time and memory limit; nbgrader's autograde and generate_feedback run in one process
-(attn_grade.nbgrader_run) inside the grading sandbox. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
+(attn_grade.nbgrader_run) inside the grading sandbox, forked from this process's long-lived
+grading worker (attn_grade.grading_worker) unless the Task says otherwise, the learner's kernels
+forked from a zygote (attn_grade.kernel_zygote). :func:`grade_one` takes and returns plain data (file contents as bytes, scores
 as numbers), so it can run in this process, in a local Dask cluster, or on Dask workers on other
 machines that have the same environment. The coordinator alone writes the class gradebook
 (SQLite or PostgreSQL: nbgrader's ``CourseDirectory.db_url``) and the files under autograde/.
