@@ -4,7 +4,9 @@ nbgrader grades one submission at a time and its SQLite gradebook is not safe fo
 writers. Here each submission is graded by :func:`grade_one` in a scratch course of its own
 (a copy of the assignment's release bundle, with its own SQLite gradebook), in a child process
 with a time and memory limit; nbgrader's autograde and generate_feedback run in one process
-(attn_grade.nbgrader_run) inside the grading sandbox. :func:`grade_one` takes and returns plain data (file contents as bytes, scores
+(attn_grade.nbgrader_run) inside the grading sandbox, forked from this process's long-lived
+grading worker (attn_grade.grading_worker) unless the Task says otherwise, the learner's kernels
+forked from a zygote (attn_grade.kernel_zygote). :func:`grade_one` takes and returns plain data (file contents as bytes, scores
 as numbers), so it can run in this process, in a local Dask cluster, or on Dask workers on other
 machines that have the same environment. The coordinator alone writes the class gradebook
 (SQLite or PostgreSQL: nbgrader's ``CourseDirectory.db_url``) and the files under autograde/.
@@ -23,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -50,6 +53,8 @@ class Task:
     sandbox: bool = _DEFAULT.sandbox   # in the sandbox, where the machine allows it
     cell_timeout: int = 0              # seconds per cell; 0: the configuration's
     hidden: tuple[str, ...] = ()       # the class folder: hidden by the sandbox where it exists
+    kernel_zygote: bool = _DEFAULT.kernel_zygote     # kernels forked from a warm zygote (sandbox)
+    grading_worker: bool = _DEFAULT.grading_worker   # through this process's grading worker
     duedate: str | None = None         # the assignment's due date in the class gradebook (ISO, UTC)
 
     @classmethod
@@ -58,7 +63,9 @@ class Task:
         return cls(timeout=settings.submission_timeout,
                    memory=int(settings.memory_limit_gb * 2**30),
                    max_notebook_bytes=settings.max_notebook_mb * 2**20,
-                   sandbox=settings.sandbox, cell_timeout=settings.cell_timeout, **fields)
+                   sandbox=settings.sandbox, cell_timeout=settings.cell_timeout,
+                   kernel_zygote=settings.kernel_zygote, grading_worker=settings.grading_worker,
+                   **fields)
 
     @property
     def notebooks(self) -> list[str]:
@@ -95,18 +102,26 @@ _WITH_LIMIT = ("import os, resource, sys; m = int(sys.argv[1]); "
 
 
 def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
-         sandboxed: bool = False, hidden: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+         sandboxed: bool = False, hidden: tuple[str, ...] = (), zygote: bool = False,
+         worker: bool = False) -> subprocess.CompletedProcess:
     """Run the nbgrader ``commands`` (argument lists, as after ``nbgrader``) one after the other
     in one Python process (attn_grade.nbgrader_run) in ``cwd``, in the sandbox when
-    ``sandboxed``, with a memory limit and a time limit for the whole process tree."""
+    ``sandboxed`` (its kernels forked from a zygote when ``zygote``: give the commands
+    :func:`kernel_option`), with a memory limit and a time limit for the whole process tree.
+    ``worker``: that process is forked from this process's grading worker
+    (attn_grade.grading_worker) instead of started afresh."""
     from . import sandbox
 
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["MPLBACKEND"] = "Agg"
     env["PYTHONWARNINGS"] = "ignore"
-    cmd = [sys.executable, "-m", "attn_grade.nbgrader_run",
-           json.dumps([[*c, "--log-level=WARN"] for c in commands])]
+    argv = [json.dumps([[*c, "--log-level=WARN"] for c in commands])]
+    if sandboxed and zygote:
+        argv = ["--zygote", sandbox.ZYGOTE_SOCKET, "--gradebook", sandbox.GRADEBOOK, *argv]
+    if worker:
+        return _worker().run(argv, str(cwd), env, timeout, memory, sandboxed, hidden)
+    cmd = [sys.executable, "-m", "attn_grade.nbgrader_run", *argv]
     if sandboxed:
         cmd = sandbox.command(cwd, [cmd], list(hidden))
     cmd = [sys.executable, "-c", _WITH_LIMIT, str(memory), *cmd]
@@ -119,6 +134,42 @@ def _run(commands: list[list[str]], cwd: Path, timeout: int, memory: int = 0,
         proc.communicate()
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def kernel_option(sandboxed: bool, zygote: bool) -> list[str]:
+    """nbgrader's option choosing the learner's kernel: the sandbox's (forked from the zygote
+    where ``zygote``), or none (the notebook's own) outside the sandbox."""
+    from . import sandbox
+
+    if not sandboxed:
+        return []
+    name = sandbox.ZYGOTE_KERNEL_NAME if zygote else sandbox.KERNEL_NAME
+    return [f"--ResilientExecute.kernel_name={name}"]
+
+
+_WORKER: list = []
+_WORKER_LOCK = threading.Lock()
+
+
+def worker_running() -> bool:
+    """Whether this process has started its grading worker (a submission was graded with
+    ``grading_worker`` on)."""
+    with _WORKER_LOCK:
+        return bool(_WORKER)
+
+
+def _worker():
+    """This process's grading worker (attn_grade.grading_worker), started on first use and
+    ended at exit (its CPU time then counts as this process's children's)."""
+    import atexit
+
+    from .grading_worker import Worker
+
+    with _WORKER_LOCK:
+        if not _WORKER:
+            _WORKER.append(Worker())
+            atexit.register(_WORKER[0].close)
+        return _WORKER[0]
 
 
 # ----- the release each submission is graded against --------------------------------------------
@@ -357,9 +408,8 @@ def grade_one(task: Task) -> Result:
         from . import sandbox
 
         res.sandboxed = task.sandbox and sandbox.available()
-        options = ["--ReconcileCells.enabled=False"]      # done above, with notes
-        if res.sandboxed:                                 # the kernelspec the sandbox installs
-            options.append(f"--ResilientExecute.kernel_name={sandbox.KERNEL_NAME}")
+        options = ["--ReconcileCells.enabled=False",      # done above, with notes
+                   *kernel_option(res.sandboxed, task.kernel_zygote)]
         if task.cell_timeout:
             options.append(f"--ResilientExecute.timeout={task.cell_timeout}")
         log = ""
@@ -372,7 +422,8 @@ def grade_one(task: Task) -> Result:
                              ["generate_feedback", task.assignment, "--student", task.student,
                               "--force"]],
                             scratch, task.timeout, task.memory, sandboxed=res.sandboxed,
-                            hidden=task.hidden)
+                            hidden=task.hidden, zygote=task.kernel_zygote,
+                            worker=task.grading_worker)
             except subprocess.TimeoutExpired:
                 res.notes.append(f"grading took longer than {task.timeout} s; not graded")
                 return res

@@ -464,8 +464,13 @@ def report(outcome: dict) -> str:
 def write_grades_csv(outcome: dict, path: Path | None = None) -> None:
     """nbgrader's own CSV export (default: autograde/grades.csv), with a column of notes (why a
     submission was not graded, what was odd about it)."""
+    from . import engine
+
     path = path or GRADING / "grades.csv"
-    proc = nbgrader("export", f"--to={path}", "--log-level=WARN")
+    if engine.worker_running():      # nbgrader is imported there already: a fork, not a start
+        proc = engine._run([["export", f"--to={path}"]], ROOT, 600, worker=True)
+    else:
+        proc = nbgrader("export", f"--to={path}", "--log-level=WARN")
     if proc.returncode:
         raise SystemExit(f"nbgrader export failed:\n{_tail(proc.stderr)}")
     with open(path, newline="") as f:

@@ -15,6 +15,8 @@ edits the results once grading is over. Here:
 ``kernel`` (the learner's kernel, through the ``attn-sandbox`` kernelspec) additionally sees
   ``/dev/null`` in place of the scratch gradebook, and runs in a user namespace of its own, so it
   cannot undo any of these mounts (they are locked for it) nor make anything writable again.
+  The ``attn-sandbox-zygote`` kernelspec instead forks the kernel from a warm zygote started by
+  the nbgrader process (attn_grade.kernel_zygote), which confines it the same way.
 
 If ``unshare`` or user namespaces are not available, :func:`available` says so and the engine
 grades without a sandbox, saying that in its summary.
@@ -32,6 +34,9 @@ from pathlib import Path
 
 COURSE = "/mnt"
 KERNEL_NAME = "attn-sandbox"
+ZYGOTE_KERNEL_NAME = KERNEL_NAME + "-zygote"
+ZYGOTE_SOCKET = COURSE + "/.sandbox/zygote/kernel.sock"
+GRADEBOOK = COURSE + "/autograde/gradebook.db"       # the scratch gradebook, as the sandbox sees it
 OUTER = ["unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork", "--kill-child"]
 
 
@@ -76,9 +81,24 @@ def _within(path: str, folder: str) -> bool:
 
 
 def outer(course: str, commands: list[list[str]], hidden: list[str] = ()) -> int:
-    """Inside the outer namespaces: arrange the filesystem, then run the grading commands.
-    ``hidden``: further folders to hide (the class folder grading was started in), where they
-    exist here; never one that holds the Python installation itself."""
+    """Inside the outer namespaces: arrange the filesystem (:func:`arrange`), then run the
+    grading commands."""
+    env = arrange(course, hidden)
+    rc = 0
+    for cmd in commands:
+        rc = subprocess.run(cmd, cwd=COURSE, env=env).returncode
+        if rc:
+            break
+    return rc
+
+
+def arrange(course: str, hidden: list[str] = ()) -> dict[str, str]:
+    """Inside new user, mount and PID namespaces (``unshare`` for :func:`outer`, or the grading
+    worker's own, attn_grade.grading_worker): bind ``course`` at /mnt, hide and lock the rest (see
+    the module's description), mount this namespace's /proc and write the kernelspecs; return the
+    environment to grade in. ``hidden``: further folders to hide (the class folder grading was
+    started in), where they exist here; never one that holds the Python installation itself.
+    Raises CalledProcessError if a mount fails."""
     import tempfile
 
     _mount("--bind", course, COURSE)
@@ -114,23 +134,24 @@ def outer(course: str, commands: list[list[str]], hidden: list[str] = ()) -> int
     # /proc of this PID namespace: the machine's other processes (other graders, the
     # coordinator) and their command lines are not listed
     _mount("-t", "proc", "proc", "/proc")
-    spec_dir = Path(COURSE) / ".sandbox" / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    (spec_dir / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "attn_grade.sandbox", "kernel", "{connection_file}",
-                 str(Path(COURSE) / "autograde" / "gradebook.db")],
-        "display_name": "Python 3 (grading sandbox)", "language": "python",
-        "interrupt_mode": "message"}))
-    env = dict(os.environ, JUPYTER_PATH=str(Path(COURSE) / ".sandbox"),
-               HOME="/tmp", XDG_CACHE_HOME="/tmp/.cache",
-               MPLCONFIGDIR="/tmp/.mpl", JUPYTER_RUNTIME_DIR="/tmp/.runtime",
-               IPYTHONDIR="/tmp/.ipython")
-    rc = 0
-    for cmd in commands:
-        rc = subprocess.run(cmd, cwd=COURSE, env=env).returncode
-        if rc:
-            break
-    return rc
+    from . import kernel_zygote
+
+    # a fresh kernel (the unshare chain below), or one forked from the zygote that
+    # ``nbgrader_run --zygote`` starts; the command line's kernel_name picks one
+    specs = {KERNEL_NAME: [sys.executable, "-m", "attn_grade.sandbox", "kernel",
+                           "{connection_file}", GRADEBOOK],
+             ZYGOTE_KERNEL_NAME: [sys.executable, "-I", "-S", kernel_zygote.__file__,
+                                  ZYGOTE_SOCKET, "{connection_file}"]}
+    for name, argv in specs.items():
+        spec_dir = Path(COURSE) / ".sandbox" / "kernels" / name
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        (spec_dir / "kernel.json").write_text(json.dumps({
+            "argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
+            "interrupt_mode": "message"}))
+    return dict(os.environ, JUPYTER_PATH=str(Path(COURSE) / ".sandbox"),
+                HOME="/tmp", XDG_CACHE_HOME="/tmp/.cache",
+                MPLCONFIGDIR="/tmp/.mpl", JUPYTER_RUNTIME_DIR="/tmp/.runtime",
+                IPYTHONDIR="/tmp/.ipython")
 
 
 def kernel(connection_file: str, gradebook: str) -> None:

@@ -39,6 +39,17 @@ class Grading(Configurable):
     cell_timeout = Int(0, help=(
         "Seconds each cell may run while grading, for this run only. 0: "
         "c.ResilientExecute.timeout of nbgrader_config.py.")).tag(config=True)
+    kernel_zygote = Bool(True, help=(
+        "In the sandbox, fork each learner's kernel from a zygote that the submission's nbgrader "
+        "process starts after importing PyTorch, matplotlib and attn_ref (and that runs no "
+        "learner code), instead of starting a fresh Python (attn_grade.kernel_zygote). False: "
+        "every kernel a fresh process.")).tag(config=True)
+    grading_worker = Bool(True, help=(
+        "Grade through one long-lived worker process per grading process, which imports "
+        "nbgrader, PyTorch and the verdict once and forks each submission into new user, mount "
+        "and PID namespaces of its own, with its limits (attn_grade.grading_worker). False: a "
+        "fresh process per submission (unshare, python -m attn_grade.nbgrader_run)."
+        )).tag(config=True)
 
 
 # the command line's environment variables, each standing for one option
@@ -50,6 +61,8 @@ ENVIRONMENT = {
     "ATTN_WORKERS": "workers",
     "ATTN_DASK_SCHEDULER": "scheduler",
     "ATTN_CELL_TIMEOUT": "cell_timeout",
+    "ATTN_KERNEL_ZYGOTE": "kernel_zygote",
+    "ATTN_GRADING_WORKER": "grading_worker",
 }
 
 
