@@ -2,6 +2,7 @@
 runs nbgrader's Python. (Whole submissions, attacks included, are graded in it by
 tests/test_course.py: see the mallory_* samples.)"""
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -25,9 +26,11 @@ def _in_sandbox(secret: Path, hidden: list[str]) -> str:
 
 
 def test_the_class_folder_is_hidden_wherever_it_lies():
-    # a class folder outside /tmp and outside the checkout the packages come from
-    home = Path.home()
-    with tempfile.TemporaryDirectory(dir=home, prefix=".attn-class-") as klass:
+    # a class folder in one of the system's folders, which the sandbox otherwise leaves visible
+    # (a class folder anywhere else is hidden with every other top-level folder: next test)
+    if not os.access("/usr/local", os.W_OK):
+        pytest.skip("/usr/local is not writable here (the test places a class folder there)")
+    with tempfile.TemporaryDirectory(dir="/usr/local", prefix=".attn-class-") as klass:
         secret = Path(klass) / "solutions" / "answers.txt"
         secret.parent.mkdir()
         secret.write_text("the answers")
@@ -55,3 +58,30 @@ def test_only_the_sandbox_s_own_processes_are_listed():
     inside = int(proc.stdout)
     # the namespace's first process (unshare's child) and this Python; the machine has more
     assert inside == 2 and outside > inside
+
+
+def test_everything_outside_the_system_folders_is_hidden_unnamed():
+    """Another clone of the course under the home folder and a file in shared memory: visible
+    outside, absent inside without being named, while Python, the environment and both packages
+    still work there (an allowlist: only SYSTEM folders and what grading needs are seen)."""
+    with tempfile.TemporaryDirectory(dir=Path.home(), prefix=".attn-other-clone-") as clone, \
+            tempfile.NamedTemporaryFile("w", dir="/dev/shm", prefix="attn-") as shm:
+        secret = Path(clone) / "solutions" / "01_se" / "se.ipynb"
+        secret.parent.mkdir(parents=True)
+        secret.write_text("the instructor's notebook")
+        shm.write("left by another submission")
+        shm.flush()
+        code = ("import pathlib, sys, attn_ref, attn_grade\n"
+                "print([p.read_text() if p.exists() else 'absent' "
+                "for p in map(pathlib.Path, sys.argv[1:])])")
+        args = [str(secret), shm.name]
+        outside = subprocess.run([sys.executable, "-c", code, *args], capture_output=True,
+                                 text=True, timeout=120)
+        assert outside.stdout.strip() == str(["the instructor's notebook",
+                                              "left by another submission"])   # the control
+        with tempfile.TemporaryDirectory() as course:
+            inside = subprocess.run(sandbox.command(Path(course), [[sys.executable, "-c", code,
+                                                                    *args]]),
+                                    capture_output=True, text=True, timeout=120)
+        assert inside.returncode == 0, inside.stderr
+        assert inside.stdout.strip() == str(["absent", "absent"])

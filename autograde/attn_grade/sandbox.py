@@ -7,11 +7,15 @@ edits the results once grading is over. Here:
 
 ``outer`` (the nbgrader process, started by :mod:`attn_grade.engine` as
 ``unshare --user --map-root-user --mount --pid --fork --kill-child python -m attn_grade.sandbox outer ...``)
-  sees the submission's scratch course at ``/mnt`` (writable), an empty ``/tmp`` (so no other
-  scratch course or release cache), empty folders over the class folder grading was started in
-  and over the checkout this package is installed from (solutions, gradebook, submissions and
-  results), in which only the two packages' folders (``attn_ref``, ``attn_grade``) come back,
-  read-only, as does the Python environment. Every process started inside dies when it ends (its own PID namespace).
+  sees the submission's scratch course at ``/mnt`` (writable) and, of the rest of the machine,
+  only the system's folders (:data:`SYSTEM`: /usr, /etc, the libraries, the devices). Every
+  other top-level folder (/home, /root, /tmp, /var, /run, /srv, /opt, ...) is an empty tmpfs,
+  and so are /dev/shm, the class folder grading was started in and the checkout this package
+  is installed from (solutions, gradebook, submissions and results), wherever they lie: only the
+  two packages' folders (``attn_ref``, ``attn_grade``), the environment and the Python
+  installation come back, read-only. Another clone of the course, another class or the
+  instructor's own files elsewhere on the machine are out of reach. Every process started
+  inside dies when it ends (its own PID namespace), whose own /proc lists only its processes.
 ``kernel`` (the learner's kernel, through the ``attn-sandbox`` kernelspec) additionally sees
   ``/dev/null`` in place of the scratch gradebook, and runs in a user namespace of its own, so it
   cannot undo any of these mounts (they are locked for it) nor make anything writable again.
@@ -68,6 +72,37 @@ def _code() -> list[str]:
     return [os.path.dirname(os.path.abspath(attn_ref.__file__)), os.path.dirname(os.path.abspath(__file__))]
 
 
+# top-level folders the sandbox leaves visible (read-only for the kernel, whose user namespace
+# owns none of them): the system's programs, libraries and configuration, and the devices.
+# Every other top-level folder (/home, /root, /srv, /opt, /var, /run, /work, ...) is hidden
+# under an empty tmpfs, and only the Python installation, the environment and the two packages
+# come back from it (:func:`_kept`): an allowlist, so that another clone of the course, another
+# class or the instructor's files elsewhere on the machine stay out of reach.
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/dev",
+          "/proc", "/sys", COURSE)
+
+
+def _elsewhere() -> list[str]:
+    """Every real top-level folder outside :data:`SYSTEM` (symbolic links, such as /bin on a
+    merged-/usr system, point into it and are left alone)."""
+    return [str(p) for p in sorted(Path("/").iterdir())
+            if p.is_dir() and not p.is_symlink() and str(p) not in SYSTEM]
+
+
+def _kept() -> list[str]:
+    """What grading needs from folders the sandbox hides, brought back read-only: the two
+    packages, the environment (sys.prefix), the Python installation it comes from
+    (sys.base_prefix) and the site-packages folders on sys.path (a user's, the system's); not
+    the other folders of sys.path, whose first is the working folder of ``python -m`` (it may be
+    the class folder); outermost first, none inside another."""
+    sites = [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    found = {os.path.realpath(p) for p in (*_code(), sys.prefix, sys.base_prefix,
+                                            sys.base_exec_prefix, *sites)
+             if p and os.path.isabs(p) and os.path.isdir(p)}
+    found |= {p for p in (*_code(), sys.prefix) if os.path.isdir(p)}
+    return [p for p in sorted(found) if not any(_within(p, q) and p != q for q in found)]
+
+
 def _checkout() -> Path | None:
     """The class folder this package is installed from (an editable install in a clone of the
     course, holding nbgrader_config.py, solutions/ and autograde/), if it is."""
@@ -102,8 +137,7 @@ def arrange(course: str, hidden: list[str] = ()) -> dict[str, str]:
     import tempfile
 
     _mount("--bind", course, COURSE)
-    keep = sorted({p for p in (*_code(), sys.prefix, os.path.realpath(sys.prefix))
-                   if os.path.isdir(p)})
+    keep = _kept()
     # the packages and the environment may live under a folder about to be hidden (the class
     # folder, a clone in /tmp): hold them at a stash inside the course, hide, then put them back
     # read-only
@@ -114,7 +148,7 @@ def arrange(course: str, hidden: list[str] = ()) -> dict[str, str]:
     # hidden: the temporary folders (other scratch courses, the release cache), the checkout the
     # packages come from and the class folder grading started in (solutions, the class
     # gradebook, everyone's submissions and results)
-    hide = {"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache")}
+    hide = {"/tmp", tempfile.gettempdir(), str(Path.home() / ".cache"), *_elsewhere()}
     if _checkout() is not None:
         hide.add(str(_checkout()))
     python = [os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)]
@@ -131,6 +165,8 @@ def arrange(course: str, hidden: list[str] = ()) -> dict[str, str]:
         _mount("-o", "remount,bind,ro", p)
     for i in range(len(keep)):
         _mount_undo(str(stash / str(i)))
+    # shared memory of this namespace's own: nothing another submission left there
+    _mount("-t", "tmpfs", "-o", "size=512m", "tmpfs", "/dev/shm")
     # /proc of this PID namespace: the machine's other processes (other graders, the
     # coordinator) and their command lines are not listed
     _mount("-t", "proc", "proc", "/proc")
