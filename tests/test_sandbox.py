@@ -85,3 +85,21 @@ def test_everything_outside_the_system_folders_is_hidden_unnamed():
                                     capture_output=True, text=True, timeout=120)
         assert inside.returncode == 0, inside.stderr
         assert inside.stdout.strip() == str(["absent", "absent"])
+
+
+def test_what_etc_keeps_from_other_users_is_unreadable_inside():
+    """/etc stays visible (the system's configuration), but its files and folders other users
+    may not read (/etc/shadow, private keys) are empty inside, even for a grader run as root."""
+    private = sandbox._private("/etc")
+    readable = [p for p, is_dir in private if not is_dir and os.access(p, os.R_OK)
+                and os.path.getsize(p) > 0]
+    if not readable:
+        pytest.skip("no private file in /etc that this user can read (not run as root)")
+    code = ("import pathlib, sys\n"
+            "print([len(pathlib.Path(p).read_bytes()) for p in sys.argv[1:]])")
+    with tempfile.TemporaryDirectory() as course:
+        inside = subprocess.run(sandbox.command(Path(course), [[sys.executable, "-c", code,
+                                                                *readable]]),
+                                capture_output=True, text=True, timeout=120)
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.strip() == str([0] * len(readable))        # /dev/null over each

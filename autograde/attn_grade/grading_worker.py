@@ -150,6 +150,9 @@ def serve(path: str) -> int:
     try:
         kernel_zygote.preload(PRELOAD + kernel_zygote.PRELOAD)
         warm_feedback()
+        from . import sandbox
+
+        sandbox._private("/etc")          # what each submission's sandbox hides in /etc
     finally:
         os.chdir(here)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -89,6 +89,28 @@ def _elsewhere() -> list[str]:
             if p.is_dir() and not p.is_symlink() and str(p) not in SYSTEM]
 
 
+@functools.lru_cache(maxsize=None)
+def _private(top: str) -> tuple[tuple[str, bool], ...]:
+    """The files and folders under ``top`` that other users may not read (no ``o+r``), outermost
+    only, as (path, is a folder); symbolic links are not followed. Found once per process (a
+    tenth of a second for /etc): the grading worker finds them before it forks."""
+    import stat
+
+    found: list[tuple[str, bool]] = []
+    for folder, dirs, files in os.walk(top):
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)) and \
+                    not st.st_mode & stat.S_IROTH:
+                found.append((path, stat.S_ISDIR(st.st_mode)))
+        dirs[:] = [d for d in dirs if (os.path.join(folder, d), True) not in found]
+    return tuple(found)
+
+
 def _kept() -> list[str]:
     """What grading needs from folders the sandbox hides, brought back read-only: the two
     packages, the environment (sys.prefix), the Python installation it comes from
@@ -165,6 +187,13 @@ def arrange(course: str, hidden: list[str] = ()) -> dict[str, str]:
         _mount("-o", "remount,bind,ro", p)
     for i in range(len(keep)):
         _mount_undo(str(stash / str(i)))
+    # what /etc keeps from other users (/etc/shadow, private keys, a database's access rules):
+    # still unreadable to a grader run as root
+    for path, is_dir in _private("/etc"):
+        if is_dir:
+            _mount("-t", "tmpfs", "-o", "size=1m", "tmpfs", path)
+        else:
+            _mount("--bind", "/dev/null", path)
     # shared memory of this namespace's own: nothing another submission left there
     _mount("-t", "tmpfs", "-o", "size=512m", "tmpfs", "/dev/shm")
     # /proc of this PID namespace: the machine's other processes (other graders, the
