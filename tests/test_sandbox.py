@@ -17,12 +17,17 @@ pytestmark = pytest.mark.skipif(not sandbox.available(), reason="no user namespa
 READ = "import pathlib, sys; p = pathlib.Path(sys.argv[1]); print(p.read_text() if p.exists() else 'absent')"
 
 
-def _in_sandbox(secret: Path, hidden: list[str]) -> str:
+def _run_inside(code: str, *args: str, hidden: list[str] = ()) -> str:
+    """What ``python -c code args`` prints, run in a sandbox over a scratch course."""
     with tempfile.TemporaryDirectory() as course:
-        cmd = sandbox.command(Path(course), [[sys.executable, "-c", READ, str(secret)]], hidden)
+        cmd = sandbox.command(Path(course), [[sys.executable, "-c", code, *args]], list(hidden))
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
+
+
+def _in_sandbox(secret: Path, hidden: list[str]) -> str:
+    return _run_inside(READ, str(secret), hidden=hidden)
 
 
 def test_the_class_folder_is_hidden_wherever_it_lies():
@@ -79,12 +84,7 @@ def test_everything_outside_the_system_folders_is_hidden_unnamed():
                                  text=True, timeout=120)
         assert outside.stdout.strip() == str(["the instructor's notebook",
                                               "left by another submission"])   # the control
-        with tempfile.TemporaryDirectory() as course:
-            inside = subprocess.run(sandbox.command(Path(course), [[sys.executable, "-c", code,
-                                                                    *args]]),
-                                    capture_output=True, text=True, timeout=120)
-        assert inside.returncode == 0, inside.stderr
-        assert inside.stdout.strip() == str(["absent", "absent"])
+        assert _run_inside(code, *args) == str(["absent", "absent"])
 
 
 def test_what_etc_keeps_from_other_users_is_unreadable_inside():
@@ -97,9 +97,4 @@ def test_what_etc_keeps_from_other_users_is_unreadable_inside():
         pytest.skip("no private file in /etc that this user can read (not run as root)")
     code = ("import pathlib, sys\n"
             "print([len(pathlib.Path(p).read_bytes()) for p in sys.argv[1:]])")
-    with tempfile.TemporaryDirectory() as course:
-        inside = subprocess.run(sandbox.command(Path(course), [[sys.executable, "-c", code,
-                                                                *readable]]),
-                                capture_output=True, text=True, timeout=120)
-    assert inside.returncode == 0, inside.stderr
-    assert inside.stdout.strip() == str([0] * len(readable))        # /dev/null over each
+    assert _run_inside(code, *readable) == str([0] * len(readable))    # /dev/null over each
