@@ -17,11 +17,35 @@ CHAPTERS = sorted(p.parent.name for p in (ROOT / "solutions").glob("*/*.ipynb"))
 # the visible inputs, and the three the issue found passing every visible test:
 # (chapter, test cell, name replaced, code defining it, a phrase the failure's first line holds)
 WRITTEN = [
+    ("01_se", "test_se_module", "SqueezeExcitation", '''
+class SqueezeExcitation(nn.Module):             # the bottleneck rounded up
+    def __init__(self, channels, reduction=16, bias=True):
+        super().__init__()
+        hidden = -(-channels // reduction)
+        self.fc1 = nn.Linear(channels, hidden, bias=bias)
+        self.fc2 = nn.Linear(hidden, channels, bias=bias)
+
+    def forward(self, x):
+        s = excitation(squeeze(x), self.fc1.weight, self.fc1.bias, self.fc2.weight, self.fc2.bias)
+        return x * s[:, :, None, None]
+''', "round down, not up"),
     ("02_eca", "test_kernel_size", "eca_kernel_size", '''
 def eca_kernel_size(channels, gamma=2, b=1):
     t = (math.log2(channels) + b) / gamma
     return 2 * round((t - 1) / 2) + 1          # "nearest odd" with round()
 ''', "not round()"),
+    ("02_eca", "test_gate", "eca_gate", '''
+def eca_gate(x, weight):                        # the weight is not cast: mixed dtypes raise
+    k = weight.shape[0]
+    y = F.conv1d(x.mean(dim=(2, 3)).unsqueeze(1), weight.view(1, 1, k), padding=(k - 1) // 2)
+    return torch.sigmoid(y.squeeze(1))
+''', "cast the weight to x's dtype"),
+    ("02_eca", "test_gate", "eca_gate", '''
+def eca_gate(x, weight):                        # x cast to the weight's dtype instead
+    k = weight.shape[0]
+    z = x.mean(dim=(2, 3)).to(weight.dtype)
+    return torch.sigmoid(F.conv1d(z.unsqueeze(1), weight.view(1, 1, k), padding=(k - 1) // 2).squeeze(1))
+''', "cast the weight to x's dtype"),
     ("03_cbam", "test_spatial_gate", "spatial_gate", '''
 def spatial_gate(x, conv_w):
     pooled = torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)
@@ -50,6 +74,16 @@ def ca_scale(x, a_h, a_w, out):                 # the last block runs past the e
     out.copy_(x * a_h * a_w)
     return out
 ''', "mask=offs < n"),
+    ("07_bonus", "test_reachability", "reachability", '''
+def reachability(H, W, passes):                 # a bool matrix
+    h = torch.arange(H).repeat_interleave(W)
+    w = torch.arange(W).repeat(H)
+    m = ((h[:, None] == h[None, :]) | (w[:, None] == w[None, :])).double()
+    reach = torch.eye(H * W, dtype=torch.float64)
+    for _ in range(passes):
+        reach = (reach @ m > 0).double()
+    return reach > 0
+''', "torch.float64 tensor"),
 ]
 
 

@@ -8,9 +8,9 @@
 from .core import Case, Check, Mistake, Verdict, compare, verify
 from .kernel import collect, grade
 from .registry import all_checks, get_check
-from .visible import (expect_answer, expect_close, expect_defined, expect_equal, expect_shape,
-                      summary)
+from .visible import (expect_answer, expect_close, expect_defined, expect_dtype, expect_equal,
+                      expect_shape, summary)
 
 __all__ = ["Case", "Check", "Mistake", "Verdict", "compare", "verify", "collect", "grade",
-           "all_checks", "get_check", "expect_answer", "expect_close", "expect_defined", "expect_equal",
-           "expect_shape", "summary"]
+           "all_checks", "get_check", "expect_answer", "expect_close", "expect_defined",
+           "expect_dtype", "expect_equal", "expect_shape", "summary"]

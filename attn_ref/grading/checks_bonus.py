@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ..ccnet import CrissCrossAttention, _drop_self_index, criss_cross_aggregate, criss_cross_attention
 from ..complexity import gam_params
 from ..gam import GAM
-from .core import Case, Check, Mistake, case_rng, to_numpy, float64_tensor
+from .core import Case, Check, Mistake, Rejected, case_rng, to_numpy, float64_tensor
 
 
 _t, _np = float64_tensor, to_numpy       # case arguments as float64 tensors, results as arrays
@@ -67,15 +67,15 @@ def ref_gam_channel_gate(x, w1, b1, w2, b2):
     return torch.sigmoid(t.permute(0, 3, 1, 2))
 
 
-def _bn(y, bn):
+def _bn(y, bn, eps=1e-5):
     g, beta, mean, var = bn
-    return F.batch_norm(y, mean, var, g, beta, training=False, eps=1e-5)
+    return F.batch_norm(y, mean, var, g, beta, training=False, eps=eps)
 
 
-def ref_gam_spatial_gate(f2, conv1, bn1, conv2, bn2):
+def ref_gam_spatial_gate(f2, conv1, bn1, conv2, bn2, eps=1e-5):
     """Eq. (7): M_s = sigmoid(BN(conv7(relu(BN(conv7(F2)))))) (B, C, H, W), eval-mode BN."""
-    y = F.relu(_bn(F.conv2d(f2, conv1[0], conv1[1], padding=3), bn1))
-    return torch.sigmoid(_bn(F.conv2d(y, conv2[0], conv2[1], padding=3), bn2))
+    y = F.relu(_bn(F.conv2d(f2, conv1[0], conv1[1], padding=3), bn1, eps))
+    return torch.sigmoid(_bn(F.conv2d(y, conv2[0], conv2[1], padding=3), bn2, eps))
 
 
 def ref_gam_param_count(channels, rate=4):
@@ -105,7 +105,7 @@ def _load_named(obj, case, names_hint):
     dtype = getattr(torch, case.dtype)
     module = obj(**case.kwargs)
     if not isinstance(module, torch.nn.Module):
-        raise TypeError(f"calling your class gave a {type(module).__name__}, not a torch.nn.Module")
+        raise Rejected(f"calling your class gave a {type(module).__name__}, not a torch.nn.Module")
     module = module.to(dtype).eval()
     tensors = dict(module.named_parameters())
     tensors.update(dict(module.named_buffers()))
@@ -113,10 +113,11 @@ def _load_named(obj, case, names_hint):
         for name, value in case.params.items():
             t = tensors.get(name)
             if t is None:
-                raise ValueError(f"your module has no tensor {name!r}: keep the layers "
+                raise Rejected(f"your module has no tensor {name!r}: keep the layers "
                                  f"{names_hint} that __init__ creates")
             if t.numel() != value.size:
-                raise ValueError(f"{name} has shape {tuple(t.shape)}, expected {tuple(value.shape)}")
+                raise Rejected(f"your module's {name} has shape {tuple(t.shape)}, expected "
+                               f"{tuple(value.shape)}")
             t.copy_(torch.from_numpy(np.ascontiguousarray(value)).reshape(t.shape))
         return [to_numpy(module(torch.from_numpy(case.args[0]).to(dtype)))]
 
@@ -307,6 +308,7 @@ class CCModule(Check):
 
 
 # ----- CCNet step 4: reachability ---------------------------------------------------------------
+REACH_DTYPE = "the exercise asks for a torch.float64 tensor of 0.0 and 1.0"
 class Reach(Check):
     step = "reachability"
     axis_names = ("output pixel u", "input pixel v")
@@ -324,7 +326,12 @@ class Reach(Check):
 
     def run(self, obj, case):
         with torch.no_grad():
-            return [to_numpy(obj(*case.args)).astype(np.float64)]
+            out = obj(*case.args)
+        if not isinstance(out, torch.Tensor) or out.dtype != torch.float64:
+            got = f"a tensor of dtype {out.dtype}" if isinstance(out, torch.Tensor) else \
+                f"a {type(out).__name__}"
+            raise Rejected(f"your reachability returned {got}; {REACH_DTYPE}")
+        return [to_numpy(out)]
 
     def expected(self, case):
         return _np(ref_reachability(*case.args))
@@ -341,6 +348,10 @@ class Reach(Check):
             Mistake("no self", "a pixel's output depends on its own input (it is on its cross).",
                     lambda c: _np(ref_reachability(*c.args)) - (np.eye(c.args[0] * c.args[1])
                                                                   if c.args[2] == 1 else 0)),
+            # seen by run (the numbers of a bool or integer matrix can be right)
+            Mistake("dtype", "return a torch.float64 tensor of 0.0 and 1.0 (for instance "
+                    "reach.double()), not a bool or integer one.",
+                    lambda c: _np(ref_reachability(*c.args)), shown_by=REACH_DTYPE),
         ]
 
 
@@ -466,13 +477,15 @@ class GAMChannel(Check):
 
 
 # ----- GAM step 2: spatial gate -----------------------------------------------------------------
-def _spatial_variant(f2, conv1, bn1, conv2, bn2, how):
+def _spatial_variant(args, how):
+    f2, conv1, bn1, conv2, bn2 = args[:5]
+    eps = 1e-5 if len(args) < 6 or how == "eps" else float(args[5])
     inp = f2.mean(1, keepdim=True).expand_as(f2) if how == "channel pool" else f2
     if how == "maxpool":
         inp = F.max_pool2d(f2, 3, stride=1, padding=1)
     norm = (lambda y, bn: y) if how == "no bn" else (
-        (lambda y, bn: F.batch_norm(y, None, None, bn[0], bn[1], training=True, eps=1e-5))
-        if how == "train bn" else _bn)
+        (lambda y, bn: F.batch_norm(y, None, None, bn[0], bn[1], training=True, eps=eps))
+        if how == "train bn" else (lambda y, bn: _bn(y, bn, eps)))
     y = F.relu(norm(F.conv2d(inp, conv1[0], conv1[1], padding=3), bn1))
     m = torch.sigmoid(norm(F.conv2d(y, conv2[0], conv2[1], padding=3), bn2))
     if how == "map pooled":
@@ -482,16 +495,18 @@ def _spatial_variant(f2, conv1, bn1, conv2, bn2, how):
 
 class GAMSpatial(Check):
     step = "gam_spatial_gate"
-    title = "gam_spatial_gate(f2, conv1, bn1, conv2, bn2)"
+    title = "gam_spatial_gate(f2, conv1, bn1, conv2, bn2, eps)"
     points_hint = ("eq. (7): 7 x 7 convolution (padding 3, with bias) of F2 itself, BatchNorm "
-                   "with the given running statistics (eval mode, eps = 1e-5), ReLU, the second "
-                   "7 x 7 convolution, BatchNorm, sigmoid. No pooling anywhere.")
+                   "with the given running statistics and eps (eval mode; eps = 1e-5 when it is "
+                   "not given), ReLU, the second 7 x 7 convolution, BatchNorm, sigmoid. No "
+                   "pooling anywhere.")
 
     def cases(self):
-        specs = [(2, 8, 2, 5, 6), (2, 4, 1, 1, 1), (1, 12, 3, 7, 3), (2, 6, 3, 4, 9),
-                 (1, 16, 4, 6, 6), (2, 5, 1, 8, 2)]
+        # the last: eps passed (None: left out, the default 1e-5 applies)
+        specs = [(2, 8, 2, 5, 6, 1e-3), (2, 4, 1, 1, 1, None), (1, 12, 3, 7, 3, 0.1),
+                 (2, 6, 3, 4, 9, None), (1, 16, 4, 6, 6, 0.5), (2, 5, 1, 8, 2, 1e-5)]
         out = []
-        for i, (B, C, h, H, W) in enumerate(specs):
+        for i, (B, C, h, H, W, eps) in enumerate(specs):
             rng = case_rng(self.id, i)
             d = "float32" if i == 4 else "float64"
             bn = lambda n: (rng.uniform(0.5, 2, n), rng.uniform(-0.5, 0.5, n),  # noqa: E731
@@ -500,8 +515,10 @@ class GAMSpatial(Check):
                     (rng.normal(0, 1.5 / np.sqrt(49 * C), (h, C, 7, 7)), rng.normal(0, 0.3, (h,))),
                     bn(h),
                     (rng.normal(0, 1.5 / np.sqrt(49 * h), (C, h, 7, 7)), rng.normal(0, 0.3, (C,))),
-                    bn(C)]
-            out.append(Case(f"f2 of shape {(B, C, H, W)}, C/r={h}, {d}", args=args, dtype=d))
+                    bn(C)] + ([] if eps is None else [eps])
+            given = "eps left out" if eps is None else f"eps={eps:g}"
+            out.append(Case(f"f2 of shape {(B, C, H, W)}, C/r={h}, {given}, {d}", args=args,
+                            dtype=d))
         return out
 
     def run(self, obj, case):
@@ -520,19 +537,22 @@ class GAMSpatial(Check):
 
     def mistakes(self):
         return [
+            Mistake("eps", "BatchNorm divides by sqrt(running_var + eps) with the eps you are "
+                    "given: pass eps on to both BatchNorms (1e-5 only when it is left out).",
+                    lambda c: _spatial_variant(self._args(c), "eps")),
             Mistake("channel pool", "the convolution saw the channel mean of F2 (CBAM-style "
                     "pooling); GAM convolves the full F2 to keep every channel's information.",
-                    lambda c: _spatial_variant(*self._args(c), "channel pool")),
+                    lambda c: _spatial_variant(self._args(c), "channel pool")),
             Mistake("map pooled", "the map was averaged over channels: GAM's M_s has a "
                     "separate value for every channel and position.",
-                    lambda c: _spatial_variant(*self._args(c), "map pooled")),
+                    lambda c: _spatial_variant(self._args(c), "map pooled")),
             Mistake("maxpool", "F2 went through a max pooling first; GAM removes pooling.",
-                    lambda c: _spatial_variant(*self._args(c), "maxpool")),
+                    lambda c: _spatial_variant(self._args(c), "maxpool")),
             Mistake("no bn", "BatchNorm follows each 7 x 7 convolution.",
-                    lambda c: _spatial_variant(*self._args(c), "no bn")),
+                    lambda c: _spatial_variant(self._args(c), "no bn")),
             Mistake("train bn", "the BatchNorm used this batch's statistics; use the given "
                     "running mean and variance (eval mode).",
-                    lambda c: _spatial_variant(*self._args(c), "train bn")),
+                    lambda c: _spatial_variant(self._args(c), "train bn")),
         ]
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from ..coord import CoordinateAttention, HSwish
-from .core import Case, Check, Mistake, Refused, case_rng, to_numpy, float64_tensor
+from .core import Case, Check, Mistake, Refused, Rejected, case_rng, to_numpy, float64_tensor
 
 _hswish = HSwish()
 
@@ -58,17 +58,17 @@ def _pack(out, shape_h, shape_w, what):
     second, each flattened per (b, c)) where both keep B and C: pooling along the wrong axes
     gives z_h of shape (B, C, 1, W), and those numbers still name the mistake."""
     if not isinstance(out, (tuple, list)) or len(out) != 2:
-        raise TypeError(f"{what[0]} must return a pair ({what[1]}, {what[2]}), "
-                        f"got {type(out).__name__}")
+        raise Rejected(f"{what[0]} must return a pair ({what[1]}, {what[2]}), "
+                       f"got {type(out).__name__}")
     a, b = to_numpy(out[0]), to_numpy(out[1])
     B, C = shape_h[0], shape_h[1]
     for arr, shape, name, keeps in ((a, shape_h, what[1], "one value per row: (B, C, H, 1)"),
                                     (b, shape_w, what[2], "one value per column: (B, C, 1, W)")):
         if tuple(arr.shape) != tuple(shape):
-            message = (f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)}; "
+            message = (f"your {name} has shape {tuple(arr.shape)}, expected {tuple(shape)}; "
                        f"{name} holds {keeps}")
             if a.shape[:2] != (B, C) or b.shape[:2] != (B, C):
-                raise ValueError(message)
+                raise Rejected(message)
             raise Refused(message, [_flat_pair(a, b)])
     return _flat_pair(a, b)
 
@@ -86,6 +86,7 @@ def _pack_t(first, second):
 # ----- step 1: direction-aware pooling ---------------------------------------------------------
 class Pool(Check):
     step = "coordinate_pool"
+    axis_names = ("batch", "channel", "position (z_h's H rows, then z_w's W columns)")
     title = "coordinate_pool(x)"
     points_hint = ("eqs. (1)-(2): z^h averages over the width W (the last axis) and keeps H, "
                    "shape (B, C, H, 1); z^w averages over the height H and keeps W, (B, C, 1, W).")
@@ -160,65 +161,88 @@ class Bottleneck(Check):
 
 
 # ----- step 3: the shared transform ------------------------------------------------------------
-def _transform(args, act=_hswish, bn="eval", order="hw"):
+def _transform(args, act=_hswish, bn="eval", order="hw", eps=1e-5):
     z_h, z_w, w, b, g, beta, mean, var = args
     parts = [z_h, z_w.transpose(2, 3)]
     z = torch.cat(parts if order == "hw" else parts[::-1], dim=2)
     y = F.conv2d(z, w, b)
     if bn == "eval":
-        y = F.batch_norm(y, mean, var, g, beta, training=False, eps=1e-5)
+        y = F.batch_norm(y, mean, var, g, beta, training=False, eps=eps)
     elif bn == "train":
-        y = F.batch_norm(y, None, None, g, beta, training=True, eps=1e-5)
+        y = F.batch_norm(y, None, None, g, beta, training=True, eps=eps)
     return act(y)
+
+
+def _tensors_and_eps(case):
+    """A case of a function with BatchNorm's ``eps`` last (passed or left at 1e-5): its tensor
+    arguments in float64, and eps."""
+    n = len(case.args)
+    eps = case.args[n - 1] if n and not isinstance(case.args[-1], np.ndarray) else 1e-5
+    return [_t(v) for v in case.args if isinstance(v, np.ndarray)], float(eps)
 
 
 class Transform(Check):
     step = "shared_transform"
-    title = "shared_transform(z_h, z_w, weight, bias, bn_weight, bn_bias, bn_mean, bn_var)"
+    axis_names = ("batch", "channel", "position (the H rows, then the W columns)", "column")
+    title = "shared_transform(z_h, z_w, weight, bias, bn_weight, bn_bias, bn_mean, bn_var, eps)"
     points_hint = ("eq. (3): concatenate [z^h ; (z^w)^T] along dim 2 into (B, C, H + W, 1), then "
                    "the 1x1 convolution with its bias, BatchNorm with the given running statistics "
-                   "(eval mode, eps = 1e-5), then h-swish(t) = t * ReLU6(t + 3) / 6.")
+                   "and eps (eval mode; eps = 1e-5 when it is not given), then "
+                   "h-swish(t) = t * ReLU6(t + 3) / 6.")
 
     def cases(self):
-        specs = [(2, 8, 4, 5, 8, "float64"), (1, 16, 3, 3, 8, "float64"),
-                 (3, 12, 1, 6, 8, "float32"), (2, 32, 7, 2, 8, "float64"),
-                 (1, 40, 1, 1, 10, "float64"), (2, 24, 5, 3, 12, "float32")]
+        # eps: passed (None: left out, the default 1e-5 applies)
+        specs = [(2, 8, 4, 5, 8, "float64", 1e-3), (1, 16, 3, 3, 8, "float64", None),
+                 (3, 12, 1, 6, 8, "float32", 0.1), (2, 32, 7, 2, 8, "float64", None),
+                 (1, 40, 1, 1, 10, "float64", 1e-5), (2, 24, 5, 3, 12, "float32", 0.5)]
         out = []
-        for i, (B, C, H, W, m, dtype) in enumerate(specs):
+        for i, (B, C, H, W, m, dtype, eps) in enumerate(specs):
             rng = case_rng(self.id, i)
             args = [rng.normal(0.0, 1.0, (B, C, H, 1)), rng.normal(0.0, 1.0, (B, C, 1, W)),
                     rng.normal(0.0, 2.0 / np.sqrt(C), (m, C, 1, 1)), rng.normal(0.0, 0.5, (m,)),
                     rng.uniform(0.5, 2.0, (m,)), rng.uniform(-1.0, 1.0, (m,)),
                     rng.uniform(-0.5, 0.5, (m,)), rng.uniform(0.5, 2.0, (m,))]
-            out.append(Case(f"B={B}, C={C}, H={H}, W={W}, C'={m}, {dtype}", args=args, dtype=dtype))
+            given = "eps left out" if eps is None else f"eps={eps:g}"
+            out.append(Case(f"B={B}, C={C}, H={H}, W={W}, C'={m}, {given}, {dtype}",
+                            args=args + ([] if eps is None else [eps]), dtype=dtype))
         return out
 
+    def expected(self, case):
+        tensors, eps = _tensors_and_eps(case)
+        return _np(ref_shared_transform(*tensors, eps=eps))
 
     def reference(self):
         return ref_shared_transform
 
     def mistakes(self):
-        a = lambda c: [_t(v) for v in c.args]  # noqa: E731
+        def tr(**kw):
+            def compute(c):
+                tensors, eps = _tensors_and_eps(c)
+                return _np(_transform(tensors, **{"eps": eps, **kw}))
+            return compute
         ident = lambda t: t  # noqa: E731
         return [
+            Mistake("eps", "BatchNorm divides by sqrt(bn_var + eps) with the eps you are given: "
+                    "pass eps on to the BatchNorm (1e-5 only when it is left out).",
+                    tr(eps=1e-5)),
             Mistake("relu", "this is ReLU after the BatchNorm; the official code uses h-swish, "
                     "t * ReLU6(t + 3) / 6 (negative inputs above -3 give small negative values).",
-                    lambda c: _np(_transform(a(c), act=torch.relu))),
+                    tr(act=torch.relu)),
             Mistake("no bn", "the BatchNorm is missing: normalise with the given running mean "
                     "and variance, then scale by bn_weight and shift by bn_bias.",
-                    lambda c: _np(_transform(a(c), bn=None))),
+                    tr(bn=None)),
             Mistake("train bn", "the BatchNorm used the statistics of this batch (training mode); "
                     "use the given running mean and variance (eval mode).",
-                    lambda c: _np(_transform(a(c), bn="train"))),
+                    tr(bn="train")),
             Mistake("silu", "this is swish/SiLU, t * sigmoid(t); h-swish is its piecewise "
                     "approximation t * ReLU6(t + 3) / 6.",
-                    lambda c: _np(_transform(a(c), act=F.silu))),
+                    tr(act=F.silu)),
             Mistake("hsigmoid", "this is h-sigmoid, ReLU6(t + 3) / 6; h-swish multiplies it by t.",
-                    lambda c: _np(_transform(a(c), act=lambda t: F.relu6(t + 3) / 6))),
+                    tr(act=lambda t: F.relu6(t + 3) / 6)),
             Mistake("no act", "no non-linearity after the BatchNorm: apply h-swish.",
-                    lambda c: _np(_transform(a(c), act=ident))),
+                    tr(act=ident)),
             Mistake("order", "the positions are in the wrong order: z^h's H positions first, then "
-                    "z^w's W positions.", lambda c: _np(_transform(a(c), order="wh"))),
+                    "z^w's W positions.", tr(order="wh")),
         ]
 
 
@@ -235,6 +259,7 @@ def _gates(f, H, W, w_h, b_h, w_w, b_w, gate=torch.sigmoid, swap=False, split_wh
 
 class Gates(Check):
     step = "split_gates"
+    axis_names = ("batch", "channel", "position (a_h's H rows, then a_w's W columns)")
     title = "split_gates(f, H, W, w_h, b_h, w_w, b_w)"
     points_hint = ("eqs. (4)-(5): the first H positions of f are f^h, the last W are f^w; "
                    "a^h = sigmoid(conv(f^h, w_h, b_h)) of shape (B, C, H, 1), "
@@ -329,7 +354,7 @@ class Module(Check):
         dtype = getattr(torch, case.dtype)
         module = obj(**case.kwargs)
         if not isinstance(module, torch.nn.Module):
-            raise TypeError(f"calling your class gave a {type(module).__name__}, not a "
+            raise Rejected(f"calling your class gave a {type(module).__name__}, not a "
                             "torch.nn.Module")
         module = module.to(dtype).eval()
         tensors = dict(module.named_parameters())
@@ -338,10 +363,10 @@ class Module(Check):
             for name, value in case.params.items():
                 t = tensors.get(name)
                 if t is None:
-                    raise ValueError(f"your module has no tensor {name!r}: keep the layers "
+                    raise Rejected(f"your module has no tensor {name!r}: keep the layers "
                                      "conv1, bn1, conv_h and conv_w that __init__ creates")
                 if t.numel() != value.size:
-                    raise ValueError(f"{name} has shape {tuple(t.shape)}, expected "
+                    raise Rejected(f"your module's {name} has shape {tuple(t.shape)}, expected "
                                      f"{tuple(value.shape)}")
                 t.copy_(torch.from_numpy(np.ascontiguousarray(value)).reshape(t.shape))
             x = torch.from_numpy(case.args[0]).to(dtype)
@@ -488,6 +513,7 @@ FLIP_TABLE = np.array([[0, 0], [1, 0], [0, 1]])
 class Flip(Check):
     step = "flip_table"
     kind = "value"
+    axis_names = ("row", "column")         # of the table, not batch and channel
     title = "flip_table (rows: SE's s, CA's a^h, CA's a^w; columns: flip along H, along W)"
     points_hint = ("1 where the gate of the flipped input is the gate flipped along the same "
                    "axis, 0 where it is unchanged. Compute it with torch.flip and torch.allclose.")

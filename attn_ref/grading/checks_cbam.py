@@ -403,6 +403,7 @@ class SpatialFirst(Check):
 class OrderGap(Check):
     step = "gate_order"
     value = "gap"
+    axis_names = ("batch",)
     title = "order_gap(x, w1, b1, w2, b2, conv_w)"
     points_hint = ("for each example b, the largest |channel-first F'' - spatial-first output| "
                    "over C, H and W: a tensor of shape (B,).")
@@ -454,10 +455,13 @@ class ParamCount(Check):
                    "plus one k x k convolution from 2 maps to 1 without bias (2 k^2).")
 
     def cases(self):
+        # the defaults reduction = 16 and kernel_size = 7 left out in the last two
         specs = [(64, 16, 7), (256, 16, 7), (2048, 16, 7), (12, 5, 3), (96, 4, 5), (40, 8, 7),
-                 (7, 2, 1)]
-        return [Case(f"channels={c}, reduction={r}, kernel_size={k}", args=[c, r, k])
-                for c, r, k in specs]
+                 (7, 2, 1), (64,), (96, 8)]
+        names = ("channels", "reduction", "kernel_size")
+        return [Case(", ".join(f"{n}={v}" for n, v in zip(names, spec))
+                     + ("" if len(spec) == 3 else ", " + " and ".join(names[len(spec):])
+                        + " left out"), args=list(spec)) for spec in specs]
 
     def expected(self, case):
         return np.asarray(_paper_params(*case.args))
@@ -467,7 +471,10 @@ class ParamCount(Check):
 
     def mistakes(self):
         def f(fn):
-            return lambda c: np.asarray(fn(c.args[0], max(1, c.args[0] // c.args[1]), c.args[2]))
+            def g(c):
+                C, r, k = (*c.args, 16, 7)[:3] if len(c.args) == 1 else (*c.args, 7)[:3]
+                return np.asarray(fn(C, max(1, C // r), k))
+            return g
         return [
             Mistake("two MLPs", "the MLP is shared by the two descriptors: count it once.",
                     f(lambda C, h, k: 2 * (2 * C * h + h + C) + 2 * k * k)),
@@ -490,13 +497,16 @@ class Macs(Check):
                    "2 k^2 H W, and the two gates 2 C H W multiplications.")
 
     def cases(self):
+        # the defaults reduction = 16 and kernel_size = 7 left out in the last two
         specs = [(64, 56, 56, 16, 7), (256, 14, 14, 16, 7), (2048, 7, 7, 16, 7), (12, 5, 9, 5, 3),
-                 (96, 1, 1, 4, 5), (40, 8, 3, 8, 7)]
-        return [Case(f"channels={c}, height={h}, width={w}, reduction={r}, kernel_size={k}",
-                     args=[c, h, w, r, k]) for c, h, w, r, k in specs]
+                 (96, 1, 1, 4, 5), (40, 8, 3, 8, 7), (64, 28, 28), (96, 7, 9, 8)]
+        names = ("channels", "height", "width", "reduction", "kernel_size")
+        return [Case(", ".join(f"{n}={v}" for n, v in zip(names, spec))
+                     + ("" if len(spec) == 5 else ", " + " and ".join(names[len(spec):])
+                        + " left out"), args=list(spec)) for spec in specs]
 
     def expected(self, case):
-        c, h, w, r, k = case.args
+        c, h, w, r, k = (*case.args, 16, 7)[:5] if len(case.args) == 3 else (*case.args, 7)[:5]
         return np.asarray(cbam_macs(c, h, w, r, k))
 
     def reference(self):
@@ -505,7 +515,7 @@ class Macs(Check):
     def mistakes(self):
         def f(fn):
             def g(c):
-                C, H, W, r, k = c.args
+                C, H, W, r, k = (*c.args, 16, 7)[:5] if len(c.args) == 3 else (*c.args, 7)[:5]
                 return np.asarray(fn(C, H, W, max(1, C // r), k))
             return g
         return [

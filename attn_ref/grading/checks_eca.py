@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ..eca import ECA, eca_kernel_size, eca_resnet50_kernels
-from .core import Case, Check, Mistake, case_rng, to_numpy, float64_tensor
+from .core import Case, Check, Mistake, Rejected, case_rng, to_numpy, float64_tensor
 
 RESNET50_BLOCKS = (3, 4, 6, 3)
 RESNET50_WIDTHS = (256, 512, 1024, 2048)
@@ -78,7 +78,7 @@ def _as_int_array(value, name: str) -> np.ndarray:
     if isinstance(value, (list, tuple)):
         items = [to_numpy(v) for v in value]
         if any(np.ndim(v) != 0 for v in items):
-            raise TypeError(f"{name} should hold one number per stage")
+            raise Rejected(f"{name} should hold one number per stage")
         arr = np.asarray([v.item() for v in items], dtype=np.float64)
     else:
         arr = to_numpy(value).astype(np.float64)
@@ -95,10 +95,15 @@ class KernelSize(Check):
              (1024, 2, 1), (16, 2, 1), (24, 2, 1), (32, 2, 1), (96, 2, 1), (160, 2, 1),
              (320, 2, 1), (1, 2, 1), (2, 2, 1), (3, 2, 1), (100, 2, 1), (1280, 2, 1),
              (4096, 2, 1), (8192, 2, 1), (32, 1, 0), (200, 1.5, 1), (64, 3, 2), (1000, 2, 2),
-             (50, 1, 1), (512, 2, 3), (16, 4, 0)]
+             (50, 1, 1), (512, 2, 3), (16, 4, 0),
+             # gamma and b left out (the defaults 2 and 1 apply), or b alone
+             (256,), (2048,), (96,), (40,), (512, 3), (24, 1)]
 
     def cases(self):
-        return [Case(f"channels={c}, gamma={g}, b={b}", args=[c, g, b]) for c, g, b in self.SPECS]
+        names = ("channels", "gamma", "b")
+        return [Case(", ".join(f"{n}={v}" for n, v in zip(names, spec))
+                     + ("" if len(spec) == 3 else ", " + " and ".join(names[len(spec):])
+                        + " left out"), args=list(spec)) for spec in self.SPECS]
 
     def expected(self, case):
         return np.asarray(eca_kernel_size(*case.args))
@@ -114,6 +119,7 @@ class KernelSize(Check):
 class _Table(Check):
     """A tuple of kernel sizes, one per stage, compared as an array of whole numbers."""
     kind = "value"
+    axis_names = ("stage",)
     widths: tuple = ()
     name = ""
 
@@ -251,29 +257,62 @@ def _gate_mistakes(run_case):
     ]
 
 
+GATE_DTYPE = "s has x's dtype whatever the weight's"
+
+
 class Gate(Check):
     step = "gate"
     title = "eca_gate(x, weight)"
     points_hint = ("eqs. (1) and (3): z = mean over H and W, (B, C); a 1-D convolution of z along "
                    "the channel axis with the k weights and (k - 1) // 2 zeros at each end; "
-                   "then the sigmoid.")
+                   "then the sigmoid; s in x's dtype.")
 
-    # (x shape, k, dtype): k from 1 to 9, H != W, 1 x 1 maps, batch 1, odd C, C == H for the
-    # pooling-axis mistake, C < k (every output touches the padding)
+    # (x shape, k, dtype of x[, dtype of the weight]): k from 1 to 9, H != W, 1 x 1 maps,
+    # batch 1, odd C, C == H for the pooling-axis mistake, C < k (every output touches the
+    # padding), a weight of another dtype than x (cast to x's)
     SPECS = [((2, 8, 5, 7), 3, "float64"), ((1, 16, 3, 3), 5, "float64"),
              ((3, 6, 6, 4), 3, "float64"), ((2, 7, 1, 1), 5, "float64"),
              ((4, 12, 2, 9), 7, "float32"), ((2, 9, 9, 2), 9, "float64"),
              ((1, 5, 4, 4), 1, "float64"), ((2, 3, 2, 5), 5, "float64"),
-             ((3, 32, 4, 3), 3, "float32"), ((1, 1, 3, 2), 3, "float64")]
+             ((3, 32, 4, 3), 3, "float32"), ((1, 1, 3, 2), 3, "float64"),
+             ((2, 10, 3, 4), 3, "float32", "float64"), ((3, 12, 2, 5), 5, "float64", "float32")]
 
     def cases(self):
         out = []
-        for i, (shape, k, dtype) in enumerate(self.SPECS):
+        for i, (shape, k, dtype, *wdtype) in enumerate(self.SPECS):
             rng = case_rng(self.id, i)
             x = rng.normal(0.4, 1.5, size=shape)
             w = rng.normal(0.0, 1.5, size=(k,))
-            out.append(Case(f"x of shape {shape}, k = {k}, {dtype}", args=[x, w], dtype=dtype))
+            kwargs, label = {}, f"x of shape {shape}, k = {k}, {dtype}"
+            if wdtype:              # the weight in its own dtype: its values are what it holds
+                w = w.astype(wdtype[0]).astype(np.float64)
+                kwargs, label = {"weight_dtype": wdtype[0]}, f"{label}, weight {wdtype[0]}"
+            out.append(Case(label, args=[x, w], kwargs=kwargs, dtype=dtype))
         return out
+
+    def run(self, obj, case):
+        """The learner's gate on x in the case's dtype and the weight in ``weight_dtype`` (x's
+        when not given); s must come back in x's dtype."""
+        x = torch.from_numpy(case.args[0]).to(getattr(torch, case.dtype))
+        w = torch.from_numpy(case.args[1]).to(getattr(torch, case.kwargs.get("weight_dtype",
+                                                                             case.dtype)))
+        with torch.no_grad():
+            try:
+                s = obj(x, w)
+            except Exception as exc:
+                if w.dtype == x.dtype:
+                    raise
+                try:                  # does it run with the weight in x's dtype?
+                    obj(x, w.to(x.dtype))
+                except Exception:     # noqa: BLE001 - then its own error stands
+                    raise exc from None
+                raise Rejected(f"your eca_gate raised {type(exc).__name__} for x of dtype "
+                               f"{x.dtype} and a weight of dtype {w.dtype}, and runs with a "
+                               f"weight of x's dtype: {GATE_DTYPE}") from None
+        if isinstance(s, torch.Tensor) and s.is_floating_point() and s.dtype != x.dtype:
+            raise Rejected(f"your eca_gate returned s of dtype {s.dtype} for x of dtype "
+                           f"{x.dtype}: {GATE_DTYPE}")
+        return [to_numpy(s)]
 
     def _run(self, case, **kw):
         return _np(_gate(_t(case.args[0]), _t(case.args[1]), **kw))
@@ -285,7 +324,12 @@ class Gate(Check):
         return eca_gate_reference
 
     def mistakes(self):
-        return _gate_mistakes(self._run)
+        return _gate_mistakes(self._run) + [
+            # seen by run: code that does not cast the weight raises on mixed dtypes, or
+            # returns the weight's dtype; its numbers are right
+            Mistake("weight dtype", f"{GATE_DTYPE}: cast the weight to x's dtype "
+                    "(weight.to(x.dtype)) before the convolution.", self.expected,
+                    shown_by=GATE_DTYPE)]
 
 
 class Module(Check):

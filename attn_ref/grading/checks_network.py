@@ -14,7 +14,7 @@ from torch import nn
 
 from ..models import Bottleneck as RefBottleneck
 from ..models import ECA_RESNET50_K_SIZES, RESNET50_STAGES, make_attention
-from .core import Case, Check, Mistake, case_rng, to_numpy
+from .core import Case, Check, Mistake, Rejected, case_rng, to_numpy
 
 
 def _t(a):
@@ -73,11 +73,11 @@ def _load(module: nn.Module, params: dict) -> None:
         for name, value in params.items():
             t = tensors.get(name)
             if t is None:
-                raise ValueError(f"your block has no tensor {name!r}: keep the layers that "
+                raise Rejected(f"your block has no tensor {name!r}: keep the layers that "
                                  "__init__ creates (and store the attention module as "
                                  "self.attention)")
             if t.numel() != np.asarray(value).size:
-                raise ValueError(f"{name} has shape {tuple(t.shape)}, expected "
+                raise Rejected(f"your block's {name} has shape {tuple(t.shape)}, expected "
                                  f"{tuple(np.shape(value))}")
             t.copy_(torch.from_numpy(np.ascontiguousarray(value)).reshape(t.shape).to(t.dtype))
 
@@ -128,7 +128,7 @@ class Block(Check):
         dtype = getattr(torch, case.dtype)
         module = self._build(obj, case)
         if not isinstance(module, nn.Module):
-            raise TypeError(f"calling your class gave a {type(module).__name__}, not a "
+            raise Rejected(f"calling your class gave a {type(module).__name__}, not a "
                             "torch.nn.Module")
         module = module.to(dtype).eval()
         _load(module, case.params)
@@ -239,6 +239,7 @@ def _eca_stages():
 class ECAStages(Check):
     step = "eca_stages"
     kind = "value"
+    axis_names = ("stage",)
     title = "eca_stage_params (ECA's parameters in each stage of the released ECA-ResNet-50)"
     points_hint = ("one ECA module per bottleneck block, k weights each (no bias); the released "
                    "model uses k = 3, 5, 5, 7 in stages with 3, 4, 6, 3 blocks.")
@@ -251,7 +252,7 @@ class ECAStages(Check):
             obj = np.asarray(obj)
         arr = to_numpy(obj)
         if arr.shape != (4,):
-            raise ValueError(f"expected four numbers (one per stage), got shape {arr.shape}")
+            raise Rejected(f"expected four numbers (one per stage), got shape {arr.shape}")
         return [arr.astype(np.float64)]
 
     def expected(self, case):

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import profiling as P
-from .core import Case, Check, Mistake, case_rng, to_numpy
+from .core import Case, Check, Mistake, Rejected, case_rng, to_numpy
 
 KIND_NAMES = {"se": "SE", "eca": "ECA", "cbam": "CBAM", "ca": "CA"}
 
@@ -207,10 +207,12 @@ class DominantOp(Check):
         rows = [dict(r) for r in case.args[0]]             # the learner may not change ours
         name = obj(rows)
         if not isinstance(name, str):
-            raise TypeError(f"returned a {type(name).__name__}, expected an operator name (str)")
+            raise Rejected(f"your function returned a {type(name).__name__}, expected an "
+                           "operator name (str)")
         names = _names(case)
         if name not in names:
-            raise ValueError(f"returned {name[:80]!r}, which is not a name in the table")
+            raise Rejected(f"your function returned {name[:80]!r}, which is not a name in the "
+                           "table")
         return [np.asarray(float(names.index(name)))]
 
     def expected(self, case):
@@ -305,11 +307,11 @@ class FusedScale(Check):
         margin = torch.cat([obuf[:GUARD], obuf[GUARD + n:]])
         outside = int((margin != SENTINEL).sum())
         if outside:
-            raise RuntimeError(f"the kernel wrote {outside} value(s) {PAST_THE_END}: the last "
-                               "block runs past the end of the tensor; mask its loads and stores "
-                               "with offsets < n")
+            raise Rejected(f"your kernel wrote {outside} value(s) {PAST_THE_END}: the last "
+                           "block runs past the end of the tensor; mask its loads and stores "
+                           "with offsets < n")
         if any(not torch.equal(a, t) for a, t in zip(inputs, (x, a_h, a_w))):
-            raise RuntimeError("the kernel changed its inputs x, a_h or a_w; write into out only")
+            raise Rejected("your kernel changed its inputs x, a_h or a_w; write into out only")
         return [to_numpy(out)]
 
     def expected(self, case):

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..se import SqueezeExcitation, se_excitation, se_squeeze
-from .core import Case, Check, Mistake, case_rng
+from .core import Case, Check, Mistake, Raises, Rejected, case_rng
 
 
 def _t(a):
@@ -19,6 +19,9 @@ def _np(t):
 def _excite(z, w1, b1, w2, b2, inner=torch.relu, outer=torch.sigmoid):
     h = inner(z @ w1.T + (0 if b1 is None else b1))
     return outer(h @ w2.T + (0 if b2 is None else b2))
+
+
+BOTTLENECK_RULE = "the width is channels // reduction, rounded down, and at least 1"
 
 
 class Squeeze(Check):
@@ -129,6 +132,32 @@ class Module(Check):
                             args=[x], kwargs=kw, params=params, dtype=dtype))
         return out
 
+    def run(self, obj, case):
+        try:
+            return Check.run(self, obj, case)
+        except Rejected as exc:
+            if "do not match the reference layout" not in str(exc):
+                raise
+            width = self._bottleneck(obj, case)
+            if width is None:
+                raise
+        c, r = case.kwargs["channels"], case.kwargs.get("reduction", 16)
+        raise Rejected(f"your module's bottleneck has {width} units where channels // reduction "
+                       f"= {c} // {r} = {max(1, c // r)} ({BOTTLENECK_RULE})")
+
+    @staticmethod
+    def _bottleneck(obj, case):
+        """The width of a learner's bottleneck whose weight matrices are C x C' with C' other
+        than the case's C // r (read from the module's matrices); None for any other layout."""
+        c = case.kwargs["channels"]
+        h = max(1, c // case.kwargs.get("reduction", 16))
+        widths = set()
+        for t in obj(**case.kwargs).parameters():
+            shape = tuple(n for n in t.shape if n != 1)
+            if len(shape) == 2 and c in shape:
+                widths.add(shape[1] if shape[0] == c else shape[0])
+        return widths.pop() if len(widths) == 1 and h not in widths else None
+
     def _ref(self, case, squeeze=se_squeeze, excite=se_excitation, scale=lambda x, s: x * s):
         p = {k: _t(v) for k, v in case.params.items()}
         x = _t(case.args[0])
@@ -152,7 +181,17 @@ class Module(Check):
                     lambda c: _np(self._ref(c, excite=lambda *a: _excite(*a, inner=ident)))),
             Mistake("add", "the gate is added to x; eq. (3) multiplies.",
                     lambda c: _np(self._ref(c, scale=lambda x, s: x + s))),
+            # seen by run from the module's weight shapes (a module of another width cannot
+            # take the case's weights); where C // r is exact, the module is right
+            Mistake("rounded up", f"the bottleneck width is rounded up; {BOTTLENECK_RULE}.",
+                    self._rounded_up, shown_by="your module's bottleneck has"),
         ]
+
+    def _rounded_up(self, case):
+        c, r = case.kwargs["channels"], case.kwargs.get("reduction", 16)
+        if c % r:
+            raise Raises("a module of another width cannot take the case's weights")
+        return self.expected(case)
 
 
 def _conv4_se_params() -> int:
@@ -199,9 +238,12 @@ class ParamCount(Check):
     points_hint = "two layers, C -> C // r -> C; with biases add C // r + C."
 
     def cases(self):
+        # bias None: left out (the default, True, applies)
         specs = [(64, 16, True), (256, 16, True), (2048, 16, False), (12, 5, True), (7, 8, True),
-                 (96, 4, False), (3, 1, True)]
-        return [Case(f"channels={c}, reduction={r}, bias={b}", args=[c, r, b]) for c, r, b in specs]
+                 (96, 4, False), (3, 1, True), (64, 16, None), (12, 5, None)]
+        return [Case(f"channels={c}, reduction={r}, " + ("bias left out" if b is None else
+                                                         f"bias={b}"),
+                     args=[c, r] + ([] if b is None else [b])) for c, r, b in specs]
 
     def expected(self, case):
         return np.asarray(self.reference()(*case.args))
@@ -211,11 +253,11 @@ class ParamCount(Check):
 
     def mistakes(self):
         def rounded_up(c):
-            ch, r, b = c.args
+            ch, r, b = (*c.args, True)[:3]
             h = -(-ch // r)
             return np.asarray(2 * ch * h + (h + ch if b else 0))
         def no_bias(c):
-            ch, r, _ = c.args
+            ch, r = c.args[:2]
             return np.asarray(2 * ch * max(1, ch // r))
         return [Mistake("rounding", "the bottleneck is C // r (rounded down, at least 1).", rounded_up),
                 Mistake("bias", "with bias=True each layer has a bias: C // r + C more.", no_bias)]

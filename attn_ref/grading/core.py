@@ -79,7 +79,16 @@ class Mistake:
     shown_by: str = ""
 
 
-class Refused(ValueError):
+class Rejected(TypeError, ValueError):
+    """Raised by a check itself, in the kernel, never by a learner's code: a result or module the
+    check cannot use (a list where a tensor is asked for, a tensor of another dtype than the text
+    asks, a pair of the wrong shapes, a module whose tensors have other shapes than the block
+    needs). Its message says, in the learner's terms, what is wrong with their code's result or
+    module; the feedback shows it as it is, where an error of the learner's own code reads
+    "your code raised ..." (see :func:`error_line`)."""
+
+
+class Refused(Rejected):
     """Raised by a check's ``run`` for a result it refuses (a pair of the wrong shapes, say) whose
     numbers can still show which catalogued mistake made it. The case fails with the message, as
     on any error; ``arrays`` travel with it and are compared with the mistakes only."""
@@ -151,8 +160,8 @@ class Check:
         if self.kind == "module":
             module = obj(**case.kwargs)
             if not isinstance(module, torch.nn.Module):
-                raise TypeError(f"calling your class gave a {type(module).__name__}, "
-                                "not a torch.nn.Module")
+                raise Rejected(f"calling your class gave a {type(module).__name__}, "
+                               "not a torch.nn.Module")
             module = module.to(dtype).eval()
             outs = []
             for _ in load_by_shape(module, case.params):
@@ -169,7 +178,7 @@ class Check:
         ``note`` is added to the refusal's message."""
         try:
             return Check.run(self, obj, case)
-        except ValueError as exc:
+        except Rejected as exc:
             if "do not match the reference layout" not in str(exc):
                 raise
             message = f"{exc}{note}"
@@ -179,7 +188,13 @@ class Check:
             outs = None
         if outs:
             raise Refused(message, outs)
-        raise ValueError(message)
+        raise Rejected(message)
+
+
+def error_line(error: str, rejected: bool) -> str:
+    """How feedback states a case's error: the check's own message when the check refused the
+    learner's result or module (:class:`Rejected`), else "your code raised ..."."""
+    return error if rejected else f"your code raised {error}"
 
 
 def float64_tensor(a: Any):
@@ -200,13 +215,14 @@ def to_numpy(value: Any) -> np.ndarray:
             t = t.float()
         if t.is_complex() or not (t.is_floating_point() or t.dtype in (
                 torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8, torch.bool)):
-            raise TypeError(f"returned a tensor of dtype {value.dtype}, expected real numbers")
+            raise Rejected(f"your code returned a tensor of dtype {value.dtype}, expected real "
+                           "numbers")
         return np.array(t.numpy(), copy=True)
     if isinstance(value, np.ndarray):
         return np.array(value, copy=True)
     if isinstance(value, (bool, int, float, np.integer, np.floating)):
         return np.asarray(value)
-    raise TypeError(f"returned a {type(value).__name__}, expected a tensor or a number")
+    raise Rejected(f"your code returned a {type(value).__name__}, expected a tensor or a number")
 
 
 def load_by_shape(module, params: dict[str, np.ndarray]):
@@ -217,7 +233,7 @@ def load_by_shape(module, params: dict[str, np.ndarray]):
     its singleton axes dropped, is matched to a reference tensor of the same shape or, for
     matrices, of the transposed shape. Every one-to-one matching that covers all reference
     tensors is loaded in turn (a generator: the caller runs the module after each). A module
-    whose tensors match no reference layout raises ``ValueError`` naming the shapes.
+    whose tensors match no reference layout raises :class:`Rejected` naming the shapes.
     """
     import torch
 
@@ -248,8 +264,8 @@ def load_by_shape(module, params: dict[str, np.ndarray]):
     if not assignments:
         have = ", ".join(f"{n} {tuple(t.shape)}" for n, t in learner) or "none"
         want = ", ".join(f"{k} {tuple(v.shape)}" for k, v in refs.items())
-        raise ValueError(f"the module's learnable tensors ({have}) do not match the reference "
-                         f"layout ({want}) in any order or orientation")
+        raise Rejected(f"your module's learnable tensors ({have}) do not match the reference "
+                       f"layout ({want}) in any order or orientation")
     for combo in assignments:
         with torch.no_grad():
             for (_, t), (name, transposed) in zip(learner, combo):
@@ -404,7 +420,7 @@ def verify(check: Check, payload: Any) -> Verdict:
         if not isinstance(res, dict):
             lines.append(f"{head}: no result"); failed += 1; continue
         if res.get("error") is not None:
-            msg = f"{head}: your code raised {str(res['error'])[:500]}"
+            msg = f"{head}: {error_line(str(res['error'])[:500], res.get('rejected') is True)}"
             failed += 1
             shown = [m for m in mistakes if m.shown_by and m.shown_by in str(res["error"])]
             for m in shown:               # the check saw the mistake itself (Mistake.shown_by)

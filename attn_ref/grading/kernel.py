@@ -16,16 +16,21 @@ import traceback
 import warnings
 from typing import Any
 
-from .core import MIME, PAYLOAD_VERSION, Refused, encode_array, verify
+from .core import MIME, PAYLOAD_VERSION, Refused, Rejected, encode_array, verify
 from .registry import get_check
 
 
 def _describe(exc: BaseException) -> str:
+    """An error as the feedback states it (:func:`~attn_ref.grading.core.error_line` adds "your
+    code raised" to an error of the learner's code): a check's refusal of the learner's result or
+    module (:class:`~attn_ref.grading.core.Rejected`) is its message alone; any other error is
+    its class, message and the learner's line it came from."""
+    if isinstance(exc, Rejected):
+        return str(exc)
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if "attn_ref" not in f.filename.replace("\\", "/")]
     where = f" (in {mine[-1].name}, line {mine[-1].lineno})" if mine else ""
-    kind = "ValueError" if isinstance(exc, Refused) else type(exc).__name__   # as it subclasses
-    return f"{kind}: {exc}{where}"
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 @contextlib.contextmanager
@@ -101,7 +106,8 @@ def collect(check_id: str, obj: Any, namespace: dict | None = None) -> dict:
                 outs = check.run(obj, case)
                 results.append({"outputs": [encode_array(a) for a in outs], "error": None})
             except Exception as exc:       # the learner's error is a result, reported as such
-                results.append({"outputs": _refused(exc), "error": _describe(exc)})
+                results.append({"outputs": _refused(exc), "error": _describe(exc),
+                                "rejected": isinstance(exc, Rejected)})
     return {"check": check_id, "version": PAYLOAD_VERSION, "cases": results}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .core import Refused, compare, to_numpy
+from .core import Refused, Rejected, compare, error_line, to_numpy
 
 SHOWN = 8          # values shown of a tensor in a failure message
 
@@ -40,6 +40,24 @@ def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
     if tuple(arr.shape) != tuple(shape):
         raise _fail(name, hint, f"expected shape {tuple(shape)}, got {tuple(arr.shape)}")
     print(f"ok: {name} has shape {tuple(shape)}")
+
+
+def expect_dtype(got: Any, dtype: Any, name: str, hint: str = "") -> None:
+    """Visible test: ``got`` must be a torch tensor of ``dtype`` (a ``torch.dtype``). ``got`` may
+    be a function of no arguments, called here: an error it raises fails the test, hint first
+    (inputs of mixed dtypes make code that does not cast them raise)."""
+    import torch
+
+    if callable(got):
+        try:
+            got = got()
+        except Exception as exc:  # noqa: BLE001 - the learner's error, reported with the hint
+            raise _fail(name, hint, f"your code raised {type(exc).__name__}: {exc}"[:300]) from None
+    if not isinstance(got, torch.Tensor):
+        raise _fail(name, hint, f"expected a tensor of dtype {dtype}, got a {type(got).__name__}")
+    if got.dtype != dtype:
+        raise _fail(name, hint, f"expected dtype {dtype}, got {got.dtype}")
+    print(f"ok: {name} has dtype {dtype}")
 
 
 def expect_close(got: Any, expected: Any, name: str, hint: str = "",
@@ -122,8 +140,11 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
                 want = np.asarray(check.expected(case))
                 hint = "" if any(compare(a, want, case.dtype)[0] for a in refused) else \
                     _mistake_hint(check, case, refused)
+                # a mistake the check's run sees itself names itself by its error (shown_by)
+                hint = next((m.hint for m in check.mistakes()
+                             if m.shown_by and m.shown_by in str(exc)), hint)
                 failures.append((case, hint or check.points_hint,
-                                 [f"your code raised {_describe(exc)}"]))
+                                 [error_line(_describe(exc), isinstance(exc, Rejected))]))
                 continue
             want = np.asarray(check.expected(case))
             verdicts = [compare(a, want, case.dtype, check.axis_names) for a in outs]

@@ -205,6 +205,9 @@ y = se(x)
 expect_shape(y, (2, 32, 5, 7), "SqueezeExcitation(32, 8)(x).shape", hint="the block keeps the shape of x.")
 expect_equal(sum(p.numel() for p in se.parameters()), 2 * 32 * 4 + 4 + 32, "number of parameters",
              hint="bottleneck of 32 // 8 = 4 units: W1 (4, 32), b1 (4), W2 (32, 4), b2 (32).")
+expect_equal(sum(p.numel() for p in SqueezeExcitation(12, reduction=5).parameters()),
+             2 * 12 * 2 + 2 + 12, "number of parameters of SqueezeExcitation(12, reduction=5)",
+             hint="the bottleneck has channels // reduction = 12 // 5 = 2 units: round down, not up.")
 ratio = y / x                                    # the gate, repeated at every position
 expect_close(ratio, ratio[:, :, :1, :1].expand_as(ratio), "one gate per channel at every position",
              hint="multiply each channel by one number s_c, broadcast over H and W (eq. 3).")

@@ -35,7 +35,7 @@ from torch import nn
 import torch.nn.functional as F
 
 import attn_ref
-from attn_ref.grading import expect_answer, expect_close, expect_defined, expect_equal, expect_shape, grade
+from attn_ref.grading import expect_answer, expect_close, expect_defined, expect_dtype, expect_equal, expect_shape, grade
 from attn_ref.data import gabor_features, sample_image
 from attn_ref.eca import eca_resnet50_kernels
 from attn_ref.plots import block_diagram, plot_gates, show_maps
@@ -273,18 +273,23 @@ for net, widths in [("ResNet-50", RESNET50_WIDTHS), ("MobileNetV2", MOBILENETV2_
 #
 # **Exercise 2 (3 points).** Implement eqs. (1) and (3) as a function: `eca_gate(x, weight)` takes
 # a batch $x$ of shape `(B, C, H, W)` and the $k$ shared weights `weight` of shape `(k,)` ($k$ odd),
-# and returns the gate $s$ of shape `(B, C)`. Pad the channel axis with $(k-1)/2$ zeros at each
+# and returns the gate $s$ of shape `(B, C)` in the dtype of $x$ (the weight may come in another
+# dtype: cast it to $x$'s). Pad the channel axis with $(k-1)/2$ zeros at each
 # end; weight $j$ multiplies $z_{c + j - (k-1)/2}$, as in `nn.Conv1d`. You may use
 # `F.conv1d` (it wants `(N, channels_in, length)` inputs and `(channels_out, channels_in, k)`
 # weights), the banded matrix, or a loop.
 
 # %% nbgrader={"grade": false, "grade_id": "gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def eca_gate(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Eqs. (1) and (3): s = sigmoid(C1D_k(z)) with z the channel means. (B, C, H, W), (k,) -> (B, C)."""
+    """Eqs. (1) and (3): s = sigmoid(C1D_k(z)) with z the channel means. (B, C, H, W), (k,) -> (B, C).
+
+    s has x's dtype: a weight of another dtype is cast to x's.
+    """
     ### BEGIN SOLUTION
     k = weight.shape[0]
     z = x.mean(dim=(2, 3))                                              # (B, C), eq. (1)
-    y = F.conv1d(z.unsqueeze(1), weight.view(1, 1, k), padding=(k - 1) // 2)   # (B, 1, C)
+    w = weight.to(x.dtype).view(1, 1, k)
+    y = F.conv1d(z.unsqueeze(1), w, padding=(k - 1) // 2)               # (B, 1, C)
     return torch.sigmoid(y.squeeze(1))                                  # (B, C), eq. (3)
     ### END SOLUTION
 
@@ -297,6 +302,10 @@ grade("eca.gate", eca_gate)
 x = torch.tensor([1.0, 2.0, 3.0, 4.0]).view(1, 4, 1, 1).expand(1, 4, 3, 5)
 expect_shape(eca_gate(x, torch.ones(3)), (1, 4), "eca_gate(x, w).shape",
              hint="one gate per channel: average over H and W, convolve along C, keep C values.")
+# x is float32; a float64 weight is cast to x's dtype, and s is float32 like x.
+expect_dtype(lambda: eca_gate(x, torch.ones(3, dtype=torch.float64)), torch.float32,
+             "eca_gate(x, w) for a float32 x and a float64 w",
+             hint="s has x's dtype whatever the weight's: cast the weight to x's dtype (weight.to(x.dtype)).")
 # w = (1, 1, 1): each channel sums itself and its two neighbours; beyond the ends there are zeros:
 # (0 + 1 + 2, 1 + 2 + 3, 2 + 3 + 4, 3 + 4 + 0) = (3, 6, 9, 7).
 expect_close(eca_gate(x, torch.ones(3)), torch.sigmoid(torch.tensor([[3.0, 6.0, 9.0, 7.0]])),

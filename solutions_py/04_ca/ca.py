@@ -220,6 +220,10 @@ f = shared_transform(z_h, z_w, weight, bias, torch.tensor([2.0, 1.0]), torch.ten
 expect_close(f, torch.tensor([[0.0, 0.0, 6.0], [0.0, 3.0, 0.0]]).reshape(1, 2, 3, 1),
              "f with running mean (1, 0), scale (2, 1), shift (0, 1)",
              hint="BN(t) = bn_weight * (t - bn_mean) / sqrt(bn_var + eps) + bn_bias, with the GIVEN statistics.")
+# eps = 0.25 with var = 0.75: sqrt(var + eps) = 1 again, so this is the identity BatchNorm.
+f = shared_transform(z_h, z_w, weight, bias, one, 0 * one, 0 * one, 0.75 * one, eps=0.25)
+expect_close(f, expected, "f with eps=0.25 and bn_var = 0.75 (an identity BatchNorm)",
+             hint="use the eps argument you are given: BN divides by sqrt(bn_var + eps).")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 

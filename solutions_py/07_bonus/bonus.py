@@ -33,7 +33,7 @@ from torch import nn
 import torch.nn.functional as F
 
 import attn_ref
-from attn_ref.grading import expect_answer, expect_defined, expect_close, expect_equal, expect_shape, grade
+from attn_ref.grading import expect_answer, expect_defined, expect_dtype, expect_close, expect_equal, expect_shape, grade
 from attn_ref.data import gabor_features, sample_image
 from attn_ref.plots import block_diagram
 
@@ -279,12 +279,13 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 # $v$ exactly when $(M^R)_{u,v} > 0$ (for generic weights).
 #
 # **Exercise 4 (2 points).** Write `reachability(H, W, passes)`, the $HW\times HW$ matrix of zeros and
-# ones with entry $[u, v] = 1$ when, after `passes` passes, the output at $u$ depends on the input at
-# $v$.
+# ones (a `torch.float64` tensor) with entry $[u, v] = 1$ when, after `passes` passes, the output at
+# $u$ depends on the input at $v$.
 
 # %% nbgrader={"grade": false, "grade_id": "reachability", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def reachability(H: int, W: int, passes: int) -> torch.Tensor:
-    """(H*W, H*W) 0/1 matrix, pixels numbered row-major: 1 where u can depend on v after `passes`."""
+    """(H*W, H*W) float64 tensor of 0.0 and 1.0, pixels numbered row-major: 1 where u can depend
+    on v after `passes`."""
     ### BEGIN SOLUTION
     h = torch.arange(H).repeat_interleave(W)
     w = torch.arange(W).repeat(H)
@@ -303,6 +304,8 @@ grade("bonus.reachability", reachability)
 # A 2 x 2 map, pixels 0 = (0, 0), 1 = (0, 1), 2 = (1, 0), 3 = (1, 1): each pixel's cross holds
 # itself, its row neighbour and its column neighbour, but not the diagonal pixel.
 one = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 1], [1, 0, 1, 1], [0, 1, 1, 1]], dtype=torch.float64)
+expect_dtype(reachability(2, 2, 1), torch.float64, "reachability(2, 2, 1).dtype",
+             hint="return a torch.float64 tensor of 0.0 and 1.0 (for instance reach.double()), not a bool or integer one.")
 expect_close(torch.as_tensor(reachability(2, 2, 1), dtype=torch.float64), one, "reachability(2, 2, 1)",
              hint="one pass: v is on the row or the column of u (u itself included).")
 expect_close(torch.as_tensor(reachability(2, 2, 2), dtype=torch.float64), torch.ones(4, 4, dtype=torch.float64),
@@ -551,6 +554,11 @@ expect_shape(m, (1, 4, 3, 5), "gam_spatial_gate(...).shape",
              hint="7 x 7 convolutions with padding 3 keep H x W; the map has C channels.")
 expect_close(m, torch.full((1, 4, 3, 5), 1 / (1 + math.exp(-1)), **d), "constant map",
              hint="BatchNorm in eval mode: (y - running_mean) / sqrt(running_var + eps) * weight + bias.")
+# The same with eps = 0.25 and running variances 0.75: sqrt(var + eps) = 1 again.
+bn1e, bn2e = bn1[:3] + (torch.full((2,), 0.75, **d),), bn2[:3] + (torch.full((4,), 0.75, **d),)
+expect_close(gam_spatial_gate(f2, conv1, bn1e, conv2, bn2e, eps=0.25),
+             torch.full((1, 4, 3, 5), 1 / (1 + math.exp(-1)), **d), "constant map with eps=0.25",
+             hint="use the eps argument you are given in both BatchNorms: they divide by sqrt(running_var + eps).")
 # Random weights, where pooling, a max pooling or a missing BatchNorm change the map: the
 # hidden check's own cases.
 expect_answer(gam_spatial_gate, "bonus.gam_spatial_gate", "gam_spatial_gate on random weights")
