@@ -13,6 +13,7 @@ k_mobilenetv2 = list(map(eca_kernel_size, MOBILENETV2_WIDTHS))
 
 # %% gate
 def eca_gate(x, weight):
+    weight = weight.to(x.dtype)                  # s in x's dtype
     k = weight.numel()
     b, c, h, w = x.shape
     z = x.reshape(b, c, h * w).sum(-1) / (h * w)                 # (B, C)

@@ -14,6 +14,7 @@ k_mobilenetv2 = tuple(eca_kernel_size(c) for c in MOBILENETV2_WIDTHS)
 
 # %% gate
 def eca_gate(x, weight):
+    weight = weight.to(x.dtype)                  # s in x's dtype
     z = x.mean(dim=(-2, -1)).unsqueeze(1)                       # (B, 1, C)
     return torch.sigmoid(F.conv1d(z, weight.view(1, 1, -1), padding="same")).squeeze(1)
 

@@ -14,6 +14,7 @@ k_mobilenetv2 = tuple(eca_kernel_size(c) for c in MOBILENETV2_WIDTHS)
 
 # %% gate
 def eca_gate(x, weight):
+    weight = weight.to(x.dtype)                  # s in x's dtype
     k = weight.shape[-1]
     z = x.mean(dim=(2, 3)).unsqueeze(1)
     z = F.pad(z, ((k - 1) // 2, (k - 1) // 2), mode="circular")

@@ -13,6 +13,7 @@ k_mobilenetv2 = tuple(eca_kernel_size(c) for c in MOBILENETV2_WIDTHS)
 
 # %% gate
 def eca_gate(x, weight):
+    weight = weight.to(x.dtype)                  # s in x's dtype
     k = weight.numel()
     z = x.mean(dim=(2, 3))                       # (B, C)
     y = F.conv1d(z.t().unsqueeze(1), weight.view(1, 1, k), padding=k // 2)   # (C, 1, B)

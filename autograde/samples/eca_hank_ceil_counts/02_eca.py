@@ -13,6 +13,7 @@ k_mobilenetv2 = tuple(eca_kernel_size(c) for c in MOBILENETV2_WIDTHS)
 
 # %% gate
 def eca_gate(x, weight):
+    weight = weight.to(x.dtype)                  # s in x's dtype
     k = len(weight)
     z = x.mean(dim=(2, 3))
     return F.conv1d(z[:, None], weight[None, None], padding=(k - 1) // 2)[:, 0].sigmoid()

@@ -13,6 +13,7 @@ k_mobilenetv2 = tuple(eca_kernel_size(c) for c in MOBILENETV2_WIDTHS)
 
 # %% gate
 def eca_gate(x, weight):
+    weight = weight.to(x.dtype)                  # s in x's dtype
     k = weight.shape[0]
     z = x.mean(dim=(1, 3))
     return torch.sigmoid(F.conv1d(z.unsqueeze(1), weight.view(1, 1, k), padding=(k - 1) // 2).squeeze(1))
