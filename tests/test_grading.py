@@ -286,3 +286,97 @@ def test_a_check_id_must_start_with_its_files_name(monkeypatch):
     monkeypatch.setattr(registry, "_cache", {})
     with pytest.raises(ValueError, match="check id 'se.squeeze' must start with 'other.'"):
         registry.all_checks()
+
+
+def test_feedback_says_whose_code_raised():
+    # a module the grader's weight loader cannot fill is described in the learner's terms, not
+    # as an error of the learner's code; an error of the learner's own code says so
+    from attn_ref.se import se_excitation, se_squeeze
+
+    class SE(nn.Module):
+        def __init__(self, channels, reduction=16, bias=True, width=lambda c, r: -(-c // r)):
+            super().__init__()
+            h = width(channels, reduction)
+            self.fc1, self.fc2 = nn.Linear(channels, h, bias=bias), nn.Linear(h, channels, bias=bias)
+
+        def forward(self, x):
+            s = se_excitation(se_squeeze(x), self.fc1.weight, self.fc1.bias, self.fc2.weight,
+                              self.fc2.bias)
+            return x * s[:, :, None, None]
+
+    class OneLayer(nn.Module):
+        def __init__(self, channels, reduction=16, bias=True):
+            super().__init__()
+            self.fc1 = nn.Linear(channels, channels, bias=bias)
+
+        def forward(self, x):
+            return x * 0.5
+
+    check = get_check("se.se_module")
+    v = verify(check, collect(check.id, SE))
+    assert not v.passed and v.mistakes == ["rounded up"], v.text()
+    assert "your module's bottleneck has 3 units, C / r rounded up, where channels // " \
+           "reduction = 12 // 5 = 2" in v.text(), v.text()
+    assert "raised" not in v.text(), v.text()
+    v = verify(check, collect(check.id, lambda *a, **k: SE(*a, **k, width=lambda c, r: c // 2)))
+    assert not v.passed and v.mistakes == [] and "bottleneck has 6 units where" in v.text()
+    v = verify(check, collect(check.id, OneLayer))
+    assert not v.passed and v.mistakes == [], v.text()
+    assert "your module's learnable tensors (fc1.weight" in v.text() and "raised" not in v.text()
+
+    def broken(x):
+        raise KeyError("oops")
+
+    v = verify(get_check("se.squeeze"), collect("se.squeeze", broken))
+    assert "your code raised KeyError: 'oops' (in broken, line" in v.text(), v.text()
+
+
+def test_arguments_and_dtypes_the_text_asks_for():
+    # eps passed on (CA's shared transform, GAM's spatial gate); eca_gate's s in x's dtype,
+    # whatever the weight's, computed in any precision; reachability a float64 matrix
+    import torch.nn.functional as F
+
+    from attn_ref.grading.checks_bonus import ref_gam_spatial_gate, ref_reachability
+    from attn_ref.grading.checks_ca import ref_shared_transform
+
+    def transform_default_eps(z_h, z_w, w, b, g, beta, mean, var, eps=1e-5):
+        return ref_shared_transform(z_h, z_w, w, b, g, beta, mean, var)
+
+    def spatial_default_eps(f2, conv1, bn1, conv2, bn2, eps=1e-5):
+        return ref_gam_spatial_gate(f2, conv1, bn1, conv2, bn2)
+
+    for cid, wrong in (("ca.shared_transform", transform_default_eps),
+                       ("bonus.gam_spatial_gate", spatial_default_eps)):
+        v = verify(get_check(cid), collect(cid, wrong))
+        assert not v.passed and v.mistakes == ["eps"], (cid, v.text())
+
+    def gate(x, weight, cast=True, compute=None):
+        k = weight.shape[0]
+        z = x.mean((2, 3)).to(compute or x.dtype)
+        w = weight.to(z.dtype) if cast else weight
+        s = torch.sigmoid(F.conv1d(z.unsqueeze(1), w.view(1, 1, k), padding=(k - 1) // 2))[:, 0]
+        return s.to(x.dtype) if compute else s
+
+    check = get_check("eca.gate")
+    assert verify(check, collect(check.id, gate)).passed
+    assert verify(check, collect(check.id, lambda x, w: gate(x, w, compute=torch.float64))).passed
+    for wrong in (lambda x, w: gate(x, w, cast=False),                    # raises on mixed dtypes
+                  lambda x, w: gate(x.to(w.dtype), w)):                   # returns w's dtype
+        v = verify(check, collect(check.id, wrong))
+        assert not v.passed and v.mistakes == ["weight dtype"], v.text()
+        assert "s has x's dtype whatever the weight's" in v.text(), v.text()
+
+    check = get_check("bonus.reachability")
+    for dtype in (torch.bool, torch.int64, torch.float32):
+        v = verify(check, collect(check.id, lambda H, W, p: ref_reachability(H, W, p).to(dtype)))
+        assert not v.passed and v.mistakes == ["dtype"], v.text()
+        assert f"returned a tensor of dtype {dtype}" in v.text()
+
+
+def test_a_tables_differences_are_named_by_its_rows_and_columns():
+    v = verify(get_check("ca.flip_table"), collect("ca.flip_table", [[0, 0], [0, 0], [0, 1]]))
+    assert not v.passed and "is at row 1, column 0 (got 0, expected 1)" in v.text(), v.text()
+    assert "batch" not in v.text()
+    v = verify(get_check("eca.kernel_size.resnet50"),
+               collect("eca.kernel_size.resnet50", (5, 5, 5, 9)))
+    assert not v.passed and "is at stage 3 " in v.text(), v.text()

@@ -22,6 +22,7 @@ def _excite(z, w1, b1, w2, b2, inner=torch.relu, outer=torch.sigmoid):
 
 
 BOTTLENECK_RULE = "the width is channels // reduction, rounded down, and at least 1"
+ROUNDED_UP = "C / r rounded up"
 
 
 class Squeeze(Check):
@@ -142,21 +143,23 @@ class Module(Check):
             if width is None:
                 raise
         c, r = case.kwargs["channels"], case.kwargs.get("reduction", 16)
-        raise Rejected(f"your module's bottleneck has {width} units where channels // reduction "
+        how = f" units, {ROUNDED_UP}," if width == -(-c // r) else " units"
+        raise Rejected(f"your module's bottleneck has {width}{how} where channels // reduction "
                        f"= {c} // {r} = {max(1, c // r)} ({BOTTLENECK_RULE})")
 
     @staticmethod
     def _bottleneck(obj, case):
-        """The width of a learner's bottleneck whose weight matrices are C x C' with C' other
-        than the case's C // r (read from the module's matrices); None for any other layout."""
+        """The width C' of a learner's bottleneck whose two weight matrices are C' x C and
+        C x C' (either orientation), with C' other than the case's C // r; None for any other
+        layout."""
         c = case.kwargs["channels"]
         h = max(1, c // case.kwargs.get("reduction", 16))
-        widths = set()
-        for t in obj(**case.kwargs).parameters():
-            shape = tuple(n for n in t.shape if n != 1)
-            if len(shape) == 2 and c in shape:
-                widths.add(shape[1] if shape[0] == c else shape[0])
-        return widths.pop() if len(widths) == 1 and h not in widths else None
+        shapes = [tuple(n for n in t.shape if n != 1) for t in obj(**case.kwargs).parameters()]
+        widths = [sh[1] if sh[0] == c else sh[0] for sh in shapes if len(sh) == 2 and c in sh]
+        if len(widths) != 2 or len([sh for sh in shapes if len(sh) == 2]) != 2 or \
+                widths[0] != widths[1] or widths[0] == h:
+            return None
+        return widths[0]
 
     def _ref(self, case, squeeze=se_squeeze, excite=se_excitation, scale=lambda x, s: x * s):
         p = {k: _t(v) for k, v in case.params.items()}
@@ -184,7 +187,7 @@ class Module(Check):
             # seen by run from the module's weight shapes (a module of another width cannot
             # take the case's weights); where C // r is exact, the module is right
             Mistake("rounded up", f"the bottleneck width is rounded up; {BOTTLENECK_RULE}.",
-                    self._rounded_up, shown_by="your module's bottleneck has"),
+                    self._rounded_up, shown_by=ROUNDED_UP),
         ]
 
     def _rounded_up(self, case):
