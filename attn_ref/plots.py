@@ -77,3 +77,30 @@ def show_maps(maps: np.ndarray, titles: Sequence[str] | None = None, cols: int =
         fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def describe_gates(gates: dict[str, np.ndarray], labels: Sequence[str], top: int = 3) -> list[str]:
+    """Which channels each named gate vector favours, in words a chapter can print beside its plot:
+    per name, the ``top`` channels with the largest gates (label and value), and the channels
+    whose gate is above one half, grouped by the part of their label before the first comma (for
+    the Gabor bank's labels ``"λ=4, θ=90°"``: the orientations above one half at each wavelength).
+
+    gates: name -> array of C gate values in (0, 1); labels: C channel labels. Returns one line
+    per name.
+    """
+    lines = []
+    for name, g in gates.items():
+        g = np.asarray(g, dtype=float).ravel()
+        if len(g) != len(labels):
+            raise ValueError(f"{name}: {len(g)} gate values for {len(labels)} labels")
+        order = np.argsort(-g, kind="stable")[:top]
+        best = ", ".join(f"{labels[i]} ({g[i]:.2f})" for i in order)
+        groups: dict[str, list[str]] = {}
+        for lab, v in zip(labels, g):
+            head, _, rest = lab.partition(", ")
+            groups.setdefault(head, [])
+            if v > 0.5:
+                groups[head].append(rest or head)
+        above = "; ".join(f"{head}: {', '.join(rest) if rest else 'none'}" for head, rest in groups.items())
+        lines.append(f"{name}: largest {best} | above ½ — {above}")
+    return lines

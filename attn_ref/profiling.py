@@ -3,12 +3,15 @@
 The profiling chapter (``solutions/06_profiling``) uses these helpers; nothing here is needed to
 run the modules themselves.
 
-Timing (:func:`measure`, :func:`ratios_to`)
+Timing (:func:`measure`, :func:`ratios_to`, :func:`measure_until_steady`, :func:`compare`,
+:func:`trust_report`)
     built on ``torch.utils.benchmark.Timer``, which warms up, synchronises CUDA around every
     measurement and picks the number of repetitions itself. Several callables are timed in
     *interleaved rounds* (a, b, copy, a, b, copy, ...), so a change in the machine's load hits them
     all alike, and a module is reported as a multiple of a plain copy of its input measured in the
-    same round: the median of those per-round ratios, with its spread.
+    same round: the median of those per-round ratios, with its spread. A measurement whose spread
+    is wider than the effect, or whose ratio falls below what the operation must physically move,
+    is reported as such instead of concluded from.
 
 Bytes and FLOPs (:func:`scale_bytes`, :func:`min_bytes`, :func:`scale_flops`)
     closed forms of the traffic a module cannot avoid when its input is far larger than the
@@ -35,6 +38,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import resource
 import sys
 import warnings
@@ -154,6 +158,100 @@ def ratios_to(results: dict[str, dict], base: str = "copy") -> dict[str, dict]:
         q1, med, q3 = np.percentile(ratio, [25, 50, 75])
         out[name] = {"median": float(med), "q1": float(q1), "q3": float(q3)}
     return out
+
+
+# ----- is the measurement good enough to conclude? -----------------------------------------------
+# A busy machine (other processes on a shared 2-core laptop or hub) does not only make timings
+# slower: it makes them *disagree*, and a ratio to a copy slowed by a neighbour can even fall below
+# what the operation must physically move. These helpers turn the rounds of :func:`measure` into
+# verdicts a chapter can print, and say when the numbers cannot support one.
+
+NOISY_SPREAD = 0.25      # IQR / median over rounds above which a timing is called too noisy
+FLOOR_SLACK = 0.5        # a ratio whose upper quartile is below this share of its floor is impossible
+
+
+def relative_spread(result: dict) -> float:
+    """IQR / median of one :func:`measure` result (dimensionless; ``inf`` for a zero median)."""
+    return float(result["iqr"] / result["median"]) if result["median"] > 0 else float("inf")
+
+
+def noisy(results: dict[str, dict], limit: float = NOISY_SPREAD) -> dict[str, float]:
+    """The callables whose times varied too much between rounds to be trusted: name -> relative
+    spread (IQR / median), for every spread above ``limit``."""
+    return {name: relative_spread(r) for name, r in results.items() if relative_spread(r) > limit}
+
+
+def compare(results: dict[str, dict], a: str, b: str) -> dict:
+    """Is ``a`` faster than ``b``? The ratio time(a) / time(b) of each round (both were measured in
+    the same interleaved round, so a change of load hits both), summarised by its median and
+    quartiles, and a verdict: ``"faster"`` when even the third quartile is below 1, ``"slower"``
+    when even the first quartile is above 1, else ``"undecided"`` (the spread is wider than the
+    effect)."""
+    ratio = np.asarray(results[a]["times"]) / np.asarray(results[b]["times"])
+    q1, med, q3 = (float(v) for v in np.percentile(ratio, [25, 50, 75]))
+    verdict = "faster" if q3 < 1 else "slower" if q1 > 1 else "undecided"
+    return {"median": med, "q1": q1, "q3": q3, "verdict": verdict}
+
+
+def below_floor(ratios: dict[str, dict], floors: dict[str, float],
+                slack: float = FLOOR_SLACK) -> dict[str, tuple[float, float]]:
+    """Ratios (from :func:`ratios_to`) that are physically impossible: name -> (measured median,
+    floor) for each name in ``floors`` whose third quartile is below ``slack`` times its floor (in
+    copies: the least traffic the operation must move, divided by a copy's). Such a result means
+    the yardstick was slowed by something else, not that the operation beat memory."""
+    return {name: (ratios[name]["median"], floor) for name, floor in floors.items()
+            if name in ratios and ratios[name]["q3"] < slack * floor}
+
+
+def measure_until_steady(fns: dict[str, Callable[[], object]], rounds: int = 5,
+                         min_run_time: float = 0.05, threads: int | None = None,
+                         limit: float = NOISY_SPREAD, retries: int = 1,
+                         measure_fn: Callable[..., dict[str, dict]] | None = None
+                         ) -> dict[str, dict]:
+    """:func:`measure`, repeated up to ``retries`` more times while some callable is :func:`noisy`;
+    the rounds of all tries are pooled (median and IQR recomputed over them). The result has an
+    extra key per callable, ``tries``, and the pooled results are what later helpers read.
+    ``measure_fn`` replaces :func:`measure` (tests pass synthetic timings)."""
+    run = measure_fn or measure
+    results = run(fns, rounds=rounds, min_run_time=min_run_time, threads=threads)
+    tries = 1
+    while noisy(results, limit) and tries <= retries:
+        more = run(fns, rounds=rounds, min_run_time=min_run_time, threads=threads)
+        results = _pooled({n: results[n]["times"] + more[n]["times"] for n in results})
+        tries += 1
+    for r in results.values():
+        r["tries"] = tries
+    return results
+
+
+def _pooled(times: dict[str, list[float]]) -> dict[str, dict]:
+    out = {}
+    for name, ts in times.items():
+        q1, med, q3 = np.percentile(ts, [25, 50, 75])
+        out[name] = {"times": list(ts), "median": float(med), "iqr": float(q3 - q1)}
+    return out
+
+
+def trust_report(results: dict[str, dict], ratios: dict[str, dict] | None = None,
+                 floors: dict[str, float] | None = None, limit: float = NOISY_SPREAD) -> list[str]:
+    """Plain-language lines on whether a measurement can be trusted: which callables varied by more
+    than ``limit`` (IQR / median) between rounds, and which ratios fell below their physical floor
+    (:func:`below_floor`). An empty list means neither happened."""
+    lines = []
+    spread = noisy(results, limit)
+    if spread:
+        tries = max(r.get("tries", 1) for r in results.values())
+        worst = ", ".join(f"{n} {100 * v:.0f} %" for n, v in sorted(spread.items(), key=lambda kv: -kv[1])[:3])
+        lines.append(f"the machine was too busy for these timings: between rounds the times varied by "
+                     f"more than {100 * limit:.0f} % of their median ({worst}) after {tries} "
+                     f"{'try' if tries == 1 else 'tries'}; differences smaller than that spread mean "
+                     "nothing. Rerun the cell when the machine is quieter.")
+    if ratios is not None and floors:
+        for name, (got, floor) in below_floor(ratios, floors).items():
+            lines.append(f"{name}: {got:.2f} copies is impossible -- it must move at least {floor:.2f} "
+                         "copies' worth of bytes; the copy it is divided by was slowed by other work. "
+                         "Do not read this row.")
+    return lines
 
 
 def module_pair(kind: str, channels: int, seed: int = 0):
@@ -345,13 +443,35 @@ def load_saved_profile(path: str | os.PathLike = SAVED_PROFILE) -> dict:
     return json.loads(Path(path).read_text())
 
 
+# An operator is what PyTorch's dispatcher runs, named ``namespace::name`` (``aten::mul``,
+# ``prim::…``, ``quantized::…``). A ``record_function`` range (``"forward"``, ``"CABaseline.forward"``)
+# and a CUDA runtime call (``cudaLaunchKernel``) are not: a range's *self* time is the Python and
+# dispatcher overhead between the operators inside it, which on small inputs (a late-stage
+# 1 x 256 x 7 x 7 map) outweighs every single operator.
+_OPERATOR_NAME = re.compile(r"^[A-Za-z_]\w*::\w+")
+
+
+def is_operator(name: str) -> bool:
+    """Whether a profiler row named ``name`` is a dispatcher operator (``namespace::name``), not a
+    ``record_function`` range or a runtime call."""
+    return bool(_OPERATOR_NAME.match(name))
+
+
 def dominant_operator(rows: list[dict]) -> str:
     """The operator with the largest *self* CPU time (time in the operator itself, not in the
-    operators it calls). Ranges recorded with ``record_function`` are not operators; a name
-    appearing on several rows is summed."""
+    operators it calls), from rows with at least ``name`` and ``self_cpu_us`` (microseconds).
+
+    Ranges recorded with ``record_function`` -- including the one :func:`profile_rows` wraps around
+    each call -- and runtime calls are not operators and are skipped (:func:`is_operator`); a name
+    appearing on several rows is summed. ``ValueError`` if no row is an operator.
+    """
     totals: dict[str, float] = {}
     for r in rows:
-        totals[r["name"]] = totals.get(r["name"], 0.0) + float(r["self_cpu_us"])
+        if is_operator(r["name"]):
+            totals[r["name"]] = totals.get(r["name"], 0.0) + float(r["self_cpu_us"])
+    if not totals:
+        raise ValueError("no operator (a name of the form namespace::op, such as aten::mul) in the "
+                         f"table; its rows are {[r['name'] for r in rows][:10]}")
     return max(totals, key=totals.get)
 
 
@@ -368,6 +488,17 @@ def import_triton():
     import triton.language as tl
 
     return triton, tl
+
+
+# dtypes Triton's interpreter computes exactly (it runs the program with NumPy, which has no
+# bfloat16: bfloat16 tensors come back as values of the order of 1e38, without an error)
+INTERPRETER_DTYPES = (torch.float16, torch.float32, torch.float64)
+
+
+def interpreted() -> bool:
+    """Whether Triton kernels run in the interpreter here (``TRITON_INTERPRET=1``, as
+    :func:`import_triton` sets it without a CUDA device)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0") or not torch.cuda.is_available()
 
 
 def _ca_scale_kernel():
@@ -402,11 +533,22 @@ def fused_ca_scale(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor,
 
     x: (B, C, H, W) in any layout (contiguous, channels_last, a strided view); a_h: (B, C, H, 1);
     a_w: (B, C, 1, W), any strides. ``out`` (allocated if not given) must be a contiguous
-    (B, C, H, W) tensor on x's device. On a machine without CUDA the kernel runs in Triton's
-    interpreter on CPU tensors.
+    (B, C, H, W) tensor on x's device; all four share one dtype. On a machine without CUDA the
+    kernel runs in Triton's interpreter on CPU tensors, which computes float16, float32 and float64
+    exactly; other dtypes (bfloat16) raise ``TypeError`` there instead of returning garbage.
+    ``ValueError`` for gates of the wrong shape or a non-contiguous ``out``.
     """
-    triton, kernel = _ca_scale_kernel()
     B, C, H, W = x.shape
+    tensors = {"x": x, "a_h": a_h, "a_w": a_w} | ({"out": out} if out is not None else {})
+    if len({t.dtype for t in tensors.values()}) != 1 or len({t.device for t in tensors.values()}) != 1:
+        raise TypeError("x, a_h, a_w and out must have one dtype and one device, got "
+                        + ", ".join(f"{k} {t.dtype} on {t.device}" for k, t in tensors.items()))
+    if interpreted() and x.dtype not in INTERPRETER_DTYPES:
+        raise TypeError(f"Triton's interpreter (TRITON_INTERPRET=1, no GPU) does not compute {x.dtype} "
+                        "correctly (NumPy has no such type; the values come back as garbage, with no "
+                        f"error); it runs {', '.join(str(d) for d in INTERPRETER_DTYPES)}. Convert first, "
+                        "e.g. fused_ca_scale(x.float(), a_h.float(), a_w.float()).to(x.dtype).")
+    triton, kernel = _ca_scale_kernel()
     if a_h.shape != (B, C, H, 1) or a_w.shape != (B, C, 1, W):
         raise ValueError(f"a_h must be {(B, C, H, 1)} and a_w {(B, C, 1, W)}, got "
                          f"{tuple(a_h.shape)} and {tuple(a_w.shape)}")

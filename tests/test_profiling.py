@@ -227,3 +227,119 @@ def test_triton_import_keeps_an_explicit_interpreter_setting():
     P.import_triton()
     if not torch.cuda.is_available():
         assert os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# ----- ranges are never operators; kernels refuse what the interpreter computes wrongly ----------
+def test_dominant_operator_never_returns_a_recorded_range_or_a_runtime_call():
+    # a late-stage map (1 x 256 x 7 x 7): the Python overhead inside the range profile_rows adds
+    # outweighs every operator, so the range has the largest self time
+    rows = [{"name": "forward", "self_cpu_us": 900.0, "cpu_total_us": 1400.0, "calls": 3},
+            {"name": "cudaLaunchKernel", "self_cpu_us": 300.0, "cpu_total_us": 300.0, "calls": 30},
+            {"name": "aten::mean", "self_cpu_us": 120.0, "cpu_total_us": 130.0, "calls": 6},
+            {"name": "aten::mul", "self_cpu_us": 150.0, "cpu_total_us": 150.0, "calls": 6}]
+    assert P.dominant_operator(rows) == "aten::mul"
+    assert [P.is_operator(r["name"]) for r in rows] == [False, False, True, True]
+    assert not P.is_operator("CABaseline.forward") and P.is_operator("prim::Constant")
+    with pytest.raises(ValueError, match="no operator"):
+        P.dominant_operator(rows[:2])
+
+
+def test_dominant_operator_of_a_real_profile_of_a_small_map_is_an_operator():
+    _, base = P.module_pair("ca", 256)
+    x = torch.randn(1, 256, 7, 7)
+    with torch.no_grad():
+        rows = P.profile_rows(lambda: base(x), label="forward")
+    assert "forward" in [r["name"] for r in rows]          # the range is in the table ...
+    top = P.dominant_operator(rows)
+    assert top.startswith("aten::") and top != "forward"    # ... but is never the answer
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the interpreter runs only without a GPU here")
+@pytest.mark.parametrize("dtype", [torch.bfloat16])
+def test_fused_ca_scale_refuses_dtypes_the_interpreter_computes_wrongly(dtype):
+    x = torch.randn(1, 2, 3, 4, dtype=dtype)
+    a_h, a_w = torch.rand(1, 2, 3, 1, dtype=dtype), torch.rand(1, 2, 1, 4, dtype=dtype)
+    assert P.interpreted() and dtype not in P.INTERPRETER_DTYPES
+    with pytest.raises(TypeError, match="interpreter"):
+        P.fused_ca_scale(x, a_h, a_w)
+    # the conversion the message proposes gives the right values
+    y = P.fused_ca_scale(x.float(), a_h.float(), a_w.float()).to(dtype)
+    torch.testing.assert_close(y, x * a_h * a_w)
+
+
+def test_fused_ca_scale_computes_float16_exactly_and_refuses_mixed_dtypes():
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float16)
+    a_h, a_w = torch.rand(2, 3, 5, 1, dtype=torch.float16), torch.rand(2, 3, 1, 7, dtype=torch.float16)
+    torch.testing.assert_close(P.fused_ca_scale(x, a_h, a_w), x * a_h * a_w, rtol=0, atol=0)
+    with pytest.raises(TypeError, match="one dtype"):
+        P.fused_ca_scale(x.float(), a_h, a_w)
+    with pytest.raises(TypeError, match="one dtype"):
+        P.fused_ca_scale(x, a_h, a_w, out=torch.empty(2, 3, 5, 7))
+
+
+# ----- verdicts from synthetic timings (nothing here is timed) -----------------------------------
+def _result(times):
+    q1, med, q3 = np.percentile(times, [25, 50, 75])
+    return {"times": list(times), "median": float(med), "iqr": float(q3 - q1)}
+
+
+def test_compare_decides_only_when_every_quartile_agrees():
+    quiet = {"copy": _result([1.0, 1.0, 1.0, 1.0, 1.0]),
+             "fast": _result([0.50, 0.52, 0.49, 0.51, 0.50]),
+             "slow": _result([2.0, 2.1, 1.9, 2.0, 2.05])}
+    assert P.compare(quiet, "fast", "slow")["verdict"] == "faster"
+    assert P.compare(quiet, "slow", "fast")["verdict"] == "slower"
+    assert P.compare(quiet, "fast", "slow")["median"] == pytest.approx(0.25, rel=0.05)
+    # the same medians, but one round in two hit by a neighbour: the spread covers the effect
+    busy = {"a": _result([1.0, 3.0, 1.0, 3.0, 1.0]), "b": _result([1.2, 1.2, 3.6, 1.2, 3.6])}
+    c = P.compare(busy, "a", "b")
+    assert c["q1"] < 1 < c["q3"] and c["verdict"] == "undecided"
+
+
+def test_rounds_are_paired_so_a_load_that_hits_both_cancels():
+    # the machine's load triples in rounds 2 and 4, for both callables alike
+    load = np.array([1, 3, 1, 3, 1.0])
+    res = {"copy": _result(1.0 * load), "ca": _result(1.6 * load)}
+    assert P.relative_spread(res["copy"]) > P.NOISY_SPREAD      # each alone is noisy ...
+    c = P.compare(res, "ca", "copy")                            # ... their ratio per round is not
+    assert c["verdict"] == "slower" and c["q1"] == pytest.approx(1.6) and c["q3"] == pytest.approx(1.6)
+
+
+def test_noisy_and_below_floor_flag_what_a_busy_machine_produces():
+    results = {"copy": _result([1.0, 2.0, 0.4, 1.0, 3.0]), "mean": _result([0.5, 0.52, 0.5, 0.51, 0.5])}
+    assert set(P.noisy(results)) == {"copy"}
+    assert P.noisy(results)["copy"] == pytest.approx(P.relative_spread(results["copy"]))
+    ratios = {"x.mean(2)": {"median": 0.03, "q1": 0.02, "q3": 0.05},     # reading x costs >= 0.5
+              "x.clone()": {"median": 1.1, "q1": 1.0, "q3": 1.3},
+              "x.mean(3)": {"median": 0.4, "q1": 0.3, "q3": 0.45}}
+    floors = {"x.mean(2)": 0.5, "x.clone()": 1.0, "x.mean(3)": 0.5}
+    assert P.below_floor(ratios, floors) == {"x.mean(2)": (0.03, 0.5)}
+    lines = P.trust_report(results, ratios, floors)
+    assert len(lines) == 2 and "too busy" in lines[0] and "copy" in lines[0]
+    assert lines[1].startswith("x.mean(2): 0.03 copies is impossible")
+    quiet = {"copy": _result([1.0, 1.01, 0.99, 1.0, 1.0])}
+    assert P.trust_report(quiet, {"x.clone()": ratios["x.clone()"]}, {"x.clone()": 1.0}) == []
+
+
+def test_measure_until_steady_measures_again_only_while_noisy_and_pools_the_rounds():
+    calls = []
+
+    def fake(times_per_try):
+        def measure_fn(fns, rounds, min_run_time, threads):
+            times = times_per_try[len(calls)]
+            calls.append(rounds)
+            return {name: _result(times) for name in fns}
+        return measure_fn
+
+    fns = {"copy": None, "ca": None}
+    steady = P.measure_until_steady(fns, measure_fn=fake([[1.0, 1.0, 1.01, 0.99, 1.0]]))
+    assert len(calls) == 1 and steady["copy"]["tries"] == 1
+    calls.clear()
+    busy, calm = [1.0, 4.0, 1.0, 4.0, 1.0], [1.0, 1.0, 1.0, 1.0, 1.0]
+    pooled = P.measure_until_steady(fns, retries=1, measure_fn=fake([busy, calm]))
+    assert len(calls) == 2 and pooled["ca"]["tries"] == 2
+    assert pooled["ca"]["times"] == busy + calm and pooled["ca"]["median"] == 1.0
+    calls.clear()
+    still = P.measure_until_steady(fns, retries=1, measure_fn=fake([busy, busy]))
+    assert len(calls) == 2 and P.noisy(still)              # gives up after the retries, and says so
+    assert "after 2 tries" in P.trust_report(still)[0]

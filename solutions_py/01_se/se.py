@@ -369,10 +369,19 @@ plot_gates(gates, labels, title="hand-set weights: s_c = σ(α (z_c − mean z))
 plt.show()
 
 # %% [markdown]
-# Now the statistics drive the gates: the brick wall's energy sits in the horizontal and vertical
-# orientations (θ = 0°, 90°), grass favours the fine wavelength (λ = 4) at most orientations, and
-# the astronaut the coarser one (λ = 8). Below, the astronaut's twelve maps before and after the block, on one colour
-# scale: channels with a small gate fade.
+# Now the statistics drive the gates, and each image favours other channels. Which ones, in words
+# computed from the same gates (the three largest, and the orientations θ whose gate is above ½ at
+# each wavelength λ; λ = 4 is the fine one):
+
+# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# NBVAL_CHECK_OUTPUT
+from attn_ref.plots import describe_gates
+
+print("\n".join(describe_gates(gates, labels)))
+
+# %% [markdown]
+# Below, the astronaut's twelve maps before and after the block, on one colour scale: channels
+# with a small gate fade.
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-06", "locked": true, "schema_version": 3, "solution": false, "task": false}
 with torch.no_grad():

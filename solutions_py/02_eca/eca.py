@@ -8,8 +8,8 @@
 # Zhu, Li, Zuo and Hu, CVPR 2020) asks two questions about that design: does the bottleneck help,
 # and does every channel need to talk to every other? Its answers — *no reduction* and *only
 # neighbouring channels* — turn the excitation into a 1-D convolution with a handful of weights
-# (at most 9) sliding along the channel descriptor. In ResNet-50 the released ECA blocks add 80
-# parameters in total, where SE adds about 2.5 million, and reach 77.48 % top-1 on ImageNet against
+# (at most 9) sliding along the channel descriptor. In ResNet-50 the released ECA blocks add fewer
+# than a hundred parameters in total (exercise 4 counts them), where SE adds millions, and reach 77.48 % top-1 on ImageNet against
 # SE's 76.71 % (ECA-Net, CVPR 2020 / arXiv v4, Table 3, the comparison of modules; its SE figure is
 # the one SENet reports in its own Table 2, copied by ECA rather than trained again).
 #
@@ -505,8 +505,8 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# The paper's "80 parameters" for ECA-ResNet-50 (its abstract) is the released network's
-# count. Against a counter that adds up the parameters of `attn_ref`'s blocks, and against SE
+# The count the paper's abstract gives for ECA-ResNet-50 is the released network's (the first line
+# below). Against a counter that adds up the parameters of `attn_ref`'s blocks, and against SE
 # ($r = 16$, with biases) in the same positions:
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-09", "locked": true, "schema_version": 3, "solution": false, "task": false}
@@ -586,15 +586,28 @@ M = band_matrix(eca_hand.conv.weight.detach().view(1, 3).expand(C, 3))
 axes[4].imshow(M.numpy(), cmap="coolwarm", vmin=-alpha, vmax=alpha)
 axes[4].set_title("its banded matrix", fontsize=9); axes[4].set_xticks([]); axes[4].set_yticks([])
 fig.tight_layout(); plt.show()
-print("brick, gate s per channel:", "  ".join(f"{l}: {s:.2f}" for l, s in zip(labels, gates["brick"])))
 
 # %% [markdown]
-# For brick (its gates are printed above), at λ = 4 the gate opens the channels at θ = 0° and 90°
-# (the courses and joints of the wall) and closes the oblique ones between them; at λ = 8 only
-# θ = 0° opens clearly, and θ = 90° stays near one half. Now look at the dotted lines, where a
-# channel's neighbour is not an orientation neighbour. The last channel (λ = 8, θ = 150°) is wide open
-# for all three images, and the first one for two of them: each has one real neighbour and one zero
-# from the padding, so only half as much is subtracted. Next to the λ boundary in the middle, a
+# The same gates in words: for each image the three largest, and the orientations θ whose gate is
+# above ½ at each wavelength λ; then the two end channels, next to the zero padding:
+
+# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-11-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# NBVAL_CHECK_OUTPUT
+from attn_ref.plots import describe_gates
+
+print("\n".join(describe_gates(gates, labels)))
+for c in (0, C - 1):
+    opened = [n for n in names if gates[n][c] > 0.5]
+    print(f"channel {c:2d} ({labels[c]}): gate above ½ for {len(opened)} of {len(names)} images "
+          f"({', '.join(opened) or 'none'}); the median gate of the other channels is above ½ for "
+          f"{sum(float(np.median(np.delete(gates[n], c))) > 0.5 for n in names)} of them")
+
+# %% [markdown]
+# For brick, the wall's courses and joints (θ = 0° and 90°) against the oblique orientations between
+# them: the line above says which of them the gate opens at each wavelength. Now look at the dotted
+# lines, where a channel's neighbour is not an orientation neighbour. The two end channels each have
+# one real neighbour and one zero from the padding, so only half as much is subtracted, and they
+# open more easily than the others: the last two lines count for how many images. Next to the λ boundary in the middle, a
 # channel is compared with a channel of the other wavelength. With orientation wrapped around
 # (θ = 150° next to 0°, each wavelength on its own) the end channels would be judged like all the
 # others. The logits of the brick image at the four places where the two differ:
@@ -618,8 +631,9 @@ for c in (0, 5, 6, 11):
 #   even $t$ up. They differ only at exact ties ($C = 8, 128, 2048$ with the defaults), which is
 #   exactly where ResNet-50's last stage sits. Rounding $t$ to the nearest integer first, taking the
 #   ceiling, or moving an even $t$ *down* each change some kernels.
-# * **Rule vs release.** The released ECA-ResNet-50 uses kernels 3, 5, 5, 7 (80 parameters), not
-#   $\psi$'s 5, 5, 5, 7 (86); ECA-MobileNetV2 uses 1 and 3. The official `eca_layer(channel,
+# * **Rule vs release.** The released ECA-ResNet-50 uses kernels 3, 5, 5, 7, not the ones $\psi$
+#   gives (exercises 1 and 4 compute both, and what the difference costs); ECA-MobileNetV2 uses 1
+#   and 3. The official `eca_layer(channel,
 #   k_size=3)` takes the channel count but never uses it: without an explicit `k_size` every block
 #   gets $k = 3$.
 # * **Even $k$ and padding.** With odd $k$, `padding=(k - 1) // 2`, `padding=k // 2` and PyTorch's
@@ -661,7 +675,7 @@ for pad in ((k_even - 1) // 2, k_even // 2):
 # | shared weights | $s = \sigma(\mathrm{C1D}_k(z))$, $k$ weights | `torch.sigmoid(F.conv1d(z[:, None], w.view(1, 1, k), padding=(k - 1) // 2))[:, 0]` |
 # | scale | $\tilde x_c = s_c x_c$ | `x * s[:, :, None, None]` |
 # | kernel size | $k = \psi(C) = \lvert \log_2(C)/\gamma + b/\gamma\rvert_{odd}$, $\gamma = 2$, $b = 1$ | `t = int(abs((math.log2(C) + b) / gamma)); k = t if t % 2 else t + 1` |
-# | cost | $k$ parameters per block; ECA-ResNet-50: 80 (released), 86 ($\psi$) | `attn_ref.ECA(C, k_size)` |
+# | cost | $k$ parameters per block; ECA-ResNet-50: $\sum_{\text{stages}} (\text{blocks}\cdot k)$, released or $\psi$ (§ 3) | `attn_ref.ECA(C, k_size)` |
 #
 # **References**
 #

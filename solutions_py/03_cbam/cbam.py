@@ -601,6 +601,7 @@ from attn_ref.complexity import count_macs
 stages = [("conv2_x", 3, 256, 56), ("conv3_x", 4, 512, 28), ("conv4_x", 6, 1024, 14), ("conv5_x", 3, 2048, 7)]
 print(f"{'stage':8} {'C':>5} {'HxW':>6} {'params':>8} {'counter':>8} {'MACs':>9} {'counter':>9}")
 total = total_code = total_macs = 0
+stage_params, stage_macs = {}, {}
 for name, blocks, c, hw in stages:
     paper = attn_ref.CBAM(c, 16, order="paper", batchnorm=False)
     counted = sum(p.numel() for p in paper.parameters())
@@ -608,16 +609,25 @@ for name, blocks, c, hw in stages:
     total += blocks * counted
     total_code += blocks * sum(p.numel() for p in attn_ref.CBAM(c, 16).parameters())
     total_macs += blocks * macs
+    stage_params[name], stage_macs[name] = blocks * counted, blocks * macs
     print(f"{name:8} {c:5d} {hw:3d}x{hw:<2d} {cbam_param_count(c):8,d} {counted:8,d} "
           f"{cbam_macs(c, hw, hw):9,d} {macs:9,d}")
 print(f"CBAM adds {total:,d} parameters (official code: {total_code:,d}) and {total_macs / 1e6:.1f} M multiply-adds")
 print(f"ResNet-50 + CBAM: {(25_557_032 + total) / 1e6:.2f} M parameters (the paper's Table 4: 28.09 M)")
+with torch.device("meta"):                                           # shapes only, no weights
+    resnet_macs = count_macs(attn_ref.models.resnet50(), (3, 224, 224))
+top2 = sorted(stage_params, key=stage_params.get)[-2:]
+print(f"the two stages with most parameters ({' and '.join(top2)}) hold "
+      f"{100 * sum(stage_params[k] for k in top2) / total:.0f} % of them; most parameters in "
+      f"{max(stage_params, key=stage_params.get)}, most multiply-adds in {max(stage_macs, key=stage_macs.get)}")
+print(f"the multiply-adds are {100 * total_macs / resnet_macs:.2f} % of ResNet-50's {resnet_macs / 1e9:.2f} G")
 
 # %% [markdown]
-# About 2.5 M parameters, nearly all in the shared MLPs of the last two stages, and about 17 M
-# multiply-adds, under 0.5 % of ResNet-50's own (about 4 G). The count per stage shows the two
-# terms pulling in opposite directions: parameters grow with $C^2$ and peak in conv5_x, while the multiply-adds of
-# the gates and the $7\times7$ convolution grow with $HW$ and peak in the 56 × 56 stage.
+# The last lines put the totals in proportion: the parameters sit almost entirely in the shared
+# MLPs of the wide late stages, and the multiply-adds are a small fraction of ResNet-50's own. The
+# two terms pull in opposite directions: parameters grow with $C^2$, so they peak in a late stage,
+# while the multiply-adds of the gates and the $7\times7$ convolution grow with $HW$, so they peak
+# in an early, high-resolution one; the printed line names both.
 #
 # ## 5. Seeing it work
 #
@@ -693,12 +703,31 @@ plot_gates({n: hand_maps[n]["M_c"].ravel() for n in names}, labels,
 plt.show()
 
 # %% [markdown]
-# The gates differ from image to image: the bricks favour the fine wavelength (λ = 4), at 90° above
-# all; the cameraman the fine wavelength at 30°, 60° and 150°; the astronaut the orientations from
-# 90° to 150° at both wavelengths. One thing to notice: the maxima of these features are 10 to 50
-# times their averages, and the shared MLP sees both in the same units, so here the max descriptor
-# decides most of the gate. In a trained network the normalisation layers before the block, and the
-# learned $W_1$, set that balance.
+# The gates differ from image to image. Which channels each image favours, computed from the same
+# gates (the three largest, and the orientations θ whose gate is above ½ at each wavelength λ), and
+# how the two descriptors compare: the maxima of these features are many times their averages, and
+# the shared MLP sees both in the same units. With this MLP the gate's input is
+# $\alpha[(F^c_{avg} - \overline{F^c_{avg}}) + (F^c_{max} - \overline{F^c_{max}})]$, so the last
+# column is the max term's share of it, $|F^c_{max} - \overline{F^c_{max}}| / (|\cdot| + |\cdot|)$,
+# averaged over channels:
+
+# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-07-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# NBVAL_CHECK_OUTPUT
+from attn_ref.plots import describe_gates
+
+print("\n".join(describe_gates({n: hand_maps[n]["M_c"] for n in names}, labels)))
+for n in names:
+    f = feats[n][0]                                                  # (C, H, W)
+    avg, mx = f.mean((1, 2)), f.amax((1, 2))
+    a, m = (avg - avg.mean()).abs(), (mx - mx.mean()).abs()
+    share = float((m / (a + m)).mean())
+    print(f"{n:10} max / mean per channel {float((mx / avg).min()):5.1f} to {float((mx / avg).max()):5.1f}; "
+          f"max term's share of the gate's input {100 * share:.0f} %: "
+          f"{'the max' if share > 0.5 else 'the average'} descriptor decides most of the gate")
+
+# %% [markdown]
+# The end of each line says which descriptor decides most of the gate for that image. In a trained
+# network the normalisation layers before the block, and the learned $W_1$, set that balance.
 #
 # Finally the refined features of the astronaut after both gates, on the colour scale of
 # the input: channels with a small $M_c$ fade everywhere, and within each channel the flat regions

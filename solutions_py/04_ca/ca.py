@@ -446,10 +446,13 @@ print("C' per block:", [max(8, c // 32) for c in widths])
 print(f"yours: {yours:,d}   counter: {counter:,d}")
 print(f"MobileNetV2 {count_parameters(mobilenet_v2()) / 1e6:.2f} M -> with CA "
       f"{count_parameters(mobilenet_v2('ca')) / 1e6:.2f} M (the paper: 3.5 M -> 3.95 M)")
+floored = [c for c in widths if c // 32 < 8]
+print(f"{len(floored)} of the {len(widths)} blocks sit on the floor C' = 8; without it, widths "
+      + ", ".join(f"{c} -> {c // 32}" for c in sorted(set(floored))))
 
 # %% [markdown]
-# Six of the sixteen blocks sit on the floor $C' = 8$: without the $\max(8,\cdot)$, the blocks
-# with 96, 144 and 192 channels would have bottlenecks of 3, 4 and 6 units.
+# The last line counts the blocks that sit on the floor $C' = 8$, and the bottleneck each of their
+# widths would get without the $\max(8,\cdot)$.
 #
 # The convolutions' multiply-adds can be checked with PyTorch's own counter,
 # `torch.utils.flop_counter.FlopCounterMode`. It counts convolutions and matrix products only (as
@@ -681,8 +684,8 @@ plt.show()
 #   small batches — and updates its running statistics. Evaluating (or grading, or comparing with
 #   released weights) without `.eval()` gives different gates, and a forward pass in train mode
 #   changes the block.
-# * **The width is `max(8, C // r)`.** Not $C/r$ rounded up, and not without the floor of 8 (which
-#   most blocks of MobileNetV2 hit, see section 3); and $r = 32$ by default, not SE's 16.
+# * **The width is `max(8, C // r)`.** Not $C/r$ rounded up, and not without the floor of 8 (section 3
+#   counts the blocks of MobileNetV2 that sit on it); and $r = 32$ by default, not SE's 16.
 # * **Which half is which.** The concatenation puts the $H$ row descriptors first; the split must
 #   use the same order (`torch.split(f, [H, W], dim=2)`), and $F_h$ must read $f^h$. With $H = W$ a
 #   swap raises no error — only wrong gates.

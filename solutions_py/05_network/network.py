@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Chapter 5 — Attention inside a network
 #
-# *attention-course · chapter 5 · about 60 minutes (the short experiment trains for about 40 s on two idle cores)*
+# *attention-course · chapter 5 · about 60 minutes (the short experiment in section 3 shows a progress bar with the time left, and prints how long it took)*
 #
 # Chapters 1–4 built four attention modules — SE, ECA, CBAM and Coordinate Attention (CA) — as
 # stand-alone blocks that map a feature map $X\in\mathbb{R}^{C\times H\times W}$ to one of the same
@@ -201,7 +201,7 @@ with torch.no_grad():
 # Every paper reports the parameters of its attention-equipped ResNet-50 (and CA's of MobileNetV2),
 # but they do not count alike:
 #
-# * **SE** (Tables 10, 13, 15 and 16), **CBAM** (Table 3) and **CA** (Table 1 / its README) give millions as
+# * **SE** (Tables 10, 13, 15 and 16), **CBAM** (Table 4) and **CA** (its official README) give millions as
 #   $10^6$. SE's released Caffe models have biases in both fully connected layers; CBAM's official
 #   code has biases in its MLP and a BatchNorm after the $7\times7$ convolution.
 # * **ECA** (Table 3 of CVPR 2020 / arXiv v4) gives "M" in units of $2^{20} = 1{,}048{,}576$ — its ResNet-50 has 24.37 M,
@@ -231,18 +231,24 @@ rows = [  # (network, builder, paper's figure, its unit)
     ("MobileNetV2 + CA",       lambda: mobilenet_v2("ca"),              "3.95 M (CA)", "1e6"),
 ]
 print(f"{'network':25} {'parameters':>11} {'/10^6':>7} {'/2^20':>7} {'GMACs':>6}  published")
+macs_of = {}
 for name, build, published, unit in rows:
     with torch.device("meta"):   # built as shapes only: no weights are drawn or stored
         net = build()
     n = complexity.count_params(net)
     macs = complexity.count_macs(net, (3, 224, 224))
+    macs_of[name] = macs
     print(f"{name:25} {n:11,d} {n / 1e6:7.2f} {n / 2**20:7.2f} {macs / 1e9:6.3f}  {published}")
+plain = macs_of["ResNet-50"]
+print(f"added to ResNet-50's {plain / 1e9:.3f} G multiply-adds: " + ", ".join(
+    f"{m.split('-')[0]} {macs_of[k] - plain:,d} ({100 * (macs_of[k] - plain) / plain:.3f} %)"
+    for m, k in (("SE-", "SE-ResNet-50, biases"), ("ECA-", "ECA-ResNet-50 (3,5,5,7)"), ("CBAM-", "CBAM-ResNet-50"))))
 
 # %% [markdown]
 # Every published figure is matched once its convention is known: ECA's 24.37 M and 26.77 M are the
 # $2^{20}$ column, the others the $10^6$ column. The multiply-adds confirm the papers' claim that the
-# modules are almost free in arithmetic: SE adds 0.003 G to ResNet-50's 4.089 G, ECA 86,272 MACs
-# (0.0001 G), CBAM (its $7\times7$ spatial convolutions) 0.007 G. The element-wise gate products,
+# modules are almost free in arithmetic: the last line gives what each adds to ResNet-50's, in
+# multiply-adds and as a percentage (CBAM's include its $7\times7$ spatial convolutions). The element-wise gate products,
 # which the counter does not see, add $CHW$ multiplications per gate: small in MACs, but each is a
 # memory-bound pass over the whole feature map, which costs real time on a CPU (section 3).
 #
@@ -357,7 +363,8 @@ print(f"MobileNetV2 + CA minus MobileNetV2:     {diff:,d}")
 # branch after the last BatchNorm, exactly as in eq. (1), then global average pooling and a linear
 # classifier. SE and CBAM use $r = 8$ (with $C = 32$, $r = 16$ would leave 2 hidden units), ECA its
 # adaptive $k$, CA its defaults ($m = \max(8, 32/32) = 8$). Each configuration is trained with
-# AdamW and a one-cycle learning rate, 1,200 training and 597 test images, over three seeds.
+# AdamW and a one-cycle learning rate, on the training and test images counted below, over several
+# seeds (two in the short experiment, three in the full one; the cell that trains prints which ran).
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from sklearn.datasets import load_digits
@@ -455,8 +462,9 @@ KINDS = [None, "se", "eca", "cbam", "ca"]
 SEEDS = [0] if GRADING else [0, 1, 2] if FULL_EXPERIMENT else [0, 1]
 EPOCHS = 1 if GRADING else 10 if FULL_EXPERIMENT else 6
 results, models = {}, {}
-print(f"{len(KINDS) * len(SEEDS)} trainings of {EPOCHS} epochs ({'full' if FULL_EXPERIMENT else 'short'} "
-      "experiment; the short one takes about a minute on two idle cores; the full one trains 2.5 times as many epochs in all)")
+print(f"{len(KINDS) * len(SEEDS)} trainings of {EPOCHS} epochs over {len(SEEDS)} seed(s) "
+      f"({'full' if FULL_EXPERIMENT else 'short'} experiment); after the first training the progress bar "
+      "shows the time left")
 started = time.perf_counter()
 with tqdm(total=len(KINDS) * len(SEEDS), desc="training") as bar:
     for kind in KINDS:
@@ -487,11 +495,10 @@ if len(SEEDS) > 1:
 # %% [markdown]
 # **Reading the table.** Each row is the mean test accuracy over the seeds, ± the standard
 # deviation between seeds, the parameter count, the parameters the module adds, and the mean
-# training time of one run (which depends on the machine and its load). The short experiment
-# (two seeds, six epochs; the printed line above says which ran) keeps this chapter's run time
-# under two minutes on two idle cores (the line under the progress bar gives this run's total time;
-# several times that on a busy machine). The full experiment (three seeds, ten epochs, 15 runs) is opt-in, in the
-# cell that builds the data.
+# training time of one run (which depends on the machine and its load). The first printed line
+# says how many trainings of how many epochs ran, the line under the progress bar how long they
+# took on this machine (several times longer on a busy one). The full experiment (more seeds and
+# epochs) is opt-in, in the cell that builds the data.
 #
 # Read the table with its error bars: the last lines say which module scored highest and which
 # lowest in this run, and whether the gap between them is larger than two standard deviations of
@@ -499,8 +506,9 @@ if len(SEEDS) > 1:
 # (or hurts) here, whatever the order of the rows. The extra parameters are tiny (the `extra`
 # column). On ImageNet the papers report gains of 0.5–2 points of top-1 accuracy for deep networks
 # trained for 90+ epochs; a two-block network trained for a few epochs on 1,200 images is a
-# different regime, and with a few seeds and about 600 test images the honest summary is that
-# this experiment does not separate the modules.
+# different regime, and with a few seeds and a few hundred test images, unless the last line says
+# the gap is more than two standard deviations, the honest summary is that this experiment does
+# not separate the modules.
 
 # %% [markdown]
 # ### 3.1 Where do the maps point?
@@ -546,11 +554,17 @@ inside = torch.zeros_like(m_s, dtype=torch.bool)
 for n, i in enumerate(idx):
     r, c = (corners[i] // 2).tolist()
     inside[n, r:r + 8, c:c + 8] = True
+shares = {}
 for name, m in (("CBAM M_s", m_s), ("CA a^h a^w", a_map)):
     share = (m * inside).sum((1, 2)) / m.sum((1, 2))
+    shares[name] = share
     print(f"{name:11}: {100 * share.mean():.1f} % of the map inside the digit's box "
-          f"(box = 25.0 % of the area); range over images {100 * share.min():.1f}–{100 * share.max():.1f} %; "
+          f"(box = 25.0 % of the area), {share.mean() / 0.25:.2f} times a position-blind map's share; "
+          f"range over images {100 * share.min():.1f}–{100 * share.max():.1f} %; "
           f"above 25 % on {int((share > 0.25).sum())} of {len(share)} images")
+(hi, s_hi), (lo, s_lo) = sorted(shares.items(), key=lambda kv: -float(kv[1].mean()))
+better = int((s_hi > s_lo).sum())
+print(f"{hi} puts more of itself inside the box than {lo} on {better} of {len(s_hi)} images")
 
 # %% [markdown]
 # **What the maps show, honestly.** The pictures and the numbers printed above tell different
@@ -558,12 +572,13 @@ for name, m in (("CBAM M_s", m_s), ("CA a^h a^w", a_map)):
 # per column brightens the rows and columns the digit occupies, never a sharp blob. CBAM's $M_s$
 # responds to the strokes of the digit, but also to the border of the canvas, where its $7\times7$
 # convolution meets the zero padding — a response to padding, not to content. Since both maps are
-# sigmoids, every value stays well above zero, so even a map that clearly reacts to the digit puts
-# only a little more than the 25 % of a position-blind map inside the box. Which of the two points
-# more at the digit in this run is in the printed shares; in our runs the answer changed with the
-# number of epochs and the seed, which is itself the lesson: a small experiment on a few hundred
-# images does not rank the modules' maps. Neither map is needed for accuracy here (compare the
-# plain network's row in the table), since nothing in the loss asks for a sharp spatial gate.
+# sigmoids, every value stays above zero, so even a map that clearly reacts to the digit keeps part
+# of its total outside the box. How far above the 25 % of a position-blind map each one got in this
+# run, and which of the two points more at the digit, is in the printed lines; in our runs the
+# answer changed with the number of epochs and the seed, which is itself the lesson: a small
+# experiment on a few hundred images does not rank the modules' maps. Whether either module helped
+# accuracy here is in the table's last line (compare the plain network's row); nothing in the loss
+# asks for a sharp spatial gate.
 # Averaging CA's gates over channels also hides channels that may localise better than the mean;
 # plot single channels (`maps["a_h"][:, c]`) to look further.
 
@@ -600,7 +615,7 @@ for name, m in (("CBAM M_s", m_s), ("CA a^h a^w", a_map)):
 # * Q. Wang et al. *ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks.*
 #   CVPR 2020 / arXiv v4 (Table 3; counts in units of $2^{20}$).
 # * S. Woo, J. Park, J.-Y. Lee, I. S. Kweon. *CBAM: Convolutional Block Attention Module.* ECCV 2018
-#   (Fig. 3, Table 3).
+#   (Fig. 3, Table 4).
 # * Q. Hou, D. Zhou, J. Feng. *Coordinate Attention for Efficient Mobile Network Design.* CVPR 2021
 #   (Fig. 4).
 # * K. He et al. *Deep Residual Learning for Image Recognition.* CVPR 2016; M. Sandler et al.
