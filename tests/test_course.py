@@ -12,12 +12,12 @@ import pytest
 
 from attn_ref.grading import all_checks
 from attn_grade.nbgrader_plugin import check_ids
+from jupyter_browser import CHROMIUM, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 from attn_grade import pipeline  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _cells(path):
@@ -201,8 +201,7 @@ def test_class_report_lists_near_identical_answers(graded_copy):
 @pytest.mark.slow
 def test_class_report_opens_from_a_file_with_its_figures(graded_copy):
     tmp, _ = graded_copy
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     page_file = tmp / "autograde" / "report.html"
