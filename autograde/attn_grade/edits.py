@@ -187,6 +187,11 @@ def colab_widgets(nb):
         if cell.cell_type == "code":
             cell.metadata["colab"] = {"base_uri": "https://localhost:8080/"}
             cell.metadata["outputId"] = f"out{k:04d}"
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output(                      # a progress bar, as saved
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {
+            "model_id": "0a1b2c", "version_major": 2, "version_minor": 0},
+            "text/plain": "  0%|          | 0/10"})]
     nb.metadata["colab"] = {"provenance": [], "name": "se.ipynb"}
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
         "0a1b2c": {"model_module": "@jupyter-widgets/controls", "model_name": "HBoxModel",
