@@ -66,6 +66,8 @@ def test_a_notebook_with_an_editors_quirk_passes_preflight_valid(quirk, bundle):
     ok, notes = engine.preflight(engine.Task("s", "01_se", {"se.ipynb": _with(quirk)}, bundle),
                                  info)
     assert list(ok) == ["se.ipynb"] and notes == [], notes
+    repaired = quirk not in ("colab", "nbformat_minor")      # those two are valid nbformat
+    assert len(info) == int(repaired) and all("read as Jupyter opens it" in i for i in info)
     assert _strictly_valid(ok["se.ipynb"]), quirk
     got = nbformat.reads(ok["se.ipynb"].decode(), as_version=4)
     want = _correct()
@@ -101,3 +103,44 @@ def test_every_quirk_has_a_sample_learner_graded_in_full():
         have = [s for s, spec in samples.items()
                 if any(e[0] == quirk for e in spec.get("edits", {}).get("01_se", []))]
         assert have and all(samples[s]["scores"]["01_se"] == full for s in have), quirk
+
+
+def test_the_coordinator_drops_outputs_and_leaves_the_quirks_for_preflight():
+    data = _with("colab_widgets")
+    shipped = json.loads(engine.without_outputs(data))
+    assert all(not c.get("outputs") for c in shipped["cells"])
+    assert "state" not in shipped["metadata"]["widgets"][
+        "application/vnd.jupyter.widget-state+json"]
+    assert engine.without_outputs(b"{not json") == b"{not json"
+
+
+@pytest.mark.slow
+def test_a_feedback_that_cannot_be_rendered_leaves_the_score_standing(bundle):
+    """generate_feedback fails (here: a feedback preprocessor that does not exist): the
+    submission is still graded, with its full score and a note saying so."""
+    broken = dict(bundle)
+    broken["nbgrader_config.py"] = bundle["nbgrader_config.py"] + \
+        b"\nc.GenerateFeedback.preprocessors = ['no_such_module.NoSuchPreprocessor']\n"
+    res = engine.grade_one(engine.Task("s", "01_se", {"se.ipynb": _with("vscode")}, broken))
+    assert res.graded, res.notes
+    assert sum(a for cells in res.scores.values() for a, _ in cells.values()) == 10
+    assert any("feedback could not be rendered" in n for n in res.notes), res.notes
+    assert not any(k.startswith("feedback/") for k in res.files)
+    assert any("read as Jupyter opens it" in i for i in res.info)
+
+
+def test_the_gradebook_holds_zero_for_a_submission_that_was_not_graded(bundle, tmp_path):
+    """The table and grades.csv give a submission not graded zero; so does the gradebook, even
+    where nbgrader left scores before it failed."""
+    from nbgrader.api import Gradebook
+
+    db = tmp_path / "gradebook.db"
+    db.write_bytes(bundle["autograde/gradebook.db"])
+    url = "sqlite:///" + str(db)
+    for graded, want in ((False, 0.0), (True, 2.0)):
+        res = engine.Result("s", "01_se", graded=graded,
+                            scores={"se": {"test_squeeze": (2.0, 2.0)}})
+        engine.merge(res, url, tmp_path / "out")
+        with Gradebook(url) as gb:
+            grade = gb.find_grade("test_squeeze", "se", "01_se", "s")
+            assert grade.auto_score == want, graded

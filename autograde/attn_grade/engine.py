@@ -360,16 +360,26 @@ def _schema_error(nb) -> str | None:
 
 def without_outputs(data: bytes, strict: bool = False) -> bytes:
     """A notebook's bytes with its code cells' outputs dropped (nbgrader clears them before it
-    runs anything), read as Jupyter opens it (:func:`as_jupyter_opens`); what cannot be read
-    comes back as it was, unless ``strict`` (then ValueError)."""
+    runs anything). With ``strict`` (preflight), read as Jupyter opens it and repaired
+    (:func:`as_jupyter_opens`; ValueError where it cannot be opened); otherwise (the
+    coordinator, before shipping a submission) only the outputs change, the editor's quirks stay
+    for preflight to note, and what cannot be read comes back as it was."""
+    if not strict:
+        try:
+            nb = json.loads(data.decode("utf-8"))
+            for cell in nb["cells"]:
+                if cell.get("cell_type") == "code" and cell.get("outputs"):
+                    cell["outputs"] = []
+            return json.dumps(nb, indent=1, ensure_ascii=False).encode() + b"\n"
+        except Exception:
+            return data
+    return _cleared(as_jupyter_opens(data)[0])
+
+
+def _cleared(nb) -> bytes:
+    """The notebook node ``nb`` as bytes, without its code cells' outputs."""
     import nbformat
 
-    try:
-        nb, _ = as_jupyter_opens(data)
-    except ValueError:
-        if strict:
-            raise
-        return data
     for cell in nb.cells:
         if cell.get("cell_type") == "code":
             cell["outputs"], cell["execution_count"] = [], None
@@ -396,8 +406,8 @@ def preflight(task: Task, info: list[str] | None = None) -> tuple[dict[str, byte
             notes.append(f"{rel}: {len(data) / 2**20:.0f} MB is too large to open; not graded")
             continue
         try:
-            _, repairs = as_jupyter_opens(data)
-            data = without_outputs(data, strict=True)
+            nb, repairs = as_jupyter_opens(data)
+            data = _cleared(nb)
         except ValueError as exc:
             notes.append(f"{rel}: not a valid notebook ({exc}); not graded")
             broken.add(rel)

@@ -43,6 +43,9 @@ def run(commands: list[list[str]]) -> int:
             if code:
                 print(FAILED + str(argv[0]), file=sys.stderr, flush=True)
                 return code
+        except Exception:                          # raised past nbgrader's own handling
+            print(FAILED + str(argv[0]), file=sys.stderr, flush=True)
+            raise
         finally:                                   # the next command gets fresh applications
             sub = getattr(app, "subapp", None)
             if sub is not None:
