@@ -4,25 +4,25 @@ import os
 import pytest
 import torch
 
-# What a skipped test needs, by the words its skip reason uses: (what, the command that installs
-# it, or None where nothing can be installed). The end of the run lists every skip under these.
+# What a skipped test needs, by a word its skip reason uses: (word, what it lacks, how to get it:
+# the one command that installs it, where one does). The end of the run lists every skip so.
+_USERNS = "enable them: sysctl -w kernel.unprivileged_userns_clone=1, or run as root"
 NEEDS = (
-    ("chromium", "Debian's Chromium (browser tests)", "apt-get install chromium"),
-    ("PostgreSQL", "a PostgreSQL server (grading into PostgreSQL)", "apt-get install postgresql"),
-    ("sandbox", "user namespaces (the grading sandbox)",
-     "sysctl -w kernel.unprivileged_userns_clone=1 (or run as root)"),
-    ("user namespaces", "user namespaces (the grading sandbox)",
-     "sysctl -w kernel.unprivileged_userns_clone=1 (or run as root)"),
-    ("CUDA", "a CUDA device", None),
+    ("chromium", "Debian's Chromium (browser tests)", "install: apt-get install chromium"),
+    ("PostgreSQL", "a PostgreSQL server (grading into PostgreSQL)",
+     "install: apt-get install postgresql"),
+    ("sandbox", "user namespaces (the grading sandbox)", _USERNS),
+    ("user namespaces", "user namespaces (the grading sandbox)", _USERNS),
+    ("CUDA", "a CUDA device", "runs only on a machine with an NVIDIA GPU"),
 )
 
 
-def need_of(reason: str) -> tuple[str, str | None]:
-    """(what a skip with ``reason`` lacks, the command that installs it or None)."""
-    for word, what, command in NEEDS:
+def need_of(reason: str) -> tuple[str, str]:
+    """(what a skip with ``reason`` lacks, how to get it)."""
+    for word, what, how in NEEDS:
         if word.lower() in reason.lower():
-            return what, command
-    return reason, None
+            return what, how
+    return reason, "nothing to install: this machine cannot run it"
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -48,12 +48,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     skipped = terminalreporter.stats.get("skipped", [])
     if not skipped:
         return
-    by_need: dict[tuple[str, str | None], list[str]] = {}
+    by_need: dict[tuple[str, str], list[str]] = {}
     for report in skipped:
         by_need.setdefault(need_of(_skip_reason(report)), []).append(report.nodeid)
     terminalreporter.section("skipped checks: what they need")
-    for (what, command), ids in sorted(by_need.items(), key=lambda kv: -len(kv[1])):
-        how = f"install: {command}" if command else "nothing to install here"
+    for (what, how), ids in sorted(by_need.items(), key=lambda kv: -len(kv[1])):
         terminalreporter.write_line(f"{len(ids):4d} skipped for want of {what} ({how})")
         for nodeid in ids[:3]:
             terminalreporter.write_line(f"       {nodeid}")
