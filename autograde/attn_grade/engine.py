@@ -280,7 +280,8 @@ def as_jupyter_opens(data: bytes):
         fixed("notebook metadata")
     widgets = nb.metadata.get("widgets")
     state = widgets.get(_WIDGET_STATE) if isinstance(widgets, dict) else None
-    if widgets is not None and not (isinstance(state, dict) and "state" in state):
+    if widgets is not None and not isinstance(widgets, dict) or \
+            state is not None and not (isinstance(state, dict) and "state" in state):
         del nb.metadata["widgets"]                   # view state only: nothing graded reads it
         fixed("widget state without 'state' dropped")
     cells, seen = [], set()
