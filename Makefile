@@ -57,12 +57,16 @@ demo: venv
 	$(PIPELINE) samples
 	$(PIPELINE) autograde
 
-## lab: JupyterLab on the learner notebooks, with nbgrader's validate button and locked cells
-## marked (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way)
+## lab: JupyterLab on the learner's own folder $(WORK) (gitignored), filled from course/ and
+## updated without writing over their work (attn_grade.workfolder), with nbgrader's validate
+## button and locked cells marked (lab/jupyter_lab_config.py, lab/custom/custom.css;
+## tests/test_lab.py starts it the same way)
+WORK ?= work
 lab: venv
 	@# the Nbgrader menu only lists the disabled plugins' commands (five blank entries): off
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
-	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=course
+	$(BIN)/python -m attn_grade.workfolder --course course $(WORK)
+	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=$(WORK)
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv

@@ -5,7 +5,8 @@ grading produces lives under autograde/.
 """
 import os
 
-from attn_grade.nbgrader_plugin import OutOfKernelVerdict, ResilientExecute, RunAllPastErrors
+from attn_grade.nbgrader_plugin import (GradedSummary, OutOfKernelVerdict, ResilientExecute,
+                                        RunAllPastErrors)
 from attn_grade.reconcile import ReconcileCells
 from nbconvert.preprocessors import ClearMetadataPreprocessor
 from nbgrader.converters import GenerateAssignment
@@ -51,6 +52,7 @@ c.Autograde.autograde_preprocessors = [
     IgnorePattern,
     ClearMetadataPreprocessor,
     LimitOutput,
+    GradedSummary,
     SaveAutoGrades,
     AssignLatePenalties,
     CheckCellMetadata,

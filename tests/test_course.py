@@ -12,12 +12,12 @@ import pytest
 
 from attn_ref.grading import all_checks
 from attn_grade.nbgrader_plugin import check_ids
+from jupyter_browser import CHROMIUM, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 from attn_grade import pipeline  # noqa: E402
 
 NOTEBOOKS = sorted((ROOT / "solutions").glob("*/*.ipynb"))
-CHROMIUM = "/usr/bin/chromium"
 
 
 def _cells(path):
@@ -125,6 +125,30 @@ def test_feedback_explains_a_failure_without_the_hidden_inputs(graded_copy):
     assert "application/vnd.attn-course.grade+json" not in html
 
 
+@pytest.mark.slow
+def test_every_feedback_summary_states_the_score_the_gradebook_holds(graded_copy):
+    """The chapter's closing summary, in feedback, gives the grader's per-step verdict: its
+    total is the gradebook's for that notebook, and nothing says "not run" (issue 22)."""
+    import re
+
+    tmp, results = graded_copy
+    per_notebook = {}
+    for student, a, nb, _, score in results["scores"]:
+        per_notebook[(student, a, nb)] = per_notebook.get((student, a, nb), 0.0) + score
+    seen = set()
+    for page in sorted((tmp / "autograde" / "feedback").glob("*/*/*.html")):
+        student, a, nb = page.parent.parent.name, page.parent.name, page.stem
+        html = page.read_text()
+        assert "Visible tests pass for" not in html, page
+        said = re.findall(r"The grader gave ([\d.]+) of ([\d.]+) points", html)
+        if said:
+            assert len(said) == 1, page
+            assert float(said[0][0]) == pytest.approx(per_notebook[(student, a, nb)]), page
+            seen.add((student, a))
+    assert {("instructor", a) for a in pipeline.assignments()} <= seen
+    assert ("bob_max_pool", "01_se") in seen and ("edit_colab_widgets", "01_se") in seen
+
+
 def _declared_mistakes():
     """(assignment, step, mistake name) -> the sample learners whose sample.json says they were
     written to make it: what the class report must count, derived from the samples alone."""
@@ -201,8 +225,7 @@ def test_class_report_lists_near_identical_answers(graded_copy):
 @pytest.mark.slow
 def test_class_report_opens_from_a_file_with_its_figures(graded_copy):
     tmp, _ = graded_copy
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     page_file = tmp / "autograde" / "report.html"

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from attn_ref.grading import collect
-from attn_grade import edits, pipeline
+from attn_grade import edits, engine, pipeline
 from attn_grade.nbgrader_plugin import FORBIDDEN, _learners_lines
 from attn_grade.reconcile import _meta, defined_names, reconcile, checked_names
 
@@ -40,7 +40,7 @@ def _reconciled(built, student):
     for a in spec["scores"]:
         for path in sorted((built / student / a).glob("*.ipynb")):
             release = nbformat.read(pipeline.COURSE / a / path.name, as_version=4)
-            submitted = nbformat.reads(path.read_text(), as_version=4)
+            submitted, _ = engine.as_jupyter_opens(path.read_bytes())   # as preflight reads it
             fixed, what = reconcile(submitted, release, _sources(a, path.name))
             yield spec, a, release, submitted, fixed, what
 

@@ -24,7 +24,20 @@ partial_metadata   an editor that kept the nbgrader metadata of some cells only
 clear_outputs      every output cleared
 huge_outputs       a large image output in one cell (MB)
 nbformat_minor     saved as nbformat 4.N (4.1–4.4 have no cell ids)
+vscode             VS Code's schema slips: cell ids in an nbformat 4.4 file, ``outputs`` and
+                   ``execution_count`` on markdown cells, ``transient`` on a display output
+colab_widgets      Colab's widget state saved without its ``state`` key (what nbconvert's HTML
+                   export raises ``KeyError: 'state'`` on), Colab's cell metadata
+no_outputs_keys    code cells without ``outputs`` and ``execution_count`` (hand-written JSON)
+duplicate_ids      copied cells that kept their id (two cells, one id)
+extra_cell_key     a key the schema does not know on every cell (nteract's ``outputExpanded``)
 =================  ==========================================================================
+
+The last five are the quirks that public bug reports show editors leaving in files that
+JupyterLab still opens (with a warning at most): VS Code (microsoft/vscode-python #10855,
+#12350; ids under 4.4: jupytext #764), Colab (jupyter/nbconvert #1731, googlecolab/colabtools
+#4559), duplicated ids (OpenBioLink/ThoughtSource #128), nteract (jupyter/nbformat #73).
+Each sample that carries one must be graded with full marks.
 """
 from __future__ import annotations
 
@@ -154,9 +167,59 @@ def nbformat_minor(nb, minor):
             cell.pop("id", None)
 
 
+def vscode(nb):
+    nb.nbformat_minor = 4                    # ids kept: "Additional properties ... 'id'"
+    for k, cell in enumerate(nb.cells):
+        cell.setdefault("id", f"vsc{k:05d}")
+        if cell.cell_type == "markdown":
+            cell["outputs"], cell["execution_count"] = [], None
+        else:
+            cell.metadata["vscode"] = {"languageId": cell.cell_type == "code" and "python" or "raw"}
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code["outputs"] = [{"output_type": "display_data", "metadata": {},
+                        "data": {"text/plain": "<Figure>"}, "transient": {"display_id": "d1"}}]
+    nb.metadata["vscode"] = {"interpreter": {"hash": "0" * 64}}
+
+
+def colab_widgets(nb):
+    for k, cell in enumerate(nb.cells):
+        cell.metadata["id"] = f"colab{k:04d}"
+        if cell.cell_type == "code":
+            cell.metadata["colab"] = {"base_uri": "https://localhost:8080/"}
+            cell.metadata["outputId"] = f"out{k:04d}"
+    code = next(c for c in nb.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output(                      # a progress bar, as saved
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {
+            "model_id": "0a1b2c", "version_major": 2, "version_minor": 0},
+            "text/plain": "  0%|          | 0/10"})]
+    nb.metadata["colab"] = {"provenance": [], "name": "se.ipynb"}
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {
+        "0a1b2c": {"model_module": "@jupyter-widgets/controls", "model_name": "HBoxModel",
+                   "model_module_version": "1.5.0", "state": {}}}}      # no top-level "state"
+
+
+def no_outputs_keys(nb):
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.pop("outputs", None)
+            cell.pop("execution_count", None)
+
+
+def duplicate_ids(nb):
+    first = nb.cells[0].get("id", "dup")
+    for cell in nb.cells[:6]:
+        cell["id"] = first
+
+
+def extra_cell_key(nb, key="outputExpanded", value=False):
+    for cell in nb.cells:
+        cell[key] = value
+
+
 EDITS = {f.__name__: f for f in (duplicate, delete, retype, move, split, merge, change_type,
                                  type_into, colab, partial_metadata, clear_outputs, huge_outputs,
-                                 nbformat_minor)}
+                                 nbformat_minor, vscode, colab_widgets, no_outputs_keys,
+                                 duplicate_ids, extra_cell_key)}
 
 
 def apply(nb, edits: list) -> None:

@@ -234,30 +234,166 @@ def _timestamp(data: bytes) -> tuple[str | None, str | None]:
         return None, f"timestamp.txt holds no valid time ({text[:40]!r}); graded as on time"
 
 
-def without_outputs(data: bytes, strict: bool = False) -> bytes:
-    """A notebook's bytes with its code cells' outputs dropped (nbgrader clears them before it
-    runs anything); what cannot be read comes back as it was, unless ``strict``."""
+# the keys nbformat 4's schema allows on each kind of cell (and "id" from 4.5 on)
+_CELL_KEYS = {"code": {"cell_type", "metadata", "execution_count", "source", "outputs"},
+              "markdown": {"cell_type", "metadata", "attachments", "source"},
+              "raw": {"cell_type", "metadata", "attachments", "source"}}
+_WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def as_jupyter_opens(data: bytes):
+    """``(notebook, repairs)``: a submitted notebook read the way Jupyter opens it, whatever
+    schema warnings its editor left, and repaired so that nbgrader and nbconvert can work on it.
+
+    Jupyter's file manager opens any JSON notebook that nbformat can read and convert to
+    version 4, and only *warns* about schema errors; so does this. The repairs are the quirks
+    editors are known to leave (the sample learners ``edit_*`` of autograde/samples carry each):
+    keys the schema does not know on a cell (VS Code's ``outputs`` on a markdown cell, nteract's
+    ``outputExpanded``), a code cell without ``outputs`` or ``execution_count``, attachments on
+    a code cell, cell ids in a notebook older than nbformat 4.5, duplicated or malformed ids,
+    non-string sources, Colab's widget state without its ``state`` key (which nbconvert's HTML
+    export fails on), and last nbformat's own ``normalize(strip_invalid_metadata=True)``.
+    ``repairs`` names each kind of repair made (empty when the notebook was valid).
+
+    Raises ValueError (with nbformat's reason) where Jupyter could not open it either: not
+    UTF-8, not JSON, not a notebook nbformat reads."""
+    import re
+    import uuid
+
     import nbformat
+    from nbformat import reader, validator
 
     try:
-        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
-        for cell in nb.cells:
-            if cell.get("cell_type") == "code":
-                cell["outputs"], cell["execution_count"] = [], None
-        return nbformat.writes(nb, version=nbformat.NO_CONVERT).encode()
-    except Exception:
-        if strict:
-            raise
-        return data
+        nb = nbformat.convert(reader.reads(data.decode("utf-8")), 4)
+    except Exception as exc:
+        raise ValueError(f"{type(exc).__name__}: {str(exc).splitlines()[0][:80] if str(exc) else ''}")
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("it has no list of cells")
+    repairs: list[str] = []
+
+    def fixed(what):
+        if what not in repairs:
+            repairs.append(what)
+
+    if not isinstance(nb.get("metadata"), dict):
+        nb["metadata"] = nbformat.from_dict({})
+        fixed("notebook metadata")
+    widgets = nb.metadata.get("widgets")
+    state = widgets.get(_WIDGET_STATE) if isinstance(widgets, dict) else None
+    if widgets is not None and not isinstance(widgets, dict) or \
+            state is not None and not (isinstance(state, dict) and "state" in state):
+        del nb.metadata["widgets"]                   # view state only: nothing graded reads it
+        fixed("widget state without 'state' dropped")
+    cells, seen = [], set()
+    with_ids = nb.get("nbformat_minor", 0) >= 5
+    for cell in nb.cells:
+        if not isinstance(cell, dict):
+            fixed("an entry that is not a cell dropped")
+            continue
+        kind = cell.get("cell_type")
+        if kind not in _CELL_KEYS:
+            cell["cell_type"] = kind = "raw"
+            fixed("unknown cell type read as raw")
+        src = cell.get("source", "")
+        if isinstance(src, list):
+            cell["source"] = "".join(str(s) for s in src)
+        elif not isinstance(src, str):
+            cell["source"] = "" if src is None else str(src)
+            fixed("source that is not text")
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = nbformat.from_dict({})
+            fixed("cell metadata")
+        if kind == "code":
+            if not isinstance(cell.get("outputs"), list):
+                cell["outputs"] = []
+                fixed("code cell without outputs")
+            if "execution_count" not in cell or not (cell["execution_count"] is None or
+                                                     isinstance(cell["execution_count"], int)):
+                cell["execution_count"] = None
+                fixed("code cell without execution_count")
+            for out in cell["outputs"]:
+                if isinstance(out, dict) and out.pop("transient", None) is not None:
+                    fixed("outputs with a 'transient' key")
+        extra = set(cell) - _CELL_KEYS[kind] - ({"id"} if with_ids else set())
+        if extra - {"id"}:
+            fixed(f"keys the schema does not know on a {kind} cell "
+                  f"({', '.join(sorted(extra - {'id'}))})")
+        if "id" in extra:
+            fixed("cell ids in a notebook older than nbformat 4.5")
+        for key in extra:
+            del cell[key]
+        if with_ids:
+            cid = cell.get("id")
+            if not isinstance(cid, str) or not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", cid) or \
+                    cid in seen:
+                cell["id"] = uuid.uuid4().hex[:8]
+                fixed("missing, malformed or duplicated cell ids")
+            seen.add(cell["id"])
+        cells.append(cell)
+    nb["cells"] = cells
+    if _schema_error(nb) is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            changes, repaired = validator.normalize(nb, strip_invalid_metadata=True)
+        nb = nbformat.from_dict(repaired)
+        if changes:
+            fixed("metadata the schema rejects stripped (nbformat's normalize)")
+    left = _schema_error(nb)
+    if left:
+        fixed(f"still off nbformat's schema ({left}), graded as Jupyter opens it")
+    return nb, repairs
 
 
-def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
-    """Which submitted notebooks to grade under which names, and notes on everything odd.
+def _schema_error(nb) -> str | None:
+    """nbformat's first schema complaint about ``nb`` (untouched), or None where it is valid."""
+    import copy
 
-    Outputs are dropped here (nbgrader clears them before running anything), so the size limit
-    applies to what the learner wrote, and a notebook with huge outputs is still graded."""
+    from nbformat import validator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            validator.validate(copy.deepcopy(nb))
+        except Exception as exc:
+            return str(exc).splitlines()[0][:80] if str(exc) else type(exc).__name__
+    return None
+
+
+def without_outputs(data: bytes, strict: bool = False) -> bytes:
+    """A notebook's bytes with its code cells' outputs dropped (nbgrader clears them before it
+    runs anything). With ``strict`` (preflight), read as Jupyter opens it and repaired
+    (:func:`as_jupyter_opens`; ValueError where it cannot be opened); otherwise (the
+    coordinator, before shipping a submission) only the outputs change, the editor's quirks stay
+    for preflight to note, and what cannot be read comes back as it was."""
+    if not strict:
+        try:
+            nb = json.loads(data.decode("utf-8"))
+            for cell in nb["cells"]:
+                if cell.get("cell_type") == "code" and cell.get("outputs"):
+                    cell["outputs"] = []
+            return json.dumps(nb, indent=1, ensure_ascii=False).encode() + b"\n"
+        except Exception:
+            return data
+    return _cleared(as_jupyter_opens(data)[0])
+
+
+def _cleared(nb) -> bytes:
+    """The notebook node ``nb`` as bytes, without its code cells' outputs."""
     import nbformat
 
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
+    return nbformat.writes(nb, version=nbformat.NO_CONVERT).encode()
+
+
+def preflight(task: Task, info: list[str] | None = None) -> tuple[dict[str, bytes], list[str]]:
+    """Which submitted notebooks to grade under which names, and notes on everything odd.
+
+    A notebook is graded if Jupyter would open it (:func:`as_jupyter_opens`); what had to be
+    repaired for that is added to ``info`` (how the notebooks were read) where given.
+    Outputs are dropped here (nbgrader clears them before running anything), so the size limit
+    applies to what the learner wrote, and a notebook with huge outputs is still graded."""
     notes, ok = [], {}
     expected = task.notebooks
     readable, broken = {}, set()
@@ -271,13 +407,15 @@ def preflight(task: Task) -> tuple[dict[str, bytes], list[str]]:
             notes.append(f"{rel}: {len(data) / 2**20:.0f} MB is too large to open; not graded")
             continue
         try:
-            data = without_outputs(data, strict=True)
-            nbformat.validate(nbformat.reads(data.decode(), as_version=4))
-        except Exception as exc:
-            notes.append(f"{rel}: not a valid notebook ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0][:80] if str(exc) else ''}); not graded")
+            nb, repairs = as_jupyter_opens(data)
+            data = _cleared(nb)
+        except ValueError as exc:
+            notes.append(f"{rel}: not a valid notebook ({exc}); not graded")
             broken.add(rel)
             continue
+        if repairs and info is not None:
+            info.append(f"{rel}: read as Jupyter opens it, its editor's quirks repaired "
+                        f"({'; '.join(repairs)})")
         if len(data) > task.max_notebook_bytes:
             notes.append(f"{rel}: {len(data) / 2**20:.0f} MB of code and text is over the "
                          f"{task.max_notebook_bytes // 2**20} MB limit; not graded")
@@ -385,7 +523,7 @@ def grade_one(task: Task) -> Result:
     res = Result(task.student, task.assignment)
     scratch = None
     try:
-        notebooks, res.notes = preflight(task)
+        notebooks, res.notes = preflight(task, res.info)
         if "timestamp.txt" in task.files:
             res.timestamp, why = _timestamp(task.files["timestamp.txt"])
             if why:
@@ -405,7 +543,7 @@ def grade_one(task: Task) -> Result:
             (sub / name).write_bytes(data)
         if res.timestamp:
             (sub / "timestamp.txt").write_text(res.timestamp + "\n")
-        from . import sandbox
+        from . import nbgrader_run, sandbox
 
         res.sandboxed = task.sandbox and sandbox.available()
         options = ["--ReconcileCells.enabled=False",      # done above, with notes
@@ -428,18 +566,25 @@ def grade_one(task: Task) -> Result:
                 res.notes.append(f"grading took longer than {task.timeout} s; not graded")
                 return res
             log += f"--- attempt {attempt}, exit status {proc.returncode}\n{proc.stderr}"
-            if not proc.returncode:
+            failed = failed_command(proc.stderr) if proc.returncode else None
+            if failed is None or failed == "generate_feedback":    # a retry cannot mend it
                 break
-        if attempt > 1:
+        if attempt > 1 or failed:
             res.files["autograded/nbgrader.log"] = log[-400_000:].encode()
-        if proc.returncode:
-            lines = [ln for ln in proc.stderr.strip().splitlines()
-                     if "ERROR" in ln or "Error" in ln] or proc.stderr.strip().splitlines() or ["?"]
-            res.notes.append(f"nbgrader could not grade it: {lines[0][:200]} (its log: "
-                             f"autograded/{task.student}/{task.assignment}/nbgrader.log)")
         res.scores, res.penalties = _scores_of(scratch / "autograde" / "gradebook.db",
                                                task.assignment, task.student)
-        res.graded = bool(res.scores) and not proc.returncode
+        if failed:
+            lines = [ln for ln in proc.stderr.strip().splitlines()
+                     if ("ERROR" in ln or "Error" in ln) and nbgrader_run.FAILED not in ln] or \
+                proc.stderr.strip().splitlines() or ["?"]
+            where = f"(its log: autograded/{task.student}/{task.assignment}/nbgrader.log)"
+            if failed == "generate_feedback" and res.scores:
+                # graded: the score stands, and the table, grades.csv and gradebook show it
+                res.notes.append(f"graded, but its feedback could not be rendered: "
+                                 f"{lines[0][:200]} {where}")
+            else:
+                res.notes.append(f"nbgrader could not grade it: {lines[0][:200]} {where}")
+        res.graded = bool(res.scores) and failed in (None, "generate_feedback")
         if res.graded:
             res.notes += run_notes(scratch / "autograde" / "autograded" / task.student / task.assignment,
                                    task.memory)
@@ -457,6 +602,17 @@ def grade_one(task: Task) -> Result:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
         res.seconds = time.monotonic() - t0
+
+
+def failed_command(stderr: str) -> str | None:
+    """The nbgrader subcommand attn_grade.nbgrader_run names as failed in its ``stderr``
+    ("autograde", "generate_feedback"), "?" where it names none (the process itself failed)."""
+    from .nbgrader_run import FAILED
+
+    for line in reversed(stderr.splitlines()):
+        if line.startswith(FAILED):
+            return line[len(FAILED):].strip()
+    return "?"
 
 
 def grade_on_worker(task: Task) -> Result:
@@ -532,7 +688,8 @@ def merge(result: Result, db_url: str, out: Path) -> None:
         for nb in sub.notebooks:
             flags = result.flags.get(nb.name, {})
             for g in nb.grades:
-                auto = result.scores.get(nb.name, {}).get(g.name)
+                # not graded: zero here too, so the gradebook, grades.csv and the table agree
+                auto = result.scores.get(nb.name, {}).get(g.name) if result.graded else None
                 g.auto_score = auto[0] if auto else 0.0
                 # a flagged step waits for the instructor, unless they already graded it by hand;
                 # manual scores, comments and extra credit entered in formgrader are kept

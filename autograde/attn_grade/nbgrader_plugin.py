@@ -173,6 +173,56 @@ class OutOfKernelVerdict(Preprocessor):
         cell.outputs = [o if isinstance(o, NotebookNode) else from_dict(o) for o in kept]
 
 
+class GradedSummary(Preprocessor):
+    """Autograde preprocessor, just before nbgrader saves the grades: the chapter's closing
+    ``summary(...)`` cell (grade_id ``summary``) gets the grader's verdict in place of what the
+    learner's kernel printed.
+
+    In the learner's kernel ``summary`` reports the visible tests of this kernel session;
+    in the grader's kernel nothing of that session exists, and the verdict is reached outside
+    the kernel (:class:`OutOfKernelVerdict`), so what the kernel printed there ("not run",
+    "0 of N points") would contradict the score at the head of the feedback. Each step's
+    points come from nbgrader's own :func:`nbgrader.utils.determine_grade` on the test cell's
+    final outputs, the rule SaveAutoGrades then applies, so the summary and the gradebook
+    agree; a test cell that appears twice counts once, as in ``summary``."""
+
+    enabled = Bool(True).tag(config=True)
+    GRADE_ID = "summary"
+
+    def preprocess(self, nb, resources):
+        from nbgrader.utils import determine_grade
+
+        target = [c for c in nb.cells if c.get("cell_type") == "code" and
+                  c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == self.GRADE_ID]
+        if not target:
+            return nb, resources
+        steps, seen = [], set()
+        for cell in nb.cells:
+            if not _is_autograded_test(cell):
+                continue
+            grade_id = cell.metadata.nbgrader.get("grade_id", "?")
+            if grade_id in seen:
+                continue
+            seen.add(grade_id)
+            score, most = determine_grade(cell, self.log)
+            steps.append((grade_id.removeprefix("test_"), float(score or 0.0), float(most)))
+        width = max([len(step) for step, _, _ in steps] + [4])
+        lines = ["Graded steps, as the grader scored them (hidden checks, run outside your "
+                 "kernel, on your code as you handed it in):"]
+        for step, score, most in steps:
+            mark = "✔" if score >= most else ("✘" if score <= 0 else "◐")
+            lines.append(f"  {mark} {step:<{width}} {score:g} of {most:g} "
+                         f"point{'s' if most != 1 else ''}")
+        got, total = sum(s for _, s, _ in steps), sum(m for _, _, m in steps)
+        lines.append(f"The grader gave {got:g} of {total:g} points for these steps (before any "
+                     "late penalty or your instructor's review, which the score above includes). "
+                     "Each step's test cell above shows what its hidden checks found.")
+        for cell in target:
+            cell.outputs = [from_dict({"output_type": "stream", "name": "stdout",
+                                       "text": "\n".join(lines) + "\n"})]
+        return nb, resources
+
+
 def _resilient_execute():
     from nbclient.exceptions import DeadKernelError
     from nbgrader.preprocessors import Execute

@@ -10,7 +10,8 @@ Here the commands run one after the other in this process, each as a fresh nbgra
     python -m attn_grade.nbgrader_run [--zygote SOCKET --gradebook DB] \
         '[["autograde", "01_se", "--student", "s"], ...]'
 
-The exit status is that of the first failing command (0 if all succeed). Used by
+The exit status is that of the first failing command (0 if all succeed), whose name stderr's
+last line then gives (:data:`FAILED`, then the subcommand). Used by
 attn_grade.engine, inside the grading sandbox or not, and by the grading worker's children.
 
 ``--zygote``: in the grading sandbox, before nbgrader runs anything, start the kernel zygote
@@ -22,6 +23,8 @@ from __future__ import annotations
 
 import json
 import sys
+
+FAILED = "attn-grade: this nbgrader command failed: "
 
 
 def run(commands: list[list[str]]) -> int:
@@ -38,7 +41,11 @@ def run(commands: list[list[str]]) -> int:
         except SystemExit as exc:                  # nbgrader's apps exit on failure
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if code:
+                print(FAILED + str(argv[0]), file=sys.stderr, flush=True)
                 return code
+        except Exception:                          # raised past nbgrader's own handling
+            print(FAILED + str(argv[0]), file=sys.stderr, flush=True)
+            raise
         finally:                                   # the next command gets fresh applications
             sub = getattr(app, "subapp", None)
             if sub is not None:
