@@ -17,14 +17,6 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:assignment-list >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:course-list >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:create-assignment >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
-	@# jupytext serves `make pair` from the command line; its JupyterLab menus stay off, so that
-	@# `make lab` shows the learners what it did before
-	$(BIN)/jupyter labextension disable --level=sys_prefix jupyterlab-jupytext >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 ## pair: sync each instructor notebook solutions/<a>/<n>.ipynb with its text form
@@ -58,10 +50,9 @@ demo: venv
 	$(PIPELINE) autograde
 
 ## lab: JupyterLab on the learner notebooks, with nbgrader's validate button and locked cells
-## marked (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way)
+## marked, and nbgrader's exchange parts left out of its page (lab/jupyter_lab_config.py,
+## lab/custom/custom.css; tests/test_lab.py starts it the same way)
 lab: venv
-	@# the Nbgrader menu only lists the disabled plugins' commands (five blank entries): off
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
 	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=course
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
