@@ -66,14 +66,19 @@ stamp="$(sha256sum "$REPO/requirements.txt" | cut -c1-16) $("$HUB_PYTHON" --vers
 if [ "$(cat "$ENV/.requirements" 2>/dev/null)" != "$stamp" ]; then
   rm -rf "$ENV"
   "$HUB_PYTHON" -m venv "$ENV"
-  "$ENV/bin/python" -m pip install --quiet --upgrade pip
-  "$ENV/bin/python" -m pip install --quiet -r "$REPO/requirements.txt"
+  "$ENV/bin/python" -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  "$ENV/bin/python" -m pip install --quiet -r "$REPO/requirements.txt" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  "$ENV/bin/python" -c "import jupyterhub, nbgrader, torch"
   echo "$stamp" > "$ENV/.requirements"
 fi
 build=$(mktemp -d)
 git -C "$REPO" ls-files -z | (cd "$REPO" && xargs -0 cp --parents -t "$build")
-"$ENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --force-reinstall "$build"
-rm -rf "$build"
+if ! "$ENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --force-reinstall \
+     "$build" > "$build.log" 2>&1; then
+  cat "$build.log" >&2; exit 1
+fi
+rm -rf "$build" "$build.log"
 
 # What every account's Jupyter reads (the environment's own etc/jupyter): the exchange, the
 # locked-cell marks, and the JupyterLab parts a learner uses (the instructor's are switched back
@@ -100,7 +105,7 @@ install -d -m 755 -o "$INSTRUCTOR" -g "$INSTRUCTOR_GROUP" "$CLASS/exchange/$COUR
 
 # --- the class folder: a clone of this repository, the instructor's alone -----------------------
 if [ ! -d "$COURSE" ]; then
-  runuser -u "$INSTRUCTOR" -- git clone --quiet "$REPO" "$COURSE"
+  git clone --quiet --no-hardlinks "$REPO" "$COURSE"
 fi
 chown -R "$INSTRUCTOR:$INSTRUCTOR_GROUP" "$COURSE"
 chmod 700 "$COURSE"
