@@ -8,7 +8,8 @@ folder). The proxy is the configurable-http-proxy pinned in hub/package-lock.jso
 hub/).
 
 Environment: ATTN_HUB_CLASS (the folder hub/setup.sh set up, default /srv/attention-course),
-ATTN_HUB_IP (default 127.0.0.1) and ATTN_HUB_PORT (default 8000).
+ATTN_HUB_IP (default 127.0.0.1; a real server: its public address, behind TLS) and
+ATTN_HUB_PORT (default 8000; the proxy's API and the hub take the next two ports).
 """
 import json
 import os
@@ -21,9 +22,13 @@ with open(os.path.join(CLASS, "hub", "class.json")) as f:
 INSTRUCTOR, LEARNERS = setup["instructor"], setup["learners"].split()
 ENV = os.path.join(CLASS, "env")
 
+PORT = int(os.environ.get("ATTN_HUB_PORT", "8000"))
 c.JupyterHub.ip = os.environ.get("ATTN_HUB_IP", "127.0.0.1")
-c.JupyterHub.port = int(os.environ.get("ATTN_HUB_PORT", "8000"))
+c.JupyterHub.port = PORT
+# the proxy's API and the hub itself: on the loopback, on the next two ports
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{PORT + 1}"
 c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = PORT + 2
 # the hub's own state: root's alone
 c.JupyterHub.db_url = "sqlite:///" + os.path.join(CLASS, "hub", "jupyterhub.sqlite")
 c.JupyterHub.cookie_secret_file = os.path.join(CLASS, "hub", "jupyterhub_cookie_secret")
