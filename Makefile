@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 PIPELINE := $(BIN)/attn-grade
 
-.PHONY: venv pair demo release check-release samples autograde lab test test-fast bench bench-grading clean
+.PHONY: venv pair demo release check-release samples autograde lab hub test test-fast bench bench-grading clean
 
 venv: $(STAMP)
 
@@ -54,6 +54,19 @@ demo: venv
 ## lab/custom/custom.css; tests/test_lab.py starts it the same way)
 lab: venv
 	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=course
+
+## hub: a class hub on this machine to try (as root): hub/setup.sh with accounts instructor,
+## learner1 and learner2 (new passwords printed), then JupyterHub on http://127.0.0.1:8000
+## (README, "A class on JupyterHub"; a real server: the recipe there)
+HUB_CLASS ?= /srv/attention-course
+hub:
+	@if [ "$$(id -u)" != 0 ]; then echo "make hub must run as root (sudo make hub): it creates" \
+	  "Unix accounts and runs JupyterHub, whose PAM log-in and spawner need root" >&2; exit 1; fi
+	@command -v npm >/dev/null || { echo "make hub needs node and npm (Debian: apt-get install npm)" >&2; exit 1; }
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	CLASS=$(HUB_CLASS) NEW_PASSWORDS=1 bash hub/setup.sh
+	@echo "class hub: http://127.0.0.1:8000 (Ctrl-C stops it)"
+	ATTN_HUB_CLASS=$(HUB_CLASS) $(HUB_CLASS)/env/bin/jupyterhub -f hub/jupyterhub_config.py
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv

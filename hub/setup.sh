@@ -9,7 +9,8 @@
 #   INSTRUCTOR   the instructor's account (default: instructor); the class folder is a clone of
 #                this repository in its home, ~INSTRUCTOR/attention-course
 #   LEARNERS     the learners' accounts, space-separated (default: "learner1 learner2")
-#   NEW_PASSWORDS=1  give every account this creates a new random password and print it
+#   NEW_PASSWORDS=1  give every account this script created (now or before) a new random
+#                password and print it (make hub); other accounts keep theirs
 #   HUB_PYTHON   the Python the environment is built with (default /usr/bin/python3: every
 #                account must be able to run it)
 #
@@ -39,25 +40,26 @@ case "$(realpath -m "$HUB_PYTHON")" in
 esac
 
 # --- accounts: every home private ---------------------------------------------------------------
+install -d -m 755 "$CLASS"
+install -d -m 700 "$CLASS/hub"
+touch "$CLASS/hub/created-accounts"
 for user in $INSTRUCTOR $LEARNERS; do
   if ! id -u "$user" >/dev/null 2>&1; then
     useradd --create-home --shell /bin/bash "$user"
-    if [ "${NEW_PASSWORDS:-}" = 1 ]; then
-      password=$("$HUB_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(9))')
-      echo "$user:$password" | chpasswd
-      echo "account $user created, password: $password"
-    else
-      echo "account $user created (no password yet: passwd $user)"
-    fi
+    echo "$user" >> "$CLASS/hub/created-accounts"
+    [ "${NEW_PASSWORDS:-}" = 1 ] || echo "account $user created (no password yet: passwd $user)"
   fi
   chmod 700 "$(getent passwd "$user" | cut -d: -f6)"
+  # a new password only for an account this script created (make hub: every time)
+  if [ "${NEW_PASSWORDS:-}" = 1 ] && grep -qx "$user" "$CLASS/hub/created-accounts"; then
+    password=$("$HUB_PYTHON" -c 'import secrets; print(secrets.token_urlsafe(9))')
+    echo "$user:$password" | chpasswd
+    echo "account $user, password: $password"
+  fi
 done
 INSTRUCTOR_HOME=$(getent passwd "$INSTRUCTOR" | cut -d: -f6)
 INSTRUCTOR_GROUP=$(id -gn "$INSTRUCTOR")
 COURSE=$INSTRUCTOR_HOME/attention-course
-
-install -d -m 755 "$CLASS"
-install -d -m 700 "$CLASS/hub"
 
 # --- the shared environment: one Python every account can run ---------------------------------
 # Rebuilt when requirements.txt changes; the course's packages (attn_ref, attn_grade) are copied
