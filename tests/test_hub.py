@@ -73,13 +73,23 @@ def recipe() -> str:
     return text[start:end]
 
 
+T0 = time.monotonic()
+
+
+def phase(what: str) -> None:
+    """A line of the test's progress with the seconds since it began (seen with pytest -s)."""
+    print(f"[test_hub {time.monotonic() - T0:6.0f} s] {what}", flush=True)
+
+
 def as_instructor(command: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """A command of the recipe, run by the instructor in the class folder; it must be in the README."""
     assert command in recipe(), f"the README's hub recipe does not say {command!r}"
+    phase(f"instructor: {command}")
     proc = subprocess.run(["runuser", "-u", INSTRUCTOR, "--", "bash", "-c",
                            f"cd ~/attention-course && {command}"],
                           capture_output=True, text=True, timeout=timeout, cwd="/")
     assert proc.returncode == 0, f"{command}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    print(proc.stdout[-1500:])
     return proc
 
 
@@ -125,6 +135,7 @@ def hub(tmp_path_factory):
     setup = (f"CLASS={CLASS} INSTRUCTOR={INSTRUCTOR} LEARNERS=\"{' '.join(LEARNERS)}\" "
              "bash hub/setup.sh")
     assert "bash hub/setup.sh" in recipe()
+    phase("hub/setup.sh")
     proc = subprocess.run(["bash", "-c", setup], cwd=ROOT, capture_output=True, text=True,
                           timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -142,6 +153,7 @@ def hub(tmp_path_factory):
                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}"
+    phase("jupyterhub starts")
     try:
         for _ in range(240):
             assert proc.poll() is None, "jupyterhub exited:\n" + log.read_text()[-3000:]
@@ -219,54 +231,50 @@ def _hints(mistakes: list[str]) -> list[str]:
             if m.name in mistakes]
 
 
-def learner_hands_in(browser, url, user, password, sample):
-    ctx, pg = _login(browser, url, user, password)
-    try:
-        _open_assignments(pg)
-        released = pg.locator("#released_assignments_list .list_item", has_text=CHAPTER)
-        released.locator("button:text-is('Fetch')").click(timeout=120_000)
-        fetched = pg.locator("#fetched_assignments_list .list_item", has_text=CHAPTER).first
-        fetched.wait_for(timeout=120_000)
-        # the learner's answers, written into its own copy through its own server
-        model = _api(pg, "GET", f"api/contents/{CHAPTER}/{NOTEBOOK}?content=1")
-        answers = _answers(sample)
-        for cell in model["content"]["cells"]:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-            if gid in answers:
-                cell["source"] = answers[gid]
-        _api(pg, "PUT", f"api/contents/{CHAPTER}/{NOTEBOOK}",
-             {"type": "notebook", "format": "json", "content": model["content"]})
-        # Validate, from the list (nbgrader runs the notebook and shows its verdict)
-        fetched.locator(".assignment-notebooks-link").click()
-        validate = pg.locator("#fetched_assignments_list button:text-is('Validate')").first
-        validate.click(timeout=60_000)
-        dialog = pg.locator(".jp-Dialog")
-        dialog.wait_for(timeout=600_000)
-        verdict = dialog.inner_text()
-        dialog.locator("button:has-text('OK')").first.click()
-        pg.locator("#fetched_assignments_list button:text-is('Submit')").first.click()
-        pg.locator("#submitted_assignments_list .list_item", has_text=CHAPTER).first.wait_for(
-            timeout=120_000)
-        return verdict
-    finally:
-        ctx.close()
+def learner_hands_in(pg, sample):
+    """In the learner's JupyterLab: fetch, answer, Validate, Submit; the Validate dialog's text."""
+    _open_assignments(pg)
+    released = pg.locator("#released_assignments_list .list_item", has_text=CHAPTER)
+    released.locator("button:text-is('Fetch')").click(timeout=120_000)
+    fetched = pg.locator("#fetched_assignments_list .list_item", has_text=CHAPTER).first
+    fetched.wait_for(timeout=120_000)
+    # the learner's answers, written into its own copy through its own server
+    model = _api(pg, "GET", f"api/contents/{CHAPTER}/{NOTEBOOK}?content=1")
+    answers = _answers(sample)
+    for cell in model["content"]["cells"]:
+        gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell["source"] = answers[gid]
+    _api(pg, "PUT", f"api/contents/{CHAPTER}/{NOTEBOOK}",
+         {"type": "notebook", "format": "json", "content": model["content"]})
+    # Validate, from the list (nbgrader runs the notebook and shows its verdict)
+    fetched.locator(".assignment-notebooks-link").click()
+    validate = pg.locator("#fetched_assignments_list button:text-is('Validate')").first
+    validate.click(timeout=60_000)
+    dialog = pg.locator(".jp-Dialog")
+    dialog.wait_for(timeout=600_000)
+    verdict = dialog.inner_text()
+    dialog.locator("button:has-text('OK')").first.click()
+    pg.locator("#fetched_assignments_list button:text-is('Submit')").first.click()
+    pg.locator("#submitted_assignments_list .list_item", has_text=CHAPTER).first.wait_for(
+        timeout=120_000)
+    return verdict
 
 
-def learner_reads_feedback(browser, url, user, password):
-    ctx, pg = _login(browser, url, user, password)
-    try:
-        _open_assignments(pg)
-        pg.locator("#submitted_assignments_list button:text-is('Fetch Feedback')").first.click(
-            timeout=120_000)
-        pg.locator("#submitted_assignments_list :text('view feedback')").first.wait_for(
-            timeout=120_000)
-        listing = _api(pg, "GET", f"api/contents/{CHAPTER}/feedback?content=1")
-        stamp = sorted(x["name"] for x in listing["content"] if x["type"] == "directory")[-1]
-        html = _api(pg, "GET", f"api/contents/{CHAPTER}/feedback/{stamp}/se.html?content=1"
-                    "&format=text&type=file")["content"]
-        return html
-    finally:
-        ctx.close()
+def learner_reads_feedback(pg):
+    """In the learner's JupyterLab, afresh: Fetch Feedback; the feedback's HTML."""
+    pg.reload()
+    pg.wait_for_selector(".lm-MenuBar-itemLabel", timeout=120_000)
+    _open_assignments(pg)
+    pg.locator("#submitted_assignments_list button:text-is('Fetch Feedback')").first.click(
+        timeout=120_000)
+    pg.locator("#submitted_assignments_list :text('view feedback')").first.wait_for(
+        timeout=120_000)
+    listing = _api(pg, "GET", f"api/contents/{CHAPTER}/feedback?content=1")
+    stamp = sorted(x["name"] for x in listing["content"] if x["type"] == "directory")[-1]
+    html = _api(pg, "GET", f"api/contents/{CHAPTER}/feedback/{stamp}/se.html?content=1"
+                "&format=text&type=file")["content"]
+    return html
 
 
 def _score(html: str) -> float:
@@ -285,9 +293,12 @@ def test_class_on_the_hub(hub):
 
     with sync_playwright() as p:
         browser = jupyter_browser.launch(p)
-        verdicts = {}
+        verdicts, pages = {}, {}
         for user, sample in LEARNERS.items():
-            verdicts[user] = learner_hands_in(browser, url, user, passwords[user], sample)
+            phase(f"{user} logs in")
+            pages[user] = _login(browser, url, user, passwords[user])
+            phase(f"{user} fetches, answers, validates, submits")
+            verdicts[user] = learner_hands_in(pages[user][1], sample)
         # learner 1 answered correctly, learner 2's visible tests catch its mistake
         assert "Success" in verdicts["attn-learner1"] or "passed" in verdicts["attn-learner1"], \
             verdicts["attn-learner1"]
@@ -301,13 +312,15 @@ def test_class_on_the_hub(hub):
         as_instructor(f".venv/bin/nbgrader release_feedback {CHAPTER}")
 
         for user, sample in LEARNERS.items():
-            html = learner_reads_feedback(browser, url, user, passwords[user])
+            phase(f"{user} fetches its feedback")
+            html = learner_reads_feedback(pages[user][1])
             points, mistakes = _expected(sample)
             assert _score(html) == points, user
             if mistakes:
                 assert any(h in html for h in _hints(mistakes)), f"{user}: no hint of {mistakes}"
 
         # formgrader, in the instructor's JupyterLab
+        phase("the instructor's formgrader")
         ctx, pg = _login(browser, url, INSTRUCTOR, passwords[INSTRUCTOR])
         pg.click(".lm-MenuBar-itemLabel:text-is('Nbgrader')")
         assert pg.locator(".lm-Menu-itemLabel:text-is('Formgrader')").is_visible()
@@ -318,10 +331,11 @@ def test_class_on_the_hub(hub):
         ctx.close()
 
         # a learner cannot reach another's server through the hub
-        ctx, pg = _login(browser, url, "attn-learner1", passwords["attn-learner1"])
+        pg = pages["attn-learner1"][1]
         r = pg.goto(f"{url}/user/attn-learner2/api/contents/{CHAPTER}")
         assert r.status != 200 or NOTEBOOK not in pg.content()
-        ctx.close()
+        for ctx, _ in pages.values():
+            ctx.close()
         browser.close()
 
     # grades.csv: one row per learner, for the released chapter only, no note of nbgrader's files
@@ -333,6 +347,7 @@ def test_class_on_the_hub(hub):
         assert "submission_secret" not in r["notes"], r
         assert float(r["score"]) == _expected(LEARNERS[r["student_id"]])[0]
 
+    phase("privacy")
     # privacy: every attempt of learner 1 on what is not its own fails
     me, other = "attn-learner1", "attn-learner2"
     mine = as_learner(me, f"cat ~/{CHAPTER}/{NOTEBOOK} >/dev/null && python3 -c 'import sys'")
