@@ -13,6 +13,9 @@ PIPELINE := $(BIN)/attn-grade
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
+	@# on a class hub the class folder's .venv is the shared environment, root's to update
+	@if [ -e $(VENV) ] && [ ! -w $(VENV)/ ]; then echo "$(VENV) is not yours to update (on a" \
+	  "class hub it is the shared environment): as root, run hub/setup.sh again" >&2; exit 1; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
