@@ -266,11 +266,21 @@ def learner_reads_feedback(pg):
     pg.reload()
     pg.wait_for_selector(".lm-MenuBar-itemLabel", timeout=120_000)
     _open_assignments(pg)
-    pg.locator("#submitted_assignments_list button:text-is('Fetch Feedback')").first.click(
-        timeout=120_000)
-    pg.locator("#submitted_assignments_list :text('view feedback')").first.wait_for(
-        timeout=120_000)
-    listing = _api(pg, "GET", f"api/contents/{CHAPTER}/feedback?content=1")
+    listing = None
+    for _ in range(3):          # a press while the list is still being redrawn can be lost
+        pg.locator("#submitted_assignments_list .list_item", has_text=CHAPTER).first.wait_for(
+            timeout=120_000)
+        pg.locator("#submitted_assignments_list button:text-is('Fetch Feedback')").first.click(
+            timeout=120_000)
+        for _ in range(60):
+            r = pg.evaluate(API_JS, ["GET", f"api/contents/{CHAPTER}/feedback?content=1", None])
+            if r["status"] == 200 and json.loads(r["text"])["content"]:
+                listing = json.loads(r["text"])
+                break
+            pg.wait_for_timeout(1000)
+        if listing:
+            break
+    assert listing, "the feedback never arrived in the learner's home"
     stamp = sorted(x["name"] for x in listing["content"] if x["type"] == "directory")[-1]
     html = _api(pg, "GET", f"api/contents/{CHAPTER}/feedback/{stamp}/se.html?content=1"
                 "&format=text&type=file")["content"]
