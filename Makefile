@@ -8,23 +8,18 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 PIPELINE := $(BIN)/attn-grade
 
-.PHONY: venv pair demo release check-release samples autograde lab test test-fast bench bench-grading clean
+.PHONY: venv pair demo release check-release samples autograde lab hub test test-fast bench bench-grading clean
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
+	@# on a class hub the class folder's .venv is the shared environment, root's to update
+	@if [ -e $(VENV) ] && [ ! -w $(VENV)/ ]; then echo "$(VENV) is not yours to update (on a" \
+	  "class hub it is the shared environment): as root, run hub/setup.sh again" >&2; exit 1; fi
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:assignment-list >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:course-list >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:formgrader >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:create-assignment >/dev/null 2>&1 || true
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
-	@# jupytext serves `make pair` from the command line; its JupyterLab menus stay off, so that
-	@# `make lab` shows the learners what it did before
-	$(BIN)/jupyter labextension disable --level=sys_prefix jupyterlab-jupytext >/dev/null 2>&1 || true
 	touch $(STAMP)
 
 ## pair: sync each instructor notebook solutions/<a>/<n>.ipynb with its text form
@@ -59,14 +54,25 @@ demo: venv
 
 ## lab: JupyterLab on the learner's own folder $(WORK) (gitignored), filled from course/ and
 ## updated without writing over their work (attn_grade.workfolder), with nbgrader's validate
-## button and locked cells marked (lab/jupyter_lab_config.py, lab/custom/custom.css;
-## tests/test_lab.py starts it the same way)
+## button and locked cells marked, and nbgrader's exchange parts left out of its page
+## (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way)
 WORK ?= work
 lab: venv
-	@# the Nbgrader menu only lists the disabled plugins' commands (five blank entries): off
-	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
 	$(BIN)/python -m attn_grade.workfolder --course course $(WORK)
 	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=$(WORK)
+
+## hub: a class hub on this machine to try (as root): hub/setup.sh with accounts instructor,
+## learner1 and learner2 (new passwords printed), then JupyterHub on http://127.0.0.1:8000
+## (README, "A class on JupyterHub"; a real server: the recipe there)
+HUB_CLASS ?= /srv/attention-course
+hub:
+	@if [ "$$(id -u)" != 0 ]; then echo "make hub must run as root (sudo make hub): it creates" \
+	  "Unix accounts and runs JupyterHub, whose PAM log-in and spawner need root" >&2; exit 1; fi
+	@command -v npm >/dev/null || { echo "make hub needs node and npm (Debian: apt-get install npm)" >&2; exit 1; }
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
+	CLASS=$(HUB_CLASS) NEW_PASSWORDS=1 bash hub/setup.sh
+	@echo "class hub: http://127.0.0.1:8000 (Ctrl-C stops it)"
+	ATTN_HUB_CLASS=$(HUB_CLASS) $(HUB_CLASS)/env/bin/jupyterhub -f hub/jupyterhub_config.py
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv

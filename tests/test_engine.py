@@ -104,3 +104,23 @@ def test_preflight_notes_and_renames(course, tmp_path):
     assert list(ok) == ["se.ipynb"] and "graded as se.ipynb" in notes[0]
     ok, notes = engine.preflight(engine.Task("s", "01_se", {"se.ipynb": b"{not json"}, bundle))
     assert ok == {} and "not a valid notebook" in notes[0]
+    # the files nbgrader itself puts into a submission (collect, submit) are no extra files
+    ok, notes = engine.preflight(engine.Task("s", "01_se", {
+        "se.ipynb": nb, "timestamp.txt": b"2026-12-01 10:00:00 UTC",
+        "submission_secret.txt": b"ab" * 64}, bundle))
+    assert list(ok) == ["se.ipynb"] and notes == []
+
+
+def test_released_through_the_exchange(tmp_path, monkeypatch):
+    """grades.csv keeps rows of the chapters in nbgrader's exchange (outbound), where there is one."""
+    from attn_grade import pipeline
+
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.Exchange.root = {str(tmp_path / 'exchange')!r}\n")
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(config))
+    pipeline.use_root(ROOT)
+    assert pipeline.released() is None             # no exchange: everything in course/ is out
+    (tmp_path / "exchange" / "attention-course" / "outbound" / "01_se").mkdir(parents=True)
+    assert pipeline.released() == {"01_se"}

@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHAPTER, NOTEBOOK = "01_se", "se.ipynb"
 pytestmark = pytest.mark.slow
 
-# the commands of nbgrader's lab plugins that `make venv` disables (formgrader, assignment and
-# course lists, create-assignment); none of them may show up in a menu
+# the commands of nbgrader's lab plugins that `make lab` leaves out of its page (formgrader,
+# assignment and course lists, create-assignment: lab/jupyter_lab_config.py); none of them may
+# show up in a menu
 DISABLED_COMMANDS = ("nbgrader:open-assignment-list", "nbgrader:open-course-list",
                      "nbgrader:open-create-assignment", "nbgrader:open-formgrader")
 

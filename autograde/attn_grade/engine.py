@@ -344,6 +344,12 @@ def as_jupyter_opens(data: bytes):
     return nb, repairs
 
 
+# The files nbgrader itself puts into a submission: `nbgrader collect` writes timestamp.txt, and
+# `nbgrader submit` (0.9) submission_secret.txt, which names the learner's feedback in the exchange
+SUBMISSION_SECRET = "submission_secret.txt"
+NBGRADER_FILES = ("timestamp.txt", SUBMISSION_SECRET)
+
+
 def _schema_error(nb) -> str | None:
     """nbformat's first schema complaint about ``nb`` (untouched), or None where it is valid."""
     import copy
@@ -398,8 +404,8 @@ def preflight(task: Task, info: list[str] | None = None) -> tuple[dict[str, byte
     expected = task.notebooks
     readable, broken = {}, set()
     for rel, data in sorted(task.files.items()):
-        if rel == "timestamp.txt":
-            continue                                  # read by grade_one, as nbgrader does
+        if rel in NBGRADER_FILES:
+            continue                                  # nbgrader's own; grade_one passes them on
         if not rel.endswith(".ipynb"):
             notes.append(f"ignored extra file {rel}")
             continue
@@ -543,6 +549,9 @@ def grade_one(task: Task) -> Result:
             (sub / name).write_bytes(data)
         if res.timestamp:
             (sub / "timestamp.txt").write_text(res.timestamp + "\n")
+        if SUBMISSION_SECRET in task.files:
+            # nbgrader copies it into the feedback, where `nbgrader release_feedback` needs it
+            (sub / SUBMISSION_SECRET).write_bytes(task.files[SUBMISSION_SECRET])
         from . import nbgrader_run, sandbox
 
         res.sandboxed = task.sandbox and sandbox.available()

@@ -461,6 +461,28 @@ def report(outcome: dict) -> str:
     return "\n".join(lines)
 
 
+def released() -> set[str] | None:
+    """The assignments released to learners through nbgrader's exchange (the folders in its
+    ``<Exchange.root>/<course_id>/outbound/``, as ``nbgrader release_assignment`` makes them), or
+    None where the class has no such folder (every assignment in course/ is the learners').
+
+    The exchange is read from the nbgrader_config.py files nbgrader itself reads: those on the
+    Jupyter configuration path (a hub sets it there), then the class's."""
+    from jupyter_core.paths import jupyter_config_path
+    from traitlets.config import Config
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = Config()
+    for folder in [*reversed(jupyter_config_path()), str(ROOT)]:
+        if os.path.isfile(os.path.join(folder, "nbgrader_config.py")):
+            config.merge(PyFileConfigLoader("nbgrader_config.py", path=folder).load_config())
+    course = config.CourseDirectory.get("course_id")
+    outbound = Path(config.Exchange.get("root", "/srv/nbgrader/exchange")) / str(course) / "outbound"
+    if not course or not outbound.is_dir():
+        return None
+    return {p.name for p in outbound.iterdir() if p.is_dir()}
+
+
 def write_grades_csv(outcome: dict, path: Path | None = None) -> None:
     """nbgrader's own CSV export (default: autograde/grades.csv), with a column of notes (why a
     submission was not graded, what was odd about it)."""
@@ -481,6 +503,12 @@ def write_grades_csv(outcome: dict, path: Path | None = None) -> None:
         if (s, a) not in have:
             rows.append({"assignment": a, "student_id": s, "score": "0"})
     graded = scores()
+    shown = released()
+    if shown is not None:
+        # nbgrader exports a row for every learner and assignment of the gradebook: an
+        # assignment not yet released through the exchange gets none, unless it was handed in
+        rows = [r for r in rows if r.get("assignment") in shown
+                or (r.get("student_id"), r.get("assignment")) in outcome.keys() | graded.keys()]
     for r in rows:
         key = (r.get("student_id"), r.get("assignment"))
         o = outcome.get(key)
