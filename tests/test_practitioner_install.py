@@ -3,6 +3,7 @@ from this checkout goes into a fresh virtual environment that holds torch and nu
 pinned versions, from the same package mirrors as ``make venv``), and every module kind imports,
 builds and runs there, with none of the course's packages (Jupyter, nbgrader, matplotlib)
 installed and the course-only modules absent from the wheel."""
+import importlib.util
 import json
 import re
 import shutil
@@ -79,7 +80,10 @@ def test_wheel_installs_and_runs_with_torch_and_numpy_only(tmp_path):
     shutil.copytree(ROOT / "attn_ref", src / "attn_ref",
                     ignore=shutil.ignore_patterns("__pycache__"))
     dist = tmp_path / "dist"
-    run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist,
+    # the project environment's setuptools where it has one (no index needed), else pip's
+    # isolated build, which installs setuptools from the index
+    isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
+    run([sys.executable, "-m", "pip", "wheel", "--no-deps", *isolation, "-w", dist,
          src / "packaging" / "attn-ref"])
     (wheel,) = dist.glob("attn_ref-*.whl")
     files = set(zipfile.ZipFile(wheel).namelist())
