@@ -81,11 +81,12 @@ test: venv
 test-fast: venv
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests
 
-## bench: module speed as multiples of a memory copy, beside the baselines and timm (not part of the tests)
+## bench: module speed as multiples of a memory copy, beside the baselines, timm and onnxruntime
+## (not part of the tests)
 bench: venv
 	@# timm without its dependencies: it needs torchvision, which does not import beside our torch
 	$(BIN)/python -m pip install --quiet --no-deps -r bench/requirements.txt
-	$(BIN)/python bench/bench_modules.py --timm
+	$(BIN)/python bench/bench_modules.py --timm --onnxruntime
 
 ## bench-grading: stock nbgrader vs our grading, and 1 vs 2 workers (seconds per submission)
 bench-grading: venv

@@ -8,6 +8,7 @@ Public names are loaded lazily, so importing the package stays cheap and one mod
 error never hides another module.
 """
 from importlib import import_module
+from importlib.util import find_spec
 
 __version__ = "0.1.0"
 
@@ -34,8 +35,14 @@ _SUBMODULES = ("se", "eca", "cbam", "cbam_fast", "coord", "coord_fast", "ccnet",
                "models", "complexity", "data", "plots", "grading", "profiling", "kinds",
                "reference", "baselines", "fused_cpu")
 
-__all__ = sorted(_EXPORTS) + ["complexity", "grading", "plots", "models", "data", "profiling",
-                              "kinds", "reference"]
+# what only the course's chapters and grading use: in the course's installation (the
+# repository's pyproject.toml), not in the practitioner distribution (packaging/attn-ref)
+COURSE_ONLY = ("grading", "plots", "data", "profiling")
+
+__all__ = sorted(_EXPORTS) + [
+    name for name in ("complexity", "grading", "plots", "models", "data", "profiling", "kinds",
+                      "reference")
+    if name not in COURSE_ONLY or find_spec(f"{__name__}.{name}") is not None]
 
 
 def __getattr__(name):
@@ -44,6 +51,12 @@ def __getattr__(name):
         globals()[name] = value
         return value
     if name in _SUBMODULES:
+        if name in COURSE_ONLY and find_spec(f"{__name__}.{name}") is None:
+            raise ModuleNotFoundError(
+                f"attn_ref.{name} belongs to the course (attention-course), not to the attn-ref "
+                f"distribution installed here, which holds the modules alone; install the "
+                f"course's repository (pip install -e . in a clone) to use it",
+                name=f"{__name__}.{name}")
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'attn_ref' has no attribute {name!r}")
 

@@ -272,7 +272,7 @@ class CBAM(nn.Module):
         return f.mul_(m_s), m_c, m_s                       # eq. (4), in place: f is ours alone
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if reference_requested() or (self.fused == "compile" and torch.compiler.is_compiling()):
+        if reference_requested():          # reference_mode, or a tracer (compile, export)
             out, m_c, m_s = self.forward_reference(x)
         elif self.fused == "compile":
             if self._compiled is None:

@@ -51,11 +51,20 @@ def criss_cross_attention(q: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tenso
     weighs (h, w'). For every (b, h, w), the H + W entries sum to one.
     """
     B, _, H, W = q.shape
+    dtype = q.dtype
+    if dtype in (torch.float16, torch.bfloat16):
+        # affinities and softmax in float32: a float16 dot product of C' large activations
+        # overflows to inf, and inf - inf in the softmax gives NaN; float16's rounding of logits
+        # in the thousands also moves the weights by tenths. The weights come back in q's dtype.
+        q, k = q.float(), k.float()
     d_col = torch.einsum("bchw,bcgw->bhwg", q, k)          # (B, H, W, H): Q_(h,w) . K_(g,w)
     d_row = torch.einsum("bchw,bchg->bhwg", q, k)          # (B, H, W, W): Q_(h,w) . K_(h,g)
-    self_pos = torch.eye(H, dtype=torch.bool, device=q.device)[:, None, :]   # (H, 1, H)
+    # the diagonal h' = h, built by a comparison (a boolean torch.eye exports to ONNX as a
+    # boolean EyeLike, which onnxruntime does not implement)
+    rows = torch.arange(H, device=q.device)
+    self_pos = (rows[:, None] == rows[None, :])[:, None, :]        # (H, 1, H)
     d_col = d_col.masked_fill(self_pos, float("-inf"))     # u counted once, via its row
-    a = torch.softmax(torch.cat([d_col, d_row], dim=-1), dim=-1)   # (B, H, W, H + W)
+    a = torch.softmax(torch.cat([d_col, d_row], dim=-1), dim=-1).to(dtype)  # (B, H, W, H + W)
     return a[..., :H], a[..., H:]
 
 

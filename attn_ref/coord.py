@@ -165,7 +165,7 @@ class CoordinateAttention(nn.Module):
 
     def _forward(self, x: torch.Tensor):
         """(y, a_h, a_w) by the path that applies (see ``fused`` and the module docstring)."""
-        if reference_requested() or (self.fused == "compile" and torch.compiler.is_compiling()):
+        if reference_requested():          # reference_mode, or a tracer (compile, export)
             return self.forward_reference(x)
         if self.fused == "compile":
             self._check_input(x)

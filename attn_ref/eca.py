@@ -29,6 +29,7 @@ from torch import nn
 from .baselines import ECABaseline
 from .complexity import eca_macs, eca_params
 from .kinds import ModuleKind, Traffic, alias
+from .se import se_squeeze
 
 # ResNet-50 (3, 4, 6, 3 bottlenecks per stage): the width the attention block sees in each stage
 # (the bottleneck's output)
@@ -107,11 +108,8 @@ class ECA(nn.Module):
 
     def gate(self, x: torch.Tensor) -> torch.Tensor:
         """The channel gate ``s`` (B, C) for input ``x`` (B, C, H, W)."""
-        if x.dim() != 4:
-            raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
-        # eq. (1). Sum, then divide the small (B, C) result: the backward of x.mean would divide
-        # the expanded gradient, writing a full-size tensor that the sum's backward never makes.
-        z = x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])  # (B, C)
+        # eq. (1), SE's squeeze (a sum divided afterwards, float16 summed in float32)
+        z = se_squeeze(x)                                  # (B, C)
         y = self.conv(z.unsqueeze(1)).squeeze(1)           # (B, 1, C) -> (B, C), C1D_k
         return torch.sigmoid(y)                            # (B, C), eq. (2)
 

@@ -41,9 +41,29 @@ def reference_mode():
         _REFERENCE.reset(token)
 
 
+def tracing() -> bool:
+    """Whether a tracer, not eager PyTorch, is running the code: ``torch.compile`` or
+    ``torch.export`` (Dynamo; so ``torch.onnx.export(..., dynamo=True)`` too), or TorchScript's
+    ``torch.jit.trace`` / ``torch.jit.script`` (so ``torch.onnx.export(..., dynamo=False)``,
+    which traces with it).
+
+    Modules run their reference there. A fast path's custom autograd functions, ``out=``
+    calls and in-place products are eager-only tricks: TorchScript's ONNX exporter wired the
+    outputs of CBAM's channel-pooling function wrongly (its graph ran in onnxruntime and
+    returned numbers off by about 1, with no warning), and Dynamo would have to trace through
+    them to build one graph. Every check here is a constant to Dynamo (``is_compiling`` comes
+    first, so the :class:`contextvars.ContextVar` of :func:`reference_mode`, which Dynamo cannot
+    trace, is never read inside a compiled region).
+    """
+    return (torch.compiler.is_compiling() or torch.jit.is_tracing()
+            or torch.jit.is_scripting())
+
+
 def reference_requested() -> bool:
-    """Whether code runs inside :func:`reference_mode`."""
-    return _REFERENCE.get()
+    """Whether the modules must run their reference: inside :func:`reference_mode`, or while a
+    tracer records the code (:func:`tracing`; the answer is the same there whatever the
+    context, so a compiled graph never depends on it)."""
+    return tracing() or _REFERENCE.get()
 
 
 def fast_path_ok(module: torch.nn.Module, x: torch.Tensor) -> bool:
@@ -51,12 +71,13 @@ def fast_path_ok(module: torch.nn.Module, x: torch.Tensor) -> bool:
 
     False inside :func:`reference_mode`; under ``torch.autocast`` for x's device (the reference's
     layers then follow autocast's per-operation dtypes, which the fast kernels do not
-    reproduce); while ``torch.compile`` or ``torch.export`` traces (they get the plain graph,
-    which the compiler fuses itself); and unless x and every parameter of ``module`` have the
+    reproduce); while a tracer records the code (:func:`tracing`: the graph of an export or a
+    compilation holds the paper's operations, which the compiler fuses itself and every
+    exporter lowers); and unless x and every parameter of ``module`` have the
     same dtype, float32 or float64 (in float16/bfloat16 the fast paths' constants and
     summation orders would round differently from the reference).
     """
-    if _REFERENCE.get() or torch.compiler.is_compiling():
+    if reference_requested():
         return False
     device = x.device.type
     if torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device):

@@ -29,13 +29,19 @@ def se_bottleneck(channels: int, reduction: int) -> int:
 
 
 def se_squeeze(x: torch.Tensor) -> torch.Tensor:
-    """Eq. (1): global average pooling. ``x`` (B, C, H, W) -> ``z`` (B, C)."""
+    """Eq. (1): global average pooling. ``x`` (B, C, H, W) -> ``z`` (B, C), x's dtype (float16
+    and bfloat16 accumulated in float32)."""
     if x.dim() != 4:
         raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
     # a sum, then a division of the small (B, C) result: the same value as x.mean(dim=(2, 3)),
     # but mean's backward divides the expanded gradient, writing a full-size tensor the sum's
-    # backward never makes (training 15-20 % faster at 32x256x28x28, bench/README.md)
-    return x.sum(dim=(2, 3)) / (x.shape[2] * x.shape[3])
+    # backward never makes (training 15-20 % faster at 32x256x28x28, bench/README.md).
+    # A float16/bfloat16 x is summed in float32: a float16 sum overflows to inf (then the gate
+    # to NaN) once H W times the mean passes 65504, e.g. 40x40 activations averaging 41, which
+    # late detector stages reach; the mean itself is returned in x's dtype.
+    acc = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else None
+    z = x.sum(dim=(2, 3), dtype=acc) / (x.shape[2] * x.shape[3])
+    return z if acc is None else z.to(x.dtype)
 
 
 def se_excitation(z: torch.Tensor, w1: torch.Tensor, b1: torch.Tensor | None,

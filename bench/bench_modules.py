@@ -36,19 +36,27 @@ with its own weights: only the times are compared.
 Options ``--fused`` and ``--compile`` also time the fused paths of CA and CBAM (``fused="cpp"``,
 inference only; ``fused="compile"``).
 
+``--onnxruntime`` (``make bench`` passes it) also times the module where it ships: exported with
+``torch.onnx.export`` (the TorchScript-based exporter, ``dynamo=False``, which records the
+reference: :func:`attn_ref.reference.tracing`; tests/test_export_matrix.py checks both exporters'
+graphs equal to eager) and run by onnxruntime's CPU execution provider with the same number of
+threads, on the same x, as a multiple of the same copy. Its output is checked against ours first.
+
 Usage:  python bench/bench_modules.py [--threads 2] [--min-time 0.5] [--markdown out.md] [--cpu-time]
         [--modules se,eca,cbam,ca] [--channels-last] [--compile] [--fused] [--cold]
-        [--malloc-tuned] [--timm] [--profile ca]
+        [--malloc-tuned] [--timm] [--onnxruntime] [--profile ca]
 """
 from __future__ import annotations
 
 import argparse
 import copy
+import io
 import os
 import random
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 from torch.utils import benchmark
@@ -179,6 +187,28 @@ def train_fn(module, x):
     return run
 
 
+def onnxruntime_fn(module, x, threads: int):
+    """Inference in onnxruntime (CPU execution provider, ``threads`` intra-op threads, one
+    inter-op thread) of ``module`` exported to ONNX at x's shape; returns ``(run, largest
+    absolute difference from the eager module's output)``."""
+    import onnxruntime as ort
+
+    m = copy.deepcopy(module).eval()
+    f = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        # the exporter's notice that dynamo=True is now the default, and the tracer's about the
+        # input checks, once per module: not what the bench reports
+        warnings.simplefilter("ignore")
+        torch.onnx.export(m, (x,), f, dynamo=False, input_names=["x"], output_names=["y"])
+        expected = m(x)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+    session = ort.InferenceSession(f.getvalue(), opts, providers=["CPUExecutionProvider"])
+    feed = {"x": x.numpy()}
+    err = float((torch.from_numpy(session.run(None, feed)[0]) - expected).abs().max())
+    return (lambda: session.run(None, feed)), err
+
+
 def profile(kind: str, shape, threads: int, train: bool = False, rows: int = 15) -> None:
     """Print torch.profiler's operator table for one module and its baseline."""
     from torch.profiler import profile as tprofile, ProfilerActivity
@@ -223,6 +253,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timm", action="store_true",
                     help="also time timm's module of each kind (bench/timm_layers.py; "
                          "make bench installs timm from bench/requirements.txt)")
+    ap.add_argument("--onnxruntime", action="store_true",
+                    help="also time the module exported to ONNX in onnxruntime's CPU provider")
     ap.add_argument("--markdown", metavar="PATH", help="also write the table as markdown")
     ap.add_argument("--profile", metavar="KIND",
                     help="print torch.profiler tables for KIND at each shape, then exit")
@@ -300,6 +332,9 @@ def main(argv=None) -> int:
                 tm = timm_layers.timm_module(kind, ours)
                 if tm is not None:
                     fns["timm_fwd"], fns["timm_bwd"] = forward_fn(tm, x), train_fn(tm, x)
+            if args.onnxruntime:
+                fns["ort_fwd"], ort_err = onnxruntime_fn(ours, x, args.threads)
+                err = max(err, ort_err)
             faults = {k: minor_faults(fns[k]) for k in ("fwd", "base_fwd", "cpp_fwd")
                       if k in fns}
             t = median_times(fns, args.threads, args.min_time, cpu_time=args.cpu_time,
@@ -316,13 +351,14 @@ def main(argv=None) -> int:
                   + (f"  | compiled fwd {r['comp_fwd']:5.2f}x  fwd+bwd {r['comp_bwd']:5.2f}x"
                      if "comp_fwd" in r else "")
                   + (f"  | cpp fwd {r['cpp_fwd']:5.2f}x" if "cpp_fwd" in r else "")
+                  + (f"  | onnxruntime fwd {r['ort_fwd']:5.2f}x" if "ort_fwd" in r else "")
                   + (f"  | timm fwd {r['timm_fwd']:5.2f}x  fwd+bwd {r['timm_bwd']:5.2f}x"
                      if "timm_fwd" in r else "")
                   + "  | page faults per fwd call: " + ", ".join(
                       f"{k.replace('_fwd', '').replace('fwd', 'ours')} {v:.0f}"
                       for k, v in faults.items()), flush=True)
 
-    table = render(rows, args.compile, args.fused, args.timm)
+    table = render(rows, args.compile, args.fused, args.timm, args.onnxruntime)
     print(f"\nload average at the end: {load()} (other processes share the CPUs: ratios are only "
           "as steady as the machine is quiet)")
     print(table)
@@ -346,7 +382,8 @@ def load() -> str:
         return "n/a"
 
 
-def render(rows, compiled: bool, fused: bool = False, timm: bool = False) -> str:
+def render(rows, compiled: bool, fused: bool = False, timm: bool = False,
+           onnxruntime: bool = False) -> str:
     head = ["module", "shape", "fwd / copy", "fwd+bwd / copy", "baseline fwd / copy",
             "baseline fwd+bwd / copy", "floor", "fwd goal", "fwd within goal",
             "not slower than baseline"]
@@ -355,6 +392,8 @@ def render(rows, compiled: bool, fused: bool = False, timm: bool = False) -> str
         extra += [("comp_fwd", "compiled fwd / copy"), ("comp_bwd", "compiled fwd+bwd / copy")]
     if fused:
         extra += [("cpp_fwd", "cpp fwd / copy")]
+    if onnxruntime:
+        extra += [("ort_fwd", "onnxruntime fwd / copy")]
     if timm:
         extra += [("timm_fwd", "timm fwd / copy"), ("timm_bwd", "timm fwd+bwd / copy")]
         head.append("not slower than timm")
