@@ -203,7 +203,22 @@ def plain_bars(app, what, name, obj, options, lines):
             lines[i] = line.replace("|", "\\|")
 
 
+def tagged_equations_as_written(app, doctree):
+    """Hand a numbered display equation (one with \\tag) to MathJax as the chapter writes it.
+
+    Sphinx wraps a display equation holding a line break (\\\\, as in a cases environment) in
+    split, where \\tag is not allowed ("\\tag not allowed in split environment"); JupyterLab
+    shows the same equation unwrapped."""
+    for node in list(doctree.findall(nodes.math_block)):
+        tex = node.astext()
+        if "\\tag" in tex and not node.get("nowrap"):
+            node.clear()
+            node += nodes.Text("\\[" + tex + "\\]")
+            node["nowrap"] = True
+
+
 def setup(app):
+    app.connect("doctree-read", tagged_equations_as_written)
     app.connect("autodoc-process-docstring", plain_bars)
     logging.getLogger("sphinx.sphinx.directives.other").addFilter(_QuietEmptyGlob())
     app.connect("doctree-read", strip_stub_errors)

@@ -176,7 +176,8 @@ def test_no_solution_code_on_the_site(built_site):
 MATH_JS = """async () => {
     if (!window.MathJax || !MathJax.Hub) return {loaded: false};
     await new Promise(r => MathJax.Hub.Queue(r));
-    const containers = [...document.querySelectorAll('span.math, div.math')];
+    // Sphinx's maths (MathJax's own output has spans of class "math" too)
+    const containers = [...document.querySelectorAll('span.math.notranslate, div.math.notranslate')];
     const unrendered = containers.filter(c => !c.querySelector('.MathJax, .MathJax_Display'));
     return {
         loaded: true,
