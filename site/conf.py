@@ -107,10 +107,16 @@ def strip_stub_errors(app, doctree):
         if "traceback" in node.get("classes", []):
             text = node.astext()
             name = text.strip().splitlines()[-1].split(":")[0] if text.strip() else "an error"
+            cell = next((a for a in _ancestors(node) if "cell_metadata" in a.attributes), None)
+            nbgrader = (cell["cell_metadata"] if cell is not None else {}).get("nbgrader", {})
+            if nbgrader.get("solution"):
+                words = (f"This cell is an exercise: until you write your answer in it, it stops "
+                         f"with {name}.")
+            else:
+                words = (f"In the released notebook this cell stops with {name}: it needs your "
+                         "answer to an exercise above. Once you have written it, the cell runs.")
             note = nodes.container(classes=["stub-note"])
-            note += nodes.paragraph(
-                text=f"In the released notebook this cell stops with {name}: it needs your "
-                     "answer to an exercise above. Once you have written it, the cell runs.")
+            note += nodes.paragraph(text=words)
             node.replace_self(note)
 
 
