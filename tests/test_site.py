@@ -289,8 +289,9 @@ def test_landing_page_has_three_ways_in(crawl):
 
 
 def test_search_and_a_phone_sized_screen(server):
-    """The search page finds a chapter, and on a phone-sized screen the landing page and a
-    chapter do not scroll sideways."""
+    """The search page finds a chapter, and on a phone-sized screen the landing page, a section,
+    the API reference and every chapter do not scroll sideways (wide code, tables and equations
+    scroll inside their own boxes)."""
     jupyter_browser.require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -308,7 +309,7 @@ def test_search_and_a_phone_sized_screen(server):
             hits = page.eval_on_selector_all("#search-results ul.search li a",
                                              "els => els.map(e => e.href)")
             assert any("01_se/se.html" in h for h in hits), hits[:10]
-            for name in ("index.html", CHAPTERS[0]):
+            for name in ("index.html", "learn.html", "use/api.html", *CHAPTERS):
                 page.goto(f"{server}/{name}", wait_until="load")
                 overflow = page.evaluate(PAGE_JS)["overflow"]
                 assert overflow <= 1, f"{name} scrolls sideways by {overflow} px on a phone"
