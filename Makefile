@@ -8,7 +8,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 PIPELINE := $(BIN)/attn-grade
 
-.PHONY: venv pair demo release check-release samples autograde lab hub test test-fast bench bench-grading clean
+.PHONY: venv pair demo release check-release samples autograde lab hub site test test-fast bench bench-grading clean
 
 venv: $(STAMP)
 
@@ -73,6 +73,17 @@ hub:
 	CLASS=$(HUB_CLASS) NEW_PASSWORDS=1 bash hub/setup.sh
 	@echo "class hub: http://127.0.0.1:8000 (Ctrl-C stops it)"
 	ATTN_HUB_CLASS=$(HUB_CLASS) $(HUB_CLASS)/env/bin/jupyterhub -f hub/jupyterhub_config.py
+
+## site: the course as a static site in build/site/ (site/conf.py): the released notebooks of
+## course/ executed (cached in build/.jupyter_cache), the pages of site/, attn_ref's API; no network
+## at build time or in the pages. Ends with the path of its index.html
+site: venv
+	rm -rf build/site-src && mkdir -p build/site-src
+	@# a fresh copy of the pages and of the released notebooks (conf.py stays in site/, -c)
+	cp -R site/. build/site-src/ && rm build/site-src/conf.py
+	for nb in course/*/*.ipynb; do mkdir -p build/site-src/$$(dirname $$nb) && cp $$nb build/site-src/$$nb; done
+	$(BIN)/sphinx-build -q -j auto -c site -b html build/site-src build/site
+	@echo "$(abspath build/site/index.html)"
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv
