@@ -31,7 +31,8 @@ $(STAMP): requirements.txt pyproject.toml
 ## solutions_py/<a>/<n>.py (jupytext.toml), both ways: the more recently edited one wins, as in
 ## `jupytext --sync` (tests/test_pairing.py checks that the two agree)
 pair: venv
-	$(BIN)/jupytext --sync $(sort $(wildcard solutions/*/*.ipynb) $(wildcard solutions_py/*/*.py))
+	$(BIN)/jupytext --sync $(sort $(wildcard solutions/*/*.ipynb) $(wildcard solutions_py/*/*.py) \
+		$(wildcard solutions/*/*/*.ipynb) $(wildcard solutions_py/*/*/*.py))
 
 ## release: regenerate course/ from solutions/ with nbgrader (after `make pair`, so that edits to
 ## either form of a chapter are released)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import language, tr
 from .core import Refused, compare, to_numpy
 
 SHOWN = 8          # values shown of a tensor in a failure message
@@ -28,8 +29,11 @@ def _fmt(a: np.ndarray) -> str:
 
 
 def _fail(name: str, hint: str, *details: str) -> AssertionError:
-    head = f"{name}: {hint}".strip() if hint else f"{name}: wrong"
-    return AssertionError("\n  ".join([head, *[d for d in details if d]]))
+    # each part in the learner's language (attn_ref.i18n), the hint first
+    colon = ": " if language() == "en" else "："
+    head = (f"{tr(name)}{colon}{tr(hint)}".strip() if hint else
+            f"{tr(name)}{colon}{tr('wrong')}")
+    return AssertionError("\n  ".join([head, *[tr(d) for d in details if d]]))
 
 
 def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
@@ -39,7 +43,7 @@ def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
         raise _fail(name, hint, f"{exc}") from None
     if tuple(arr.shape) != tuple(shape):
         raise _fail(name, hint, f"expected shape {tuple(shape)}, got {tuple(arr.shape)}")
-    print(f"ok: {name} has shape {tuple(shape)}")
+    print(tr(f"ok: {name} has shape {tuple(shape)}"))
 
 
 def expect_close(got: Any, expected: Any, name: str, hint: str = "",
@@ -53,14 +57,14 @@ def expect_close(got: Any, expected: Any, name: str, hint: str = "",
     ok, what = compare(g, w, dtype)
     if not ok:
         raise _fail(name, hint, what, f"expected: {_fmt(w)}", f"got:      {_fmt(g)}")
-    print(f"ok: {name} ({what})")
+    print(tr(f"ok: {name} ({what})"))
 
 
 def expect_equal(got: Any, expected: Any, name: str, hint: str = "") -> None:
     """Visible test for exact values (counts, kernel sizes, shapes)."""
     if isinstance(got, bool) or not isinstance(got, (int, np.integer, float)) or got != expected:
         raise _fail(name, hint, f"expected {expected!r}, got {got!r}")
-    print(f"ok: {name} = {expected!r}")
+    print(tr(f"ok: {name} = {expected!r}"))
 
 
 def expect_defined(*names: str) -> None:
@@ -71,9 +75,9 @@ def expect_defined(*names: str) -> None:
     scope = sys._getframe(1).f_globals
     missing = [n for n in names if n not in scope]
     if missing:
-        raise NotImplementedError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                                  "not defined yet: write your answer in the exercise cell above "
-                                  "and run it.")
+        raise NotImplementedError(tr(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                                     "not defined yet: write your answer in the exercise cell "
+                                     "above and run it."))
 
 
 def _mistake_hint(check, case, outs: list) -> str:
@@ -140,7 +144,7 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
                            + ", ".join(which)]
             failures.append((case, hint, details))
     if not failures:
-        print(f"ok: {name}" + (f" ({len(cases)} cases)" if len(cases) > 1 else ""))
+        print(tr(f"ok: {name}" + (f" ({len(cases)} cases)" if len(cases) > 1 else "")))
         return
     case, hint, details = failures[0]
     if check.kind == "value":
@@ -207,20 +211,21 @@ def summary(notebook: str) -> None:
     try:
         found = steps(notebook)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"no summary: {notebook} could not be read ({exc})")
+        print(tr(f"no summary: {notebook} could not be read ({exc})"))
         return
     width = max([len(s["step"]) for s in found] + [4])
     mark = {"passed": "✔", "not run": "·"}
-    print("Graded steps, as their visible tests last ran in this session:")
+    print(tr("Graded steps, as their visible tests last ran in this session:"))
     for s in found:
         what = s["status"] if s["status"] in mark else f"failed ({s['status']})"
+        unit = tr("points" if s["points"] != 1 else "point")
         print(f"  {mark.get(s['status'], '✘')} {s['step']:<{width}} {s['points']:>3g} "
-              f"point{'s' if s['points'] != 1 else ' '}  {what}")
+              f"{unit:<6}  {tr(what)}")
     passed = sum(s["points"] for s in found if s["status"] == "passed")
     total = sum(s["points"] for s in found)
-    print(f"Visible tests pass for {passed:g} of {total:g} points. When you submit, the grader "
-          "runs the hidden tests of each step on your code as it is saved; rerun a step's test "
-          "after you change its code.")
+    print(tr(f"Visible tests pass for {passed:g} of {total:g} points. When you submit, the grader "
+             "runs the hidden tests of each step on your code as it is saved; rerun a step's test "
+             "after you change its code."))
 
 
 _watch()
