@@ -59,11 +59,16 @@ demo: venv
 	$(PIPELINE) autograde
 
 ## lab: JupyterLab on the learner notebooks, with nbgrader's validate button and locked cells
-## marked (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way)
+## marked (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way).
+## COURSE_LANG=zh-CN: the Chinese edition (course/zh-CN/), with JupyterLab and the tests' messages
+## in Chinese (README: "Choosing the language")
+COURSE_LANG ?= en
+lab: export ATTN_COURSE_LANG := $(COURSE_LANG)
 lab: venv
+	@case "$(COURSE_LANG)" in en|zh-CN) ;; *) echo "COURSE_LANG=$(COURSE_LANG): the course has the editions en and zh-CN" >&2; exit 2;; esac
 	@# the Nbgrader menu only lists the disabled plugins' commands (five blank entries): off
 	$(BIN)/jupyter labextension disable --level=sys_prefix @jupyter/nbgrader:menu >/dev/null 2>&1 || true
-	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=course
+	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=course$(if $(filter-out en,$(COURSE_LANG)),/$(COURSE_LANG))
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv

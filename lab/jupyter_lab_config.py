@@ -4,6 +4,11 @@ Loaded with `jupyter lab --config=lab/jupyter_lab_config.py`. It switches on Jup
 CSS (`LabApp.custom_css`, JupyterLab >= 4.1) and serves it from `lab/custom/custom.css` in this
 repository instead of the user's `<jupyter config dir>/custom/`, so the course's look does not
 depend on anyone's home directory.
+
+With ``ATTN_COURSE_LANG=zh-CN`` in the environment (``make lab COURSE_LANG=zh-CN``), JupyterLab's
+own interface starts in Simplified Chinese: its default locale comes from
+``lab/settings/zh-CN/overrides.json`` (the language pack jupyterlab-language-pack-zh-CN is in
+requirements.txt); a learner's own choice under Settings → Language still wins.
 """
 import os
 
@@ -12,3 +17,6 @@ here = os.path.dirname(os.path.abspath(__file__))
 
 c.LabApp.custom_css = True
 c.ServerApp.tornado_settings = {"static_custom_path": [os.path.join(here, "custom")]}
+
+if os.environ.get("ATTN_COURSE_LANG", "en") not in ("", "en"):
+    c.LabApp.app_settings_dir = os.path.join(here, "settings", os.environ["ATTN_COURSE_LANG"])

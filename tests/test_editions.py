@@ -305,3 +305,54 @@ def test_releases_keep_editions_apart(lang):
             assert notebook_language(released) == lang
     for folder in COURSE.glob("*/"):
         assert not (folder / lang).exists(), f"{_rel(folder / lang)}: an edition inside a release"
+
+
+# --- what a learner of an edition sees in the kernel ------------------------------------------
+def _run_cells(nb, upto: str, env: dict, tmp_path, monkeypatch):
+    """Run the notebook's cells up to the cell ``upto`` (a grade id) in a fresh kernel whose
+    environment has ``env``; returns the notebook as run."""
+    from nbclient import NotebookClient
+
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == upto:
+            break
+    nb.cells = cells
+    path = tmp_path / "se.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.delenv("ATTN_COURSE_LANG", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.replace("{path}", str(path)))
+    NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb
+
+
+def _text(cell) -> str:
+    out = []
+    for o in cell.get("outputs", []):
+        out += [o.get("text", ""), o.get("ename", ""), o.get("evalue", "")]  # printed, raised
+    return "\n".join(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env,want,unwanted", [
+    # JupyterLab names the notebook a kernel runs (JPY_SESSION_NAME): its edition's language
+    ({"JPY_SESSION_NAME": "{path}"}, "通道 0 的值是 0, 1, ..., 7：均值为 3.5", "their mean is"),
+    # `make lab COURSE_LANG=...` sets the language for every kernel
+    ({"ATTN_COURSE_LANG": "en", "JPY_SESSION_NAME": "{path}"}, "their mean is 3.5", "均值"),
+], ids=["notebook-metadata", "environment"])
+def test_a_learner_of_the_chinese_edition_sees_the_hint_in_chinese(env, want, unwanted, tmp_path,
+                                                                   monkeypatch):
+    released = COURSE / "zh-CN" / "01_se" / "se.ipynb"
+    if not released.exists():
+        pytest.skip("01_se has no Chinese edition")
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:        # bob_max_pool's mistake: the squeeze takes the maximum
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "squeeze":
+            cell.source = "def squeeze(x):\n    return x.amax(dim=(2, 3))\n"
+    nb = _run_cells(nb, "test_squeeze", env, tmp_path, monkeypatch)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squeeze")
+    text = _text(test)
+    assert "AssertionError" in text and want in text and unwanted not in text, text

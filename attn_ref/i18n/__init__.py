@@ -86,11 +86,13 @@ def language() -> str:
         except ValueError:
             return DEFAULT
     session = os.environ.get("JPY_SESSION_NAME", "")
-    if session.endswith(".ipynb") and os.path.isfile(session):
-        try:
-            return notebook_language(session)
-        except (OSError, ValueError):
-            pass
+    # the notebook's path (or, as some servers give it, relative to the root: its name here)
+    for path in (session, os.path.basename(session)):
+        if path.endswith(".ipynb") and os.path.isfile(path):
+            try:
+                return notebook_language(path)
+            except (OSError, ValueError):
+                break
     return DEFAULT
 
 
