@@ -356,3 +356,27 @@ def test_a_learner_of_the_chinese_edition_sees_the_hint_in_chinese(env, want, un
     test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squeeze")
     text = _text(test)
     assert "AssertionError" in text and want in text and unwanted not in text, text
+
+
+def test_the_class_report_has_its_headings_in_the_instructors_language():
+    """attn_grade.report writes its headings and table heads through tr (the language of the
+    instructor's process: ATTN_COURSE_LANG): every one of them is in each catalogue."""
+    from attn_grade import report
+    from attn_ref.i18n import set_language
+
+    tree = ast.parse((ROOT / "autograde" / "attn_grade" / "report.py").read_text())
+    shown = [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", "") == "tr" and n.args and isinstance(n.args[0], ast.Constant)]
+    heads = [e.value for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", "") == "_table" and n.args and isinstance(n.args[0], ast.List)
+             for e in n.args[0].elts if isinstance(e, ast.Constant)]
+    assert len(shown) >= 7 and len(heads) >= 20, (shown, heads)
+    for lang in EDITIONS:
+        messages, _ = catalogue(lang)
+        assert not [h for h in shown + heads if h not in messages], lang
+    try:
+        set_language("zh-CN")
+        assert "<th>作业</th><th>平均分</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
+    finally:
+        set_language(None)
+    assert "<th>assignment</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
