@@ -220,7 +220,7 @@ def summary(notebook: str) -> None:
         what = s["status"] if s["status"] in mark else f"failed ({s['status']})"
         unit = tr("points" if s["points"] != 1 else "point")
         print(f"  {mark.get(s['status'], '✘')} {s['step']:<{width}} {s['points']:>3g} "
-              f"{unit:<6}  {tr(what)}")
+              f"{unit:<{6 if language() == 'en' else 2}}  {tr(what)}")
     passed = sum(s["points"] for s in found if s["status"] == "passed")
     total = sum(s["points"] for s in found)
     print(tr(f"Visible tests pass for {passed:g} of {total:g} points. When you submit, the grader "

@@ -18,7 +18,9 @@ Text the catalogue does not know is shown in English, never dropped. Terms follo
 Which language: :func:`language` — set by :func:`set_language`, else the environment variable
 ``ATTN_COURSE_LANG`` (``make lab COURSE_LANG=zh-CN`` sets it for the kernels; the grader sets it
 from the submitted notebook), else the ``attn_course.language`` metadata of the notebook this
-kernel runs (Jupyter names it in ``JPY_SESSION_NAME``), else English.
+kernel runs (Jupyter names it in ``JPY_SESSION_NAME``) or, where none is named, of the notebooks
+in the working folder if they agree (nbgrader's Validate and the grader run a notebook's kernel
+there), else English.
 """
 from __future__ import annotations
 
@@ -93,7 +95,13 @@ def language() -> str:
                 return notebook_language(path)
             except (OSError, ValueError):
                 break
-    return DEFAULT
+    # the notebooks beside the kernel (a kernel started by nbgrader's Validate or by the grader
+    # runs in the notebook's folder), where they agree
+    try:
+        found = {notebook_language(p) for p in sorted(Path.cwd().glob("*.ipynb"))[:20]}
+    except (OSError, ValueError):
+        found = set()
+    return found.pop() if len(found) == 1 else DEFAULT
 
 
 @functools.lru_cache(maxsize=None)
