@@ -380,3 +380,29 @@ def test_the_class_report_has_its_headings_in_the_instructors_language():
     finally:
         set_language(None)
     assert "<th>assignment</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
+
+
+def test_a_submission_is_graded_after_the_release_of_its_edition(tmp_path):
+    """attn_grade.editions.edition_of: by the notebook's metadata; where an editor dropped it
+    (Colab), by which release's markdown the notebook holds; English otherwise."""
+    from attn_grade.editions import edition_of, release_path
+
+    course = tmp_path / "course"
+    for lang, words in (("en", "Squeeze"), ("zh-CN", "挤压")):
+        path = release_path(course, "01_se", "se.ipynb", lang)
+        path.parent.mkdir(parents=True)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {words}"),
+                                             nbformat.v4.new_code_cell("x = 1")])
+        if lang != "en":
+            nb.metadata[METADATA_KEY] = {"language": lang}
+        nbformat.write(nb, path)
+    zh = nbformat.read(release_path(course, "01_se", "se.ipynb", "zh-CN"), as_version=4)
+    assert edition_of(course, "01_se", "se.ipynb", zh) == "zh-CN"
+    zh.metadata = {}                                       # saved by Colab
+    assert edition_of(course, "01_se", "se.ipynb", zh) == "zh-CN"
+    en = nbformat.read(release_path(course, "01_se", "se.ipynb", "en"), as_version=4)
+    assert edition_of(course, "01_se", "se.ipynb", en) == "en"
+    # a chapter whose edition the class does not have is graded after the English release
+    zh.metadata[METADATA_KEY] = {"language": "zh-CN"}
+    assert edition_of(course, "02_eca", "eca.ipynb", zh) == "en"
+    assert release_path(course, "01_se", "se.ipynb", "zh-CN") == course / "zh-CN" / "01_se" / "se.ipynb"
