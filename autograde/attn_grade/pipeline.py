@@ -168,11 +168,13 @@ def store_outputs(only: list[str] | None = None) -> None:
     """Run every solution notebook and keep the outputs of ``# NBVAL_CHECK_OUTPUT`` cells only.
 
     Those outputs are what nbval compares in `make test`; all other outputs are dropped so that
-    solutions/ stays small in git.
+    solutions/ stays small in git. The editions in other languages (solutions/<lang>/) too.
     """
     from nbclient import NotebookClient
 
-    for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+    editions = [SOLUTIONS / lang / a / p.name for lang in EDITIONS
+                for a in edition_assignments(SOLUTIONS, lang) for p in (SOLUTIONS / a).glob("*.ipynb")]
+    for path in sorted(SOLUTIONS.glob("*/*.ipynb")) + [p for p in editions if p.exists()]:
         if only and path.parent.name not in only:
             continue
         nb = nbformat.read(path, as_version=4)
