@@ -226,7 +226,8 @@ def test_prose_is_translated_and_follows_the_glossary(lang, english):
 
 
 def _shown_strings(source: str) -> list[str]:
-    """The names and hints a test cell passes to the visible-test helpers (expect_*)."""
+    """The names and hints a test cell passes to the visible-test helpers (expect_*), the
+    messages it raises and the texts it prints."""
     out = []
     tree = ast.parse("\n".join("" if ln.strip().startswith(("%", "!")) else ln
                                for ln in source.splitlines()))
@@ -237,6 +238,9 @@ def _shown_strings(source: str) -> list[str]:
                 args = []
             args += [k.value for k in node.keywords if k.arg in ("hint", "name")]
             out += [a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+            out += [a.value for a in node.args if isinstance(a, ast.Constant)
+                    and isinstance(a.value, str)]
         if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args \
                 and isinstance(node.exc.args[0], ast.Constant) and getattr(node.exc.func, "id", "") == "AssertionError":
             out.append(node.exc.args[0].value)
@@ -406,3 +410,21 @@ def test_a_submission_is_graded_after_the_release_of_its_edition(tmp_path):
     zh.metadata[METADATA_KEY] = {"language": "zh-CN"}
     assert edition_of(course, "02_eca", "eca.ipynb", zh) == "en"
     assert release_path(course, "01_se", "se.ipynb", "zh-CN") == course / "zh-CN" / "01_se" / "se.ipynb"
+
+
+@pytest.mark.slow
+def test_a_correct_step_of_the_chinese_edition_says_so_in_chinese(tmp_path, monkeypatch):
+    released = COURSE / "zh-CN" / "01_se" / "se.ipynb"
+    if not released.exists():
+        pytest.skip("01_se has no Chinese edition")
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "squeeze":
+            cell.source = ("def squeeze(x):\n    print('my own line')\n"
+                           "    return x.mean(dim=(2, 3))\n")
+    nb = _run_cells(nb, "test_squeeze", {"JPY_SESSION_NAME": "{path}"}, tmp_path, monkeypatch)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squeeze")
+    text = _text(test)
+    assert "通过：斜坡输入的挤压（最大绝对误差" in text, text
+    assert "这一步的可见测试全部通过；提交后隐藏测试也通过，就得到这 2 分。" in text, text
+    assert "Every visible test" not in text and "my own line" in text, text   # the learner's own stay

@@ -228,4 +228,48 @@ def summary(notebook: str) -> None:
              "after you change its code."))
 
 
+
+def _translated_prints() -> None:
+    """In an edition in another language than English (attn_ref.i18n), a text a cell prints that
+    the catalogue holds word for word (the visible tests' closing line, written in English in the
+    test cells, which both editions share) is shown translated. Only in a notebook's kernel, only
+    exact matches (one dictionary look-up per write); everything else is written as it comes.
+    IPython puts its own wrapper around ``sys.stdout.write`` for each cell it runs and takes it
+    off afterwards, so the translation wraps whatever writes at the start of every cell."""
+    lang = language()
+    if lang == "en":
+        return
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or _wrap_stdout in shell.events.callbacks["pre_run_cell"]:
+        return
+    shell.events.register("pre_run_cell", _wrap_stdout)
+    _wrap_stdout()                     # the cell running now
+
+
+def _wrap_stdout(*_info) -> None:
+    import sys
+
+    from ..i18n import catalogue
+
+    out = sys.stdout
+    write = out.write
+    if getattr(write, "_attn_translated", False):
+        return
+    messages, _ = catalogue(language())
+
+    def translated(text, *args, **kwargs):
+        return write(messages.get(text, text) if isinstance(text, str) else text, *args, **kwargs)
+
+    translated._attn_translated = True
+    try:
+        out.write = translated
+    except AttributeError:            # a stream that takes no attributes: left as it is
+        pass
+
+
 _watch()
+_translated_prints()
