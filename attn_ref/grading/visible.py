@@ -37,6 +37,7 @@ def _fail(name: str, hint: str, *details: str) -> AssertionError:
 
 
 def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
+    _translated_prints()
     try:
         arr = to_numpy(got)
     except TypeError as exc:
@@ -49,6 +50,7 @@ def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
 def expect_close(got: Any, expected: Any, name: str, hint: str = "",
                  dtype: str = "float64") -> None:
     """Visible test: ``got`` must equal ``expected`` to the course's tolerance for ``dtype``."""
+    _translated_prints()
     try:
         g = to_numpy(got)
     except TypeError as exc:
@@ -62,6 +64,7 @@ def expect_close(got: Any, expected: Any, name: str, hint: str = "",
 
 def expect_equal(got: Any, expected: Any, name: str, hint: str = "") -> None:
     """Visible test for exact values (counts, kernel sizes, shapes)."""
+    _translated_prints()
     if isinstance(got, bool) or not isinstance(got, (int, np.integer, float)) or got != expected:
         raise _fail(name, hint, f"expected {expected!r}, got {got!r}")
     print(tr(f"ok: {name} = {expected!r}"))
@@ -70,6 +73,7 @@ def expect_equal(got: Any, expected: Any, name: str, hint: str = "") -> None:
 def expect_defined(*names: str) -> None:
     """First line of a test whose exercise defines values at the top level of its cell: while the
     cell still holds its stub, say so with ``NotImplementedError`` instead of a ``NameError``."""
+    _translated_prints()
     import sys
 
     scope = sys._getframe(1).f_globals
@@ -101,6 +105,7 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
     the hidden check ``check_id`` and compared, each value on its own (``labels`` names them);
     a known mistake is named by its hint, first. The answers themselves are not shown, and the
     grader judges again, outside the kernel, when you submit."""
+    _translated_prints()
     import sys
     import warnings
 
@@ -208,6 +213,7 @@ def steps(notebook: str) -> list[dict]:
 def summary(notebook: str) -> None:
     """Print which graded steps of ``notebook`` pass their visible tests in this kernel session,
     with their points. Never raises: it is the last cell of a chapter."""
+    _translated_prints()
     try:
         found = steps(notebook)
     except (OSError, ValueError, KeyError) as exc:
@@ -235,16 +241,16 @@ def _translated_prints() -> None:
     test cells, which both editions share) is shown translated. Only in a notebook's kernel, only
     exact matches (one dictionary look-up per write); everything else is written as it comes.
     IPython puts its own wrapper around ``sys.stdout.write`` for each cell it runs and takes it
-    off afterwards, so the translation wraps whatever writes at the start of every cell."""
-    lang = language()
-    if lang == "en":
-        return
+    off afterwards, so the translation wraps whatever writes at the start of every cell. Set up
+    on import and again by each visible-test helper (a kernel forked from the grader's zygote
+    finds this module imported before it had a shell)."""
     try:
         from IPython import get_ipython
     except ImportError:
         return
     shell = get_ipython()
-    if shell is None or _wrap_stdout in shell.events.callbacks["pre_run_cell"]:
+    if shell is None or _wrap_stdout in shell.events.callbacks["pre_run_cell"] \
+            or language() == "en":
         return
     shell.events.register("pre_run_cell", _wrap_stdout)
     _wrap_stdout()                     # the cell running now

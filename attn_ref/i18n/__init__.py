@@ -76,11 +76,30 @@ def notebook_language(nb) -> str:
         return DEFAULT
 
 
-@functools.lru_cache(maxsize=1)
+_found: dict[tuple, str] = {}
+
+
 def language() -> str:
-    """The language messages are shown in (see the module's docstring for the order)."""
+    """The language messages are shown in (see the module's docstring for the order). Found
+    again where the process, its folder or its environment changed (a kernel forked from a
+    zygote that imported the course before it moved into the notebook's folder)."""
     if _chosen:
         return _chosen
+    try:
+        cwd = os.getcwd()
+    except OSError:                   # a folder removed under the process
+        cwd = ""
+    key = (os.getpid(), cwd, os.environ.get(ENV, ""), os.environ.get("JPY_SESSION_NAME", ""))
+    if key not in _found:
+        _found.clear()
+        _found[key] = _language()
+    return _found[key]
+
+
+language.cache_clear = _found.clear         # set_language and the tests start afresh
+
+
+def _language() -> str:
     env = os.environ.get(ENV, "")
     if env:
         try:
