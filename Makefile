@@ -26,7 +26,8 @@ $(STAMP): requirements.txt pyproject.toml
 ## solutions_py/<a>/<n>.py (jupytext.toml), both ways: the more recently edited one wins, as in
 ## `jupytext --sync` (tests/test_pairing.py checks that the two agree)
 pair: venv
-	$(BIN)/jupytext --sync $(sort $(wildcard solutions/*/*.ipynb) $(wildcard solutions_py/*/*.py))
+	$(BIN)/jupytext --sync $(sort $(wildcard solutions/*/*.ipynb) $(wildcard solutions_py/*/*.py) \
+		$(wildcard solutions/*/*/*.ipynb) $(wildcard solutions_py/*/*/*.py))
 
 ## release: regenerate course/ from solutions/ with nbgrader (after `make pair`, so that edits to
 ## either form of a chapter are released)
@@ -52,13 +53,19 @@ demo: venv
 	$(PIPELINE) samples
 	$(PIPELINE) autograde
 
-## lab: JupyterLab on the learner's own folder $(WORK) (gitignored), filled from course/ and
-## updated without writing over their work (attn_grade.workfolder), with nbgrader's validate
-## button and locked cells marked, and nbgrader's exchange parts left out of its page
-## (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the same way)
-WORK ?= work
+## lab: JupyterLab on the learner's own folder $(WORK) (gitignored), filled from course/ (or the
+## edition COURSE_LANG names) and updated without writing over their work (attn_grade.workfolder),
+## with nbgrader's validate button and locked cells marked, and nbgrader's exchange parts left out
+## of its page (lab/jupyter_lab_config.py, lab/custom/custom.css; tests/test_lab.py starts it the
+## same way). COURSE_LANG=zh-CN: the Chinese edition (course/zh-CN/, into work-zh-CN/), with
+## JupyterLab and the tests' messages in Chinese (README: "Choosing the language")
+COURSE_LANG ?= en
+EDITION := $(if $(filter-out en,$(COURSE_LANG)),/$(COURSE_LANG))
+WORK ?= work$(if $(EDITION),-$(COURSE_LANG))
+lab: export ATTN_COURSE_LANG := $(COURSE_LANG)
 lab: venv
-	$(BIN)/python -m attn_grade.workfolder --course course $(WORK)
+	@case "$(COURSE_LANG)" in en|zh-CN) ;; *) echo "COURSE_LANG=$(COURSE_LANG): the course has the editions en and zh-CN" >&2; exit 2;; esac
+	$(BIN)/python -m attn_grade.workfolder --course course$(EDITION) $(WORK)
 	$(BIN)/jupyter lab --config=lab/jupyter_lab_config.py --notebook-dir=$(WORK)
 
 ## hub: a class hub on this machine to try (as root): hub/setup.sh with accounts instructor,

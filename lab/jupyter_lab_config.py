@@ -10,6 +10,11 @@ has no use for (OFF): nbgrader's assignment and course lists, formgrader, create
 their menu, and jupytext's menus (`make pair` uses jupytext from the command line). It does so in
 the page it serves, not in the environment's settings, so a class hub running from the same
 environment (hub/) keeps them.
+
+With ``ATTN_COURSE_LANG=zh-CN`` in the environment (``make lab COURSE_LANG=zh-CN``), JupyterLab's
+own interface starts in Simplified Chinese: its default locale comes from
+``lab/settings/zh-CN/overrides.json`` (the language pack jupyterlab-language-pack-zh-CN is in
+requirements.txt); a learner's own choice under Settings → Language still wins.
 """
 import os
 
@@ -31,3 +36,6 @@ def without_exchange(handler, page_config):
 c.LabApp.custom_css = True
 c.ServerApp.tornado_settings = {"static_custom_path": [os.path.join(here, "custom")],
                                 "page_config_hook": without_exchange}
+
+if os.environ.get("ATTN_COURSE_LANG", "en") not in ("", "en"):
+    c.LabApp.app_settings_dir = os.path.join(here, "settings", os.environ["ATTN_COURSE_LANG"])

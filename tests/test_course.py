@@ -149,6 +149,18 @@ def test_every_feedback_summary_states_the_score_the_gradebook_holds(graded_copy
     assert ("bob_max_pool", "01_se") in seen and ("edit_colab_widgets", "01_se") in seen
 
 
+@pytest.mark.slow
+def test_feedback_of_the_chinese_edition_is_in_chinese(graded_copy):
+    """zh_bob_max_pool hands in bob_max_pool's answers in the Chinese edition (course/zh-CN):
+    check-samples holds both to the same scores and mistake; the feedback names it in Chinese."""
+    tmp, _ = graded_copy
+    zh = next((tmp / "autograde" / "feedback" / "zh_bob_max_pool").rglob("*.html")).read_text()
+    en = next((tmp / "autograde" / "feedback" / "bob_max_pool").rglob("*.html")).read_text()
+    assert "这是 H x W 上的最大值" in zh and "maxima over H x W" not in zh
+    assert "个隐藏用例中" in zh and "hidden cases failed" not in zh
+    assert "挤压与激励" in zh and "挤压与激励" not in en
+
+
 def _declared_mistakes():
     """(assignment, step, mistake name) -> the sample learners whose sample.json says they were
     written to make it: what the class report must count, derived from the samples alone."""

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS, TEXT = ROOT / "solutions", ROOT / "solutions_py"
 CONFIG = load_jupytext_configuration_file(str(ROOT / "jupytext.toml"))
 FIX = "run `make pair`, which syncs the two (jupytext --sync: the more recently edited one wins)"
-NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb"))
+# the English notebooks and the other languages' editions (solutions/<lang>/<assignment>/)
+NOTEBOOKS = sorted(SOLUTIONS.glob("*/*.ipynb")) + sorted(SOLUTIONS.glob("*/*/*.ipynb"))
 # cell metadata that jupytext keeps in the .ipynb only (the state of JupyterLab's view of a cell)
 UI_STATE = {"autoscroll", "collapsed", "scrolled", "trusted", "execution", "ExecuteTime"}
 
@@ -68,7 +69,7 @@ def differences(notebook: Path) -> list[str]:
 def test_every_notebook_has_its_text_form_and_no_text_form_is_left_over():
     assert NOTEBOOKS, "no instructor notebooks found"
     paired = {text_form(nb)[0] for nb in NOTEBOOKS}
-    texts = set(TEXT.glob("*/*.py"))
+    texts = set(TEXT.glob("*/*.py")) | set(TEXT.glob("*/*/*.py"))
     missing = sorted(_rel(p) for p in paired - texts)
     orphans = sorted(_rel(p) for p in texts - paired)
     assert not missing, f"notebooks without their text form: {missing}: {FIX}"
@@ -76,14 +77,14 @@ def test_every_notebook_has_its_text_form_and_no_text_form_is_left_over():
                          "make the notebook from it, or delete it if its notebook was removed")
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.parent.relative_to(SOLUTIONS)))
 def test_notebook_and_text_form_agree(notebook):
     diffs = differences(notebook)
     assert not diffs, (f"{_rel(notebook)} and {_rel(text_form(notebook)[0])} differ: "
                        + "; ".join(diffs[:5]) + f"; {FIX}")
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.parent.relative_to(SOLUTIONS)))
 def test_text_form_round_trips_the_notebook(notebook):
     """The text form alone holds every cell's type, source and metadata (jupytext's view state
     aside), and the .ipynb that `make pair` writes from it is the committed one, byte for byte."""
@@ -100,7 +101,7 @@ def test_text_form_round_trips_the_notebook(notebook):
         f"{_rel(notebook)} written again from {_rel(path)} is not the committed notebook ({FIX})"
 
 
-@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.parent.name)
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: str(p.parent.relative_to(SOLUTIONS)))
 def test_no_jupytext_metadata_in_the_notebook(notebook):
     # nbgrader copies the notebook's metadata into course/; jupytext writes a "jupytext" key into
     # a notebook it makes from a .py alone (with a cell metadata filter that would hide metadata

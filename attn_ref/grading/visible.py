@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..i18n import language, tr
 from .core import Refused, Rejected, compare, error_line, to_numpy
 
 SHOWN = 8          # values shown of a tensor in a failure message
@@ -28,18 +29,22 @@ def _fmt(a: np.ndarray) -> str:
 
 
 def _fail(name: str, hint: str, *details: str) -> AssertionError:
-    head = f"{name}: {hint}".strip() if hint else f"{name}: wrong"
-    return AssertionError("\n  ".join([head, *[d for d in details if d]]))
+    # each part in the learner's language (attn_ref.i18n), the hint first
+    colon = ": " if language() == "en" else "："
+    head = (f"{tr(name)}{colon}{tr(hint)}".strip() if hint else
+            f"{tr(name)}{colon}{tr('wrong')}")
+    return AssertionError("\n  ".join([head, *[tr(d) for d in details if d]]))
 
 
 def expect_shape(got: Any, shape: tuple, name: str, hint: str = "") -> None:
+    _translated_prints()
     try:
         arr = to_numpy(got)
     except TypeError as exc:
         raise _fail(name, hint, f"{exc}") from None
     if tuple(arr.shape) != tuple(shape):
         raise _fail(name, hint, f"expected shape {tuple(shape)}, got {tuple(arr.shape)}")
-    print(f"ok: {name} has shape {tuple(shape)}")
+    print(tr(f"ok: {name} has shape {tuple(shape)}"))
 
 
 def expect_dtype(got: Any, dtype: Any, name: str, hint: str = "") -> None:
@@ -63,6 +68,7 @@ def expect_dtype(got: Any, dtype: Any, name: str, hint: str = "") -> None:
 def expect_close(got: Any, expected: Any, name: str, hint: str = "",
                  dtype: str = "float64") -> None:
     """Visible test: ``got`` must equal ``expected`` to the course's tolerance for ``dtype``."""
+    _translated_prints()
     try:
         g = to_numpy(got)
     except TypeError as exc:
@@ -71,27 +77,29 @@ def expect_close(got: Any, expected: Any, name: str, hint: str = "",
     ok, what = compare(g, w, dtype)
     if not ok:
         raise _fail(name, hint, what, f"expected: {_fmt(w)}", f"got:      {_fmt(g)}")
-    print(f"ok: {name} ({what})")
+    print(tr(f"ok: {name} ({what})"))
 
 
 def expect_equal(got: Any, expected: Any, name: str, hint: str = "") -> None:
     """Visible test for exact values (counts, kernel sizes, shapes)."""
+    _translated_prints()
     if isinstance(got, bool) or not isinstance(got, (int, np.integer, float)) or got != expected:
         raise _fail(name, hint, f"expected {expected!r}, got {got!r}")
-    print(f"ok: {name} = {expected!r}")
+    print(tr(f"ok: {name} = {expected!r}"))
 
 
 def expect_defined(*names: str) -> None:
     """First line of a test whose exercise defines values at the top level of its cell: while the
     cell still holds its stub, say so with ``NotImplementedError`` instead of a ``NameError``."""
+    _translated_prints()
     import sys
 
     scope = sys._getframe(1).f_globals
     missing = [n for n in names if n not in scope]
     if missing:
-        raise NotImplementedError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
-                                  "not defined yet: write your answer in the exercise cell above "
-                                  "and run it.")
+        raise NotImplementedError(tr(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                                     "not defined yet: write your answer in the exercise cell "
+                                     "above and run it."))
 
 
 def _mistake_hint(check, case, outs: list) -> str:
@@ -115,6 +123,7 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
     the hidden check ``check_id`` and compared, each value on its own (``labels`` names them);
     a known mistake is named by its hint, first. The answers themselves are not shown, and the
     grader judges again, outside the kernel, when you submit."""
+    _translated_prints()
     import sys
     import warnings
 
@@ -161,7 +170,7 @@ def expect_answer(got: Any, check_id: str, name: str, labels: tuple | None = Non
                            + ", ".join(which)]
             failures.append((case, hint, details))
     if not failures:
-        print(f"ok: {name}" + (f" ({len(cases)} cases)" if len(cases) > 1 else ""))
+        print(tr(f"ok: {name}" + (f" ({len(cases)} cases)" if len(cases) > 1 else "")))
         return
     case, hint, details = failures[0]
     if check.kind == "value":
@@ -225,23 +234,69 @@ def steps(notebook: str) -> list[dict]:
 def summary(notebook: str) -> None:
     """Print which graded steps of ``notebook`` pass their visible tests in this kernel session,
     with their points. Never raises: it is the last cell of a chapter."""
+    _translated_prints()
     try:
         found = steps(notebook)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"no summary: {notebook} could not be read ({exc})")
+        print(tr(f"no summary: {notebook} could not be read ({exc})"))
         return
     width = max([len(s["step"]) for s in found] + [4])
     mark = {"passed": "✔", "not run": "·"}
-    print("Graded steps, as their visible tests last ran in this session:")
+    print(tr("Graded steps, as their visible tests last ran in this session:"))
     for s in found:
         what = s["status"] if s["status"] in mark else f"failed ({s['status']})"
+        unit = tr("points" if s["points"] != 1 else "point")
         print(f"  {mark.get(s['status'], '✘')} {s['step']:<{width}} {s['points']:>3g} "
-              f"point{'s' if s['points'] != 1 else ' '}  {what}")
+              f"{unit:<{6 if language() == 'en' else 2}}  {tr(what)}")
     passed = sum(s["points"] for s in found if s["status"] == "passed")
     total = sum(s["points"] for s in found)
-    print(f"Visible tests pass for {passed:g} of {total:g} points. When you submit, the grader "
-          "runs the hidden tests of each step on your code as it is saved; rerun a step's test "
-          "after you change its code.")
+    print(tr(f"Visible tests pass for {passed:g} of {total:g} points. When you submit, the grader "
+             "runs the hidden tests of each step on your code as it is saved; rerun a step's test "
+             "after you change its code."))
+
+
+
+def _translated_prints() -> None:
+    """In an edition in another language than English (attn_ref.i18n), a text a cell prints that
+    the catalogue holds word for word (the visible tests' closing line, written in English in the
+    test cells, which both editions share) is shown translated. Only in a notebook's kernel, only
+    exact matches (one dictionary look-up per write); everything else is written as it comes.
+    IPython puts its own wrapper around ``sys.stdout.write`` for each cell it runs and takes it
+    off afterwards, so the translation wraps whatever writes at the start of every cell. Set up
+    on import and again by each visible-test helper (a kernel forked from the grader's zygote
+    finds this module imported before it had a shell)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or _wrap_stdout in shell.events.callbacks["pre_run_cell"] \
+            or language() == "en":
+        return
+    shell.events.register("pre_run_cell", _wrap_stdout)
+    _wrap_stdout()                     # the cell running now
+
+
+def _wrap_stdout(*_info) -> None:
+    import sys
+
+    from ..i18n import catalogue
+
+    out = sys.stdout
+    write = out.write
+    if getattr(write, "_attn_translated", False):
+        return
+    messages, _ = catalogue(language())
+
+    def translated(text, *args, **kwargs):
+        return write(messages.get(text, text) if isinstance(text, str) else text, *args, **kwargs)
+
+    translated._attn_translated = True
+    try:
+        out.write = translated
+    except AttributeError:            # a stream that takes no attributes: left as it is
+        pass
 
 
 _watch()
+_translated_prints()

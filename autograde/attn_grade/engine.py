@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from attn_ref.i18n import METADATA_KEY
+
+from .editions import EDITIONS, edition_of, generate_args, release_path
 from .settings import Grading
 
 _DEFAULT = Grading()
@@ -178,10 +181,11 @@ def _release_key(root: Path, assignment: str) -> str:
 
     h = hashlib.sha256(nbgrader.__version__.encode())
     h.update((root / "nbgrader_config.py").read_bytes())
-    src = root / "solutions" / assignment
-    for p in sorted(src.rglob("*")):
-        if p.is_file() and ".ipynb_checkpoints" not in p.parts:
-            h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    for src in [root / "solutions" / assignment] + [root / "solutions" / lang / assignment
+                                                     for lang in EDITIONS]:
+        for p in sorted(src.rglob("*")):
+            if p.is_file() and ".ipynb_checkpoints" not in p.parts:
+                h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
     return f"{assignment}-{h.hexdigest()[:20]}"
 
 
@@ -206,10 +210,17 @@ def release_bundle(root: Path, assignment: str, cache: Path) -> dict[str, bytes]
             shutil.copytree(root / "solutions" / assignment, work / "solutions" / assignment,
                             ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
             (work / "autograde").mkdir()
-            proc = _run([["generate_assignment", assignment, "--force"]], work, 600)
+            runs = [["generate_assignment", assignment, "--force"]]
+            for lang in EDITIONS:                    # the editions' releases, beside it
+                if (root / "solutions" / lang / assignment).is_dir():
+                    shutil.copytree(root / "solutions" / lang / assignment,
+                                    work / "solutions" / lang / assignment,
+                                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+                    runs.append(generate_args(lang, assignment))
+            proc = _run(runs, work, 600)
             if proc.returncode:
                 raise RuntimeError(f"could not release {assignment}: {proc.stderr[-2000:]}")
-            for nb in (work / "solutions" / assignment).rglob("*.ipynb"):
+            for nb in (work / "solutions").rglob("*.ipynb"):
                 nb.unlink()                          # the solutions stay with the instructor
             try:
                 work.rename(done)
@@ -456,10 +467,17 @@ def reconcile_all(notebooks: dict[str, bytes], scratch: Path, task: Task, res: R
     out = {}
     with Gradebook("sqlite:///" + str(scratch / "autograde" / "gradebook.db")) as gb:
         for name, data in notebooks.items():
-            release = nbformat.read(scratch / "course" / task.assignment / name, as_version=4)
+            submitted = nbformat.reads(data.decode(), as_version=4)
+            # the edition it was worked in (attn_grade.editions): reshaped after that release,
+            # its feedback in that language
+            lang = edition_of(scratch / "course", task.assignment, name, submitted)
+            release = nbformat.read(release_path(scratch / "course", task.assignment, name, lang),
+                                    as_version=4)
             sources = {c.name: c.source for c in
                        gb.find_notebook(name[:-len(".ipynb")], task.assignment).source_cells}
-            nb, what = reconcile(nbformat.reads(data.decode(), as_version=4), release, sources)
+            nb, what = reconcile(submitted, release, sources)
+            if lang != "en":
+                nb.metadata[METADATA_KEY] = {"language": lang}
             notes = list(what.notes)
             if task.duedate and res.timestamp and \
                     datetime.fromisoformat(res.timestamp) > datetime.fromisoformat(task.duedate):

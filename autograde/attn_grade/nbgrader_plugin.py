@@ -18,6 +18,10 @@ Each autograded test cell also gets the verdicts in structured form, in its meta
 class report (attn_grade.report) reads which catalogued mistakes (``Mistake.name``) the
 learner's results matched. The key is removed from every cell first, so what the autograded
 notebook holds there was written here, never by the learner.
+
+The outputs are written in the language of the notebook's edition (its ``attn_course.language``
+metadata, which the learner's copy keeps from the release; :mod:`attn_ref.i18n`), English by
+default.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from nbformat.notebooknode import NotebookNode, from_dict
 from traitlets import Bool
 
 from attn_ref.grading.core import MIME, Verdict, verify
+from attn_ref.i18n import notebook_language, tr
 from attn_ref.grading.registry import get_check
 
 METADATA_KEY = "attn_grading"
@@ -63,6 +68,7 @@ class OutOfKernelVerdict(Preprocessor):
     enabled = Bool(True).tag(config=True)
 
     def preprocess(self, nb, resources):
+        self._lang = notebook_language(nb)
         sources, course_lines = self._locked_sources(resources)
         tripped = None
         for cell in nb.cells:                 # only the grader writes this key
@@ -76,17 +82,17 @@ class OutOfKernelVerdict(Preprocessor):
                 grade_id = cell.metadata.nbgrader.get("grade_id")
                 source = sources.get(grade_id, cell.get("source", ""))
                 if tripped:
-                    self._refuse(cell, *tripped)
+                    self._refuse(cell, *tripped, lang=self._lang)
                 else:
                     self._judge(cell, grade_id, source)
         return nb, resources
 
     @staticmethod
-    def _refuse(cell, index, word) -> None:
-        text = (f"Not graded: cell {index + 1} of your notebook uses {word!r}. Your own cells may "
+    def _refuse(cell, index, word, lang="en") -> None:
+        text = tr(f"Not graded: cell {index + 1} of your notebook uses {word!r}. Your own cells may "
                 "not use attn_ref (the course's reference package) or reach into the grader; "
                 "every step after that cell scores zero. Ask your instructor if this is a "
-                "mistake.")
+                "mistake.", lang)
         cell.outputs = [from_dict({"output_type": "error", "ename": "NotGraded",
                                    "evalue": text, "traceback": [text]})]
         cell.metadata[METADATA_KEY] = {"checks": [], "refused": word}
@@ -106,6 +112,9 @@ class OutOfKernelVerdict(Preprocessor):
                     {line.strip() for c in cells if c.locked for line in c.source.splitlines()})
 
     def _judge(self, cell, grade_id, source) -> None:
+        def t(text: str) -> str:
+            return tr(text, getattr(self, "_lang", "en"))
+
         ids = check_ids(source)
         payloads: dict[str, list] = {}
         kept, kernel_errors = [], []
@@ -153,7 +162,7 @@ class OutOfKernelVerdict(Preprocessor):
                 lines += [("✔ " if v.passed else "✘ ") + v.lines[0]] + v.lines[1:]
             lines.append(f"{right} of {len(verdicts)} values right: {share:g} of {points:g} points")
             kept.append(from_dict({"output_type": "stream", "name": "stdout",
-                                   "text": "\n".join(lines) + "\n"}))
+                                   "text": t("\n".join(lines)) + "\n"}))
             kept.append(from_dict({"output_type": "execute_result", "execution_count": None,
                                    "metadata": {}, "data": {"text/plain": repr(share)}}))
         elif passed:
@@ -162,14 +171,15 @@ class OutOfKernelVerdict(Preprocessor):
                 text += ("note: a visible test in this cell failed in your notebook "
                          f"({kernel_errors[0][:200]}). Visible tests use your earlier steps too; "
                          "this step's own code passed its hidden checks.\n")
-            kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": text}))
+            kept.append(from_dict({"output_type": "stream", "name": "stdout", "text": t(text)}))
         else:
             lines = []
             for v in verdicts:
                 lines += [("✔ " if v.passed else "✘ ") + v.lines[0]] + v.lines[1:]
             kept.append(from_dict({"output_type": "error", "ename": "HiddenTestsFailed",
-                                   "evalue": f"{sum(not v.passed for v in verdicts)} hidden "
-                                             "check(s) failed", "traceback": lines}))
+                                   "evalue": t(f"{sum(not v.passed for v in verdicts)} hidden "
+                                               "check(s) failed"),
+                                   "traceback": [t(ln) for ln in lines]}))
         cell.outputs = [o if isinstance(o, NotebookNode) else from_dict(o) for o in kept]
 
 

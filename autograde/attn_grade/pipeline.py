@@ -36,6 +36,7 @@ from pathlib import Path
 
 import nbformat
 
+from .editions import EDITIONS, edition_assignments, generate_args
 from .settings import ENVIRONMENT, Grading, describe
 from .settings import load as load_settings
 
@@ -126,6 +127,13 @@ def release(root: Path | None = None, bundles: bool = True) -> None:
                     "all grades).")
             raise SystemExit(f"nbgrader generate_assignment {a} failed:\n{_tail(proc.stderr)}")
         print(f"released {a} -> {(root / 'course' / a).relative_to(root)}/")
+    for lang in EDITIONS:                   # the other languages' editions (attn_grade.editions)
+        for a in edition_assignments(root / "solutions", lang):
+            proc = nbgrader(*generate_args(lang, a), "--log-level=WARN", cwd=root)
+            if proc.returncode:
+                raise SystemExit(f"nbgrader generate_assignment {a} ({lang}) failed:\n"
+                                 f"{_tail(proc.stderr)}")
+            print(f"released {a} ({lang}) -> course/{lang}/{a}/")
     if pending is not None:
         pending.result()
     pool.shutdown()
@@ -160,11 +168,13 @@ def store_outputs(only: list[str] | None = None) -> None:
     """Run every solution notebook and keep the outputs of ``# NBVAL_CHECK_OUTPUT`` cells only.
 
     Those outputs are what nbval compares in `make test`; all other outputs are dropped so that
-    solutions/ stays small in git.
+    solutions/ stays small in git. The editions in other languages (solutions/<lang>/) too.
     """
     from nbclient import NotebookClient
 
-    for path in sorted(SOLUTIONS.glob("*/*.ipynb")):
+    editions = [SOLUTIONS / lang / a / p.name for lang in EDITIONS
+                for a in edition_assignments(SOLUTIONS, lang) for p in (SOLUTIONS / a).glob("*.ipynb")]
+    for path in sorted(SOLUTIONS.glob("*/*.ipynb")) + [p for p in editions if p.exists()]:
         if only and path.parent.name not in only:
             continue
         nb = nbformat.read(path, as_version=4)
@@ -204,7 +214,9 @@ def expected_samples() -> dict:
     solution cells per assignment they hand in, and optionally ``files/<assignment>/`` handed in
     verbatim (broken notebooks, extra files). ``"base": "correct"`` starts from the release with
     the instructor's answers typed in, and ``"edits": {assignment: [edit, ...]}`` then changes
-    the notebook as an editor or a learner's hands would (see attn_grade.edits).
+    the notebook as an editor or a learner's hands would (see attn_grade.edits);
+    ``"edition": "zh-CN"`` hands in that language's edition instead of the English one
+    (attn_grade.editions), graded as the same assignment.
     """
     full = {a: {k: v for p in sorted((SOLUTIONS / a).glob("*.ipynb"))
                 for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
@@ -260,6 +272,8 @@ def build_samples(dest: Path | None = None, only: list[str] | None = None) -> li
 
     for student, spec in expected_samples().items():
         base = {"release": COURSE, "solutions": SOLUTIONS, "correct": COURSE}[spec["base"]]
+        if spec.get("edition", "en") != "en":     # a learner of another language's edition
+            base = base / spec["edition"]
         for a in spec["scores"]:
             if only and a not in only:
                 continue
@@ -595,6 +609,11 @@ def copy_class(dest: Path, only: list[str] | None = None, course: bool = False,
         shutil.copytree(SOLUTIONS / a, dest / "solutions" / a)
         if course:
             shutil.copytree(COURSE / a, dest / "course" / a)
+        for lang in EDITIONS:
+            if (SOLUTIONS / lang / a).is_dir():
+                shutil.copytree(SOLUTIONS / lang / a, dest / "solutions" / lang / a)
+                if course and (COURSE / lang / a).is_dir():
+                    shutil.copytree(COURSE / lang / a, dest / "course" / lang / a)
     (dest / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text() + SCRATCH_DB)
     if samples:
         shutil.copytree(SAMPLES, dest / "autograde" / "samples")

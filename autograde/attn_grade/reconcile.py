@@ -331,8 +331,12 @@ class ReconcileCells(Preprocessor):
 
         info = resources.get("nbgrader", {})
         coursedir = CourseDirectory(config=self.config)
-        path = Path(coursedir.format_path(coursedir.release_directory, ".", info["assignment"])) \
-            / f"{info['notebook']}.ipynb"
+        from .editions import edition_of, release_path
+
+        course = Path(coursedir.format_path(coursedir.release_directory, ".", "."))
+        name = f"{info['notebook']}.ipynb"
+        path = release_path(course, info["assignment"], name,
+                            edition_of(course, info["assignment"], name, nb))
         if not path.exists():
             self.log.warning("no released notebook at %s: cells not reconciled", path)
             return nb, resources

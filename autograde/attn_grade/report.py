@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from attn_ref.i18n import tr   # the headings in the instructor's language (ATTN_COURSE_LANG)
+
 METADATA_KEY = "attn_grading"          # attn_grade.nbgrader_plugin.METADATA_KEY
 SIMILARITY_THRESHOLD = 0.8             # copydetect's share of one learner's tokens found in the other's
 NOISE_K, GUARANTEE_T = 12, 20          # copydetect's defaults: k-gram length, winnowing guarantee
@@ -328,7 +330,7 @@ def _step_order(subs, step):
 
 # ----- the report ---------------------------------------------------------------------------------
 def _table(head: list[str], rows: list[list], raw: set[int] = frozenset()) -> str:
-    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(tr(h))}</th>" for h in head) + "</tr>"]
     for r in rows:
         out.append("<tr>" + "".join(f"<td>{v if i in raw else html.escape(str(v))}</td>"
                                     for i, v in enumerate(r)) + "</tr>")
@@ -432,14 +434,14 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
     # the page
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     secs = [s.seconds for s in subs.values() if s.seconds is not None]
-    parts = [f"<h1>Class report</h1><p>Written {now} from the class gradebook and the autograded "
+    parts = [f"<h1>{tr('Class report')}</h1><p>Written {now} from the class gradebook and the autograded "
              f"notebooks: {len(subs)} submissions of {len({k[0] for k in subs})} learners in "
              f"{len(by_assignment)} assignments. The same numbers for a spreadsheet: "
              + ", ".join(f'<a href="report/{n}">{n}</a>' for n in
                          ("submissions.csv", "steps.csv", "mistakes.csv", "similarity.csv"))
              + ', and per learner and step <a href="grades_steps.csv">grades_steps.csv</a> '
              '(nbgrader\'s own export: <a href="grades.csv">grades.csv</a>).</p>']
-    parts.append("<h2 id='scores'>Scores</h2>")
+    parts.append(f"<h2 id='scores'>{tr('Scores')}</h2>")
     if by_assignment:
         parts.append(_img(figure_scores(by_assignment), "score distribution per assignment"))
     parts.append(_table(["assignment", "submissions", "mean", "median", "full marks", "of"],
@@ -447,7 +449,7 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
                           f"{statistics.median(s.score for s in g):g}",
                           sum(s.score >= s.max > 0 for s in g), f"{max(s.max for s in g):g}"]
                          for a, g in sorted(by_assignment.items())]))
-    parts.append("<h2 id='steps'>Steps and their named mistakes</h2><p>A named mistake is one of "
+    parts.append(f"<h2 id='steps'>{tr('Steps and their named mistakes')}</h2><p>A named mistake is one of "
                  "the hidden check's catalogued mistakes whose results the learner's code "
                  "returned on every hidden case, failed or passed, as the grader recorded it (the "
                  "feedback's <code>hint:</code> lines name the closest mistake case by case). "
@@ -467,19 +469,19 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
         srows = [r for r in step_rows if r[0] == a]
         parts.append(_table(["step", "points", "learners", "mean", "full", "none",
                              "failed, no named mistake"], [r[1:] for r in srows]))
-    parts.append("<h2 id='problems'>Not graded, limits hit, flagged for review</h2>")
+    parts.append(f"<h2 id='problems'>{tr('Not graded, limits hit, flagged for review')}</h2>")
     parts.append(_table(["student", "assignment", "graded", "notes"],
                         [[s.student, s.assignment, "yes" if s.graded else "no",
                           "; ".join(s.notes + [f"flagged for review: {f}" for f in s.flags])]
                          for s in sorted(not_graded, key=lambda s: (s.assignment, s.student))])
                  if not_graded else "<p>None.</p>")
-    parts.append("<h2 id='late'>Late work</h2>")
+    parts.append(f"<h2 id='late'>{tr('Late work')}</h2>")
     parts.append(_table(["student", "assignment", "handed in", "late by", "penalty"],
                         [[s.student, s.assignment, s.timestamp or "", duration(s.late),
                           "" if s.penalty is None else f"{s.penalty:g}"]
                          for s in sorted(late, key=lambda s: (s.assignment, s.student))])
                  if late else "<p>None.</p>")
-    parts.append("<h2 id='time'>Grading time</h2>")
+    parts.append(f"<h2 id='time'>{tr('Grading time')}</h2>")
     if secs:
         parts.append(_img(figure_times(list(subs.values())), "grading time per submission"))
         slow = sorted((s for s in subs.values() if s.seconds is not None),
@@ -489,7 +491,7 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
             [[s.student, s.assignment, f"{s.seconds:.1f}"] for s in slow]))
     else:
         parts.append("<p>No grading times recorded (autograde/grading.json is missing).</p>")
-    parts.append(f"<h2 id='similarity'>Similar answers</h2><p>Pairs of submissions of one "
+    parts.append(f"<h2 id='similarity'>{tr('Similar answers')}</h2><p>Pairs of submissions of one "
                  f"assignment whose answer cells (the learners' own solution cells; the released "
                  f"stubs ignored) share at least {threshold:.0%} of either one's code, by "
                  f"copydetect's fingerprints. Correct answers to short exercises are often "
@@ -502,7 +504,7 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
                         [[a, ", ".join(f"{s} ({subs[(s, a)].score:g})" for s in members), n,
                           f"{lo:.0%} to {hi:.0%}"] for a, members, lo, hi, n in groups])
                  if pairs else "<p>None above the threshold.</p>")
-    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report</title><style>"
+    page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + tr("Class report") + "</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"
             "padding:2px 6px;font-size:90%;text-align:left;vertical-align:top}"

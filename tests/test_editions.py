@@ -1,0 +1,430 @@
+"""The editions of a chapter in other languages are kept in step with the English one.
+
+An edition (attn_grade.editions) is solutions/<lang>/<assignment>/<name>.ipynb beside the English
+solutions/<assignment>/<name>.ipynb. Both are released, handed in and graded as the same
+assignment, so they must agree in everything but words. Each test names the cell that differs.
+
+* structure: the same cells, in order, of the same types, ids, nbgrader metadata (grade ids,
+  points, locks) and tags;
+* code: the course's own code cells (set-up, read-only, test) byte for byte — the grader restores
+  them from the one gradebook, whichever edition comes in, and anything else would be taken for
+  the learner's typing; the answer cells (nbgrader's solution cells) the same code, with only
+  their strings (docstrings) and comments in the edition's language;
+* maths and numbers: the same display equations ($$ ... $$, with their \\tag numbers), the same
+  headings, and the same numbers in each markdown cell;
+* language: every markdown cell of an edition is written in it, the glossary's terms are used
+  (attn_ref/i18n/glossary.zh-CN.md), and every message the chapter's code shows a learner — the
+  visible tests' names and hints, the hidden checks' titles, hints and case labels — is in the
+  catalogue (attn_ref/i18n/zh-CN.json);
+* release: the edition's release holds no solution and the English release no edition.
+
+A chapter without an edition yet is reported as skipped ("not translated yet"), so what remains of
+a translation shows in every test run.
+"""
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from attn_grade.editions import EDITIONS, edition_assignments
+from attn_ref.i18n import METADATA_KEY, catalogue, glossary, notebook_language, tr
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS, COURSE = ROOT / "solutions", ROOT / "course"
+ENGLISH = sorted(SOLUTIONS.glob("*/*.ipynb"))
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+# Numbers a cell may legitimately write differently in an edition: {(lang, assignment, cell id):
+# {"en": {...}, "zh": {...}, "why": "..."}}. Empty so far.
+NUMBERS_WRITTEN_DIFFERENTLY: dict = {}
+
+PAIRS = [pytest.param(lang, nb, marks=[] if (SOLUTIONS / lang / nb.parent.name / nb.name).exists()
+                      else pytest.mark.skip(reason=f"{nb.parent.name} not translated into "
+                                                   f"{lang} yet"),
+                      id=f"{lang}-{nb.parent.name}")
+         for lang in EDITIONS for nb in ENGLISH]
+
+
+def _rel(p: Path) -> str:
+    return str(p.relative_to(ROOT))
+
+
+def _edition(lang: str, english: Path) -> Path:
+    return SOLUTIONS / lang / english.parent.name / english.name
+
+
+def _name(i: int, cell) -> str:
+    gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {i} ({cell.cell_type}{', ' + repr(gid) if gid else ''}, id {cell.get('id')})"
+
+
+def _pairs(lang: str, english: Path):
+    a = nbformat.read(english, as_version=4)
+    b = nbformat.read(_edition(lang, english), as_version=4)
+    return a, b
+
+
+# --- code: the same program, strings and comments aside ---------------------------------------
+def _code_shape(source: str) -> str:
+    """The program of a code cell with every string constant emptied and comments gone (IPython
+    magics and shell lines kept as they are), plus nbgrader's marker lines in order."""
+    lines, markers = [], []
+    for line in source.splitlines():
+        stripped = line.strip()
+        if stripped.startswith(("%", "!")):
+            markers.append(stripped)
+            lines.append("")
+            continue
+        if stripped.startswith("###"):
+            markers.append(stripped)
+        lines.append(line)
+    tree = ast.parse("\n".join(lines))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = ""
+        if isinstance(node, ast.JoinedStr):
+            node.values = [v for v in node.values if not isinstance(v, ast.Constant)]
+    return ast.dump(tree) + "\n" + "\n".join(markers)
+
+
+def test_code_shape_ignores_words_only():
+    en = 'def f(x):\n    """Mean."""\n    ### BEGIN SOLUTION\n    return x.mean(2)  # over H\n    ### END SOLUTION\n'
+    zh = 'def f(x):\n    """均值。"""\n    ### BEGIN SOLUTION\n    return x.mean(2)  # 在 H 上\n    ### END SOLUTION\n'
+    assert _code_shape(en) == _code_shape(zh)
+    assert _code_shape(en) != _code_shape(en.replace("mean(2)", "mean(3)"))
+    assert _code_shape(en) != _code_shape(en.replace("    ### END SOLUTION\n", ""))
+
+
+# --- markdown: equations, headings, numbers ---------------------------------------------------
+DISPLAY = re.compile(r"\$\$(.+?)\$\$", re.S)
+TAG = re.compile(r"\\tag\{([^}]*)\}")
+NUMBER = re.compile(r"(?<![\w.])\d+(?:[.,]\d+)*")
+
+
+def _equations(md: str) -> list[str]:
+    return [" ".join(e.split()) for e in DISPLAY.findall(md)]
+
+
+def _headings(md: str) -> list[str]:
+    """Each heading's level and its section number ("## 2.1 ..." -> "## 2.1")."""
+    out = []
+    for line in md.splitlines():
+        m = re.match(r"(#{1,6})\s+(\d+(?:\.\d+)*\.?)?", line)
+        if m:
+            out.append(f"{m.group(1)} {m.group(2) or ''}".strip())
+    return out
+
+
+def _numbers(md: str) -> set[str]:
+    return set(NUMBER.findall(md))
+
+
+def test_markdown_helpers_see_what_differs():
+    en = "## 2.1 Squeeze\n\nFrom 7.48 % to 6.62 %; 25,557,032 weights.\n\n$$ z = 1 \\tag{1}$$"
+    assert _numbers(en) == {"2.1", "7.48", "6.62", "25,557,032", "1"}
+    assert _equations(en) == ["z = 1 \\tag{1}"]
+    assert _headings(en) == ["## 2.1"]
+    assert _numbers(en.replace("6.62", "6.26")) != _numbers(en)
+
+
+# --- the tests --------------------------------------------------------------------------------
+@pytest.mark.parametrize("lang,english", PAIRS)
+def test_same_cells_and_metadata(lang, english):
+    a, b = _pairs(lang, english)
+    edition = _rel(_edition(lang, english))
+    assert len(a.cells) == len(b.cells), (
+        f"{edition} has {len(b.cells)} cells, {_rel(english)} {len(a.cells)}: an edition has the "
+        "same cells as the English notebook")
+    problems = []
+    for i, (x, y) in enumerate(zip(a.cells, b.cells)):
+        if x.cell_type != y.cell_type or x.get("id") != y.get("id"):
+            problems.append(f"{_name(i, y)}: English has {_name(i, x)}")
+            continue
+        for key in ("nbgrader", "editable", "deletable", "tags"):
+            if x.metadata.get(key) != y.metadata.get(key):
+                problems.append(f"{_name(i, y)}: metadata {key!r} differs from English "
+                                f"({x.metadata.get(key)!r} vs {y.metadata.get(key)!r})")
+    assert not problems, f"{edition} is out of step with {_rel(english)}:\n" + "\n".join(problems)
+    assert notebook_language(b) == lang, f"{edition}: metadata {METADATA_KEY} must say {lang!r}"
+    assert notebook_language(a) == "en", f"{_rel(english)}: the English edition has no language mark"
+    assert a.metadata.get("kernelspec") == b.metadata.get("kernelspec"), edition
+
+
+@pytest.mark.parametrize("lang,english", PAIRS)
+def test_same_code(lang, english):
+    a, b = _pairs(lang, english)
+    problems = []
+    for i, (x, y) in enumerate(zip(a.cells, b.cells)):
+        if x.cell_type != "code" or y.cell_type != "code":
+            continue
+        if x.metadata.get("nbgrader", {}).get("solution"):
+            try:
+                same = _code_shape(x.source) == _code_shape(y.source)
+            except SyntaxError as exc:
+                problems.append(f"{_name(i, y)}: does not parse ({exc})")
+                continue
+            if not same:
+                problems.append(f"{_name(i, y)}: the answer cell's code differs from English "
+                                "(only strings and comments may)")
+        elif x.source != y.source:
+            problems.append(f"{_name(i, y)}: the course's code cells are the same in every "
+                            "edition, byte for byte (what they print is translated by "
+                            "attn_ref/i18n/<lang>.json)")
+    assert not problems, f"{_rel(_edition(lang, english))}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang,english", PAIRS)
+def test_same_equations_headings_and_numbers(lang, english):
+    a, b = _pairs(lang, english)
+    problems = []
+    for i, (x, y) in enumerate(zip(a.cells, b.cells)):
+        if x.cell_type != "markdown":
+            continue
+        if _equations(x.source) != _equations(y.source):
+            problems.append(f"{_name(i, y)}: display equations differ: English "
+                            f"{_equations(x.source)}, edition {_equations(y.source)}")
+        if TAG.findall(x.source) != TAG.findall(y.source):
+            problems.append(f"{_name(i, y)}: equation numbers differ")
+        if _headings(x.source) != _headings(y.source):
+            problems.append(f"{_name(i, y)}: headings differ: {_headings(x.source)} vs "
+                            f"{_headings(y.source)}")
+        allowed = NUMBERS_WRITTEN_DIFFERENTLY.get((lang, english.parent.name, y.get("id")), {})
+        en_n = _numbers(x.source) - set(allowed.get("en", ()))
+        ed_n = _numbers(y.source) - set(allowed.get(lang.split("-")[0], ()))
+        if en_n != ed_n:
+            problems.append(f"{_name(i, y)}: numbers only in English {sorted(en_n - ed_n)}, only "
+                            f"in the edition {sorted(ed_n - en_n)}")
+    assert not problems, f"{_rel(_edition(lang, english))}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("lang,english", PAIRS)
+def test_prose_is_translated_and_follows_the_glossary(lang, english):
+    a, b = _pairs(lang, english)
+    en_md = "\n".join(c.source for c in a.cells if c.cell_type == "markdown")
+    ed_md = "\n".join(c.source for c in b.cells if c.cell_type == "markdown")
+    problems = [f"{_name(i, y)}: not translated (no Chinese in it)"
+                for i, y in enumerate(b.cells)
+                if y.cell_type == "markdown" and re.search("[A-Za-z]{3}", y.source)
+                and not CJK.search(y.source)]
+    for row in glossary():
+        if not re.search(rf"(?<![\w-]){re.escape(row['en'])}", en_md, re.I):
+            continue
+        at = ed_md.find(row["zh"])
+        if at < 0:
+            problems.append(f"the English uses {row['en']!r}; the glossary's {row['zh']!r} is "
+                            "missing")
+        elif row["first"] and not re.match(rf"\s*[（(]\s*{re.escape(row['en'])}",
+                                           ed_md[at + len(row["zh"]):], re.I):
+            problems.append(f"the first {row['zh']!r} needs the English term in brackets: "
+                            f"{row['zh']}（{row['en']}）")
+    assert not problems, f"{_rel(_edition(lang, english))}:\n" + "\n".join(problems)
+
+
+def _shown_strings(source: str) -> list[str]:
+    """The names and hints a test cell passes to the visible-test helpers (expect_*), the
+    messages it raises and the texts it prints."""
+    out = []
+    tree = ast.parse("\n".join("" if ln.strip().startswith(("%", "!")) else ln
+                               for ln in source.splitlines()))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "").startswith("expect_"):
+            args = list(node.args[2:] if node.func.id != "expect_answer" else node.args[2:3])
+            if node.func.id == "expect_defined":
+                args = []
+            args += [k.value for k in node.keywords if k.arg in ("hint", "name")]
+            out += [a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "print":
+            out += [a.value for a in node.args if isinstance(a, ast.Constant)
+                    and isinstance(a.value, str)]
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and node.exc.args \
+                and isinstance(node.exc.args[0], ast.Constant) and getattr(node.exc.func, "id", "") == "AssertionError":
+            out.append(node.exc.args[0].value)
+    return out
+
+
+def _words(text: str) -> bool:
+    """Whether ``text`` says something in English (not only code: ``squeeze(x).shape``,
+    ``channels=64, reduction=16``), so that a learner of another edition needs it translated."""
+    bare = re.sub(r"\w+=\S+", " ", re.sub(r"\([^()]*\)|\[[^\]]*\]", " ", text))
+    return re.search(r"[A-Za-z]{2,}\s+[A-Za-z]{2,}", bare) is not None
+
+
+def test_words_tells_prose_from_code():
+    assert _words("squeeze of the ramp") and _words("x of shape (2, 3), float64")
+    assert not _words("se_param_count(64, 16, bias=False)")
+    assert not _words("channels=64, reduction=16, bias=True") and not _words("squeeze(x)")
+
+
+@pytest.mark.parametrize("lang,english", PAIRS)
+def test_every_message_a_learner_sees_is_in_the_catalogue(lang, english):
+    from attn_ref.grading.registry import all_checks
+
+    a, _ = _pairs(lang, english)
+    messages, _templates = catalogue(lang)
+    missing = []
+    for i, cell in enumerate(a.cells):
+        if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
+            missing += [f"{_name(i, cell)}: {s!r}" for s in _shown_strings(cell.source)
+                        if _words(s) and tr(s, lang) == s]
+    chapter = english.stem
+    for check in all_checks(chapter).values():
+        texts = [check.title, check.points_hint, *[m.hint for m in check.mistakes()],
+                 *[c.label for c in check.cases()]]
+        missing += [f"check {check.id}: {t!r}" for t in texts if _words(t) and tr(t, lang) == t]
+    assert not missing, (f"attn_ref/i18n/{lang}.json lacks what chapter {english.parent.name} "
+                         "shows a learner:\n" + "\n".join(missing))
+
+
+def test_catalogue_templates_keep_their_fields():
+    for lang in EDITIONS:
+        data = json.loads((ROOT / "attn_ref" / "i18n" / f"{lang}.json").read_text(encoding="utf-8"))
+        for en, zh in data["templates"].items():
+            assert sorted(re.findall(r"\{(\w+)\}", en)) == sorted(re.findall(r"\{(\w+)\}", zh)), en
+        for en, zh in data["messages"].items():
+            assert zh.strip() and zh != en, f"{lang}.json: {en!r} has no translation"
+
+
+@pytest.mark.parametrize("lang", EDITIONS)
+def test_releases_keep_editions_apart(lang):
+    """course/<lang>/<a>/ is what nbgrader makes of solutions/<lang>/<a>/ (tests/test_course.py
+    checks the release as a whole): no solutions or hidden tests in it, and no edition inside the
+    English release."""
+    for a in edition_assignments(SOLUTIONS, lang):
+        for src in sorted((SOLUTIONS / lang / a).glob("*.ipynb")):
+            released = COURSE / lang / a / src.name
+            assert released.exists(), f"{_rel(released)} is missing: run `make release`"
+            text = "\n".join(c.source for c in nbformat.read(released, as_version=4).cells)
+            for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", 'grade("'):
+                assert marker not in text, f"{_rel(released)} holds {marker!r}"
+            answers = [c.source.split("### BEGIN SOLUTION")[1].split("### END SOLUTION")[0].strip()
+                       for c in nbformat.read(src, as_version=4).cells
+                       if "### BEGIN SOLUTION" in c.source]
+            for ans in answers:
+                assert ans not in text, f"{_rel(released)} holds a solution: {ans[:60]!r}"
+            assert notebook_language(released) == lang
+    for folder in COURSE.glob("*/"):
+        assert not (folder / lang).exists(), f"{_rel(folder / lang)}: an edition inside a release"
+
+
+# --- what a learner of an edition sees in the kernel ------------------------------------------
+def _run_cells(nb, upto: str, env: dict, tmp_path, monkeypatch):
+    """Run the notebook's cells up to the cell ``upto`` (a grade id) in a fresh kernel whose
+    environment has ``env``; returns the notebook as run."""
+    from nbclient import NotebookClient
+
+    cells = []
+    for cell in nb.cells:
+        cells.append(cell)
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == upto:
+            break
+    nb.cells = cells
+    path = tmp_path / "se.ipynb"
+    nbformat.write(nb, path)
+    monkeypatch.delenv("ATTN_COURSE_LANG", raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v.replace("{path}", str(path)))
+    NotebookClient(nb, timeout=120, allow_errors=True, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    return nb
+
+
+def _text(cell) -> str:
+    out = []
+    for o in cell.get("outputs", []):
+        out += [o.get("text", ""), o.get("ename", ""), o.get("evalue", "")]  # printed, raised
+    return "\n".join(out)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env,want,unwanted", [
+    # JupyterLab names the notebook a kernel runs (JPY_SESSION_NAME): its edition's language
+    ({"JPY_SESSION_NAME": "{path}"}, "通道 0 的值是 0, 1, ..., 7：均值为 3.5", "their mean is"),
+    # `make lab COURSE_LANG=...` sets the language for every kernel
+    ({"ATTN_COURSE_LANG": "en", "JPY_SESSION_NAME": "{path}"}, "their mean is 3.5", "均值"),
+], ids=["notebook-metadata", "environment"])
+def test_a_learner_of_the_chinese_edition_sees_the_hint_in_chinese(env, want, unwanted, tmp_path,
+                                                                   monkeypatch):
+    released = COURSE / "zh-CN" / "01_se" / "se.ipynb"
+    if not released.exists():
+        pytest.skip("01_se has no Chinese edition")
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:        # bob_max_pool's mistake: the squeeze takes the maximum
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "squeeze":
+            cell.source = "def squeeze(x):\n    return x.amax(dim=(2, 3))\n"
+    nb = _run_cells(nb, "test_squeeze", env, tmp_path, monkeypatch)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squeeze")
+    text = _text(test)
+    assert "AssertionError" in text and want in text and unwanted not in text, text
+
+
+def test_the_class_report_has_its_headings_in_the_instructors_language():
+    """attn_grade.report writes its headings and table heads through tr (the language of the
+    instructor's process: ATTN_COURSE_LANG): every one of them is in each catalogue."""
+    from attn_grade import report
+    from attn_ref.i18n import set_language
+
+    tree = ast.parse((ROOT / "autograde" / "attn_grade" / "report.py").read_text())
+    shown = [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", "") == "tr" and n.args and isinstance(n.args[0], ast.Constant)]
+    heads = [e.value for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and getattr(n.func, "id", "") == "_table" and n.args and isinstance(n.args[0], ast.List)
+             for e in n.args[0].elts if isinstance(e, ast.Constant)]
+    assert len(shown) >= 7 and len(heads) >= 20, (shown, heads)
+    for lang in EDITIONS:
+        messages, _ = catalogue(lang)
+        assert not [h for h in shown + heads if h not in messages], lang
+    try:
+        set_language("zh-CN")
+        assert "<th>作业</th><th>平均分</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
+    finally:
+        set_language(None)
+    assert "<th>assignment</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
+
+
+def test_a_submission_is_graded_after_the_release_of_its_edition(tmp_path):
+    """attn_grade.editions.edition_of: by the notebook's metadata; where an editor dropped it
+    (Colab), by which release's markdown the notebook holds; English otherwise."""
+    from attn_grade.editions import edition_of, release_path
+
+    course = tmp_path / "course"
+    for lang, words in (("en", "Squeeze"), ("zh-CN", "挤压")):
+        path = release_path(course, "01_se", "se.ipynb", lang)
+        path.parent.mkdir(parents=True)
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {words}"),
+                                             nbformat.v4.new_code_cell("x = 1")])
+        if lang != "en":
+            nb.metadata[METADATA_KEY] = {"language": lang}
+        nbformat.write(nb, path)
+    zh = nbformat.read(release_path(course, "01_se", "se.ipynb", "zh-CN"), as_version=4)
+    assert edition_of(course, "01_se", "se.ipynb", zh) == "zh-CN"
+    zh.metadata = {}                                       # saved by Colab
+    assert edition_of(course, "01_se", "se.ipynb", zh) == "zh-CN"
+    en = nbformat.read(release_path(course, "01_se", "se.ipynb", "en"), as_version=4)
+    assert edition_of(course, "01_se", "se.ipynb", en) == "en"
+    # a chapter whose edition the class does not have is graded after the English release
+    zh.metadata[METADATA_KEY] = {"language": "zh-CN"}
+    assert edition_of(course, "02_eca", "eca.ipynb", zh) == "en"
+    assert release_path(course, "01_se", "se.ipynb", "zh-CN") == course / "zh-CN" / "01_se" / "se.ipynb"
+
+
+@pytest.mark.slow
+def test_a_correct_step_of_the_chinese_edition_says_so_in_chinese(tmp_path, monkeypatch):
+    released = COURSE / "zh-CN" / "01_se" / "se.ipynb"
+    if not released.exists():
+        pytest.skip("01_se has no Chinese edition")
+    nb = nbformat.read(released, as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "squeeze":
+            cell.source = ("def squeeze(x):\n    print('my own line')\n"
+                           "    return x.mean(dim=(2, 3))\n")
+    nb = _run_cells(nb, "test_squeeze", {"JPY_SESSION_NAME": "{path}"}, tmp_path, monkeypatch)
+    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_squeeze")
+    text = _text(test)
+    assert "通过：斜坡输入的挤压（最大绝对误差" in text, text
+    assert "这一步的可见测试全部通过；提交后隐藏测试也通过，就得到这 2 分。" in text, text
+    assert "Every visible test" not in text and "my own line" in text, text   # the learner's own stay
