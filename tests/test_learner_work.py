@@ -13,7 +13,11 @@ import pytest
 from attn_grade import pipeline, workfolder
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted(p.name for p in (ROOT / "course").iterdir() if p.is_dir())
+from attn_ref.i18n import LANGUAGES
+
+# the English chapters; course/zh-CN/ holds the Chinese edition's release (make lab COURSE_LANG=zh-CN)
+CHAPTERS = sorted(p.name for p in (ROOT / "course").iterdir()
+                  if p.is_dir() and p.name not in LANGUAGES)
 
 
 def _type_answers(work: Path, chapters=CHAPTERS) -> dict[str, dict[str, str]]:
@@ -54,6 +58,17 @@ def test_first_use_copies_the_release_and_a_second_changes_nothing(tmp_path):
     before = _snapshot(tmp_path / "work")
     assert workfolder.update(ROOT / "course", tmp_path / "work") == []
     assert _snapshot(tmp_path / "work") == before
+    # another edition's release, kept under course/, is not this learner's
+    assert sorted(p.name for p in (tmp_path / "work").iterdir() if p.is_dir()) == CHAPTERS
+
+
+def test_the_chinese_edition_fills_its_own_folder(tmp_path):
+    zh = ROOT / "course" / "zh-CN"
+    workfolder.update(zh, tmp_path / "work-zh-CN")
+    released = sorted(p.relative_to(zh).as_posix() for p in zh.rglob("*.ipynb"))
+    assert released, "course/zh-CN/ holds no notebook"
+    assert sorted(p.relative_to(tmp_path / "work-zh-CN").as_posix()
+                  for p in (tmp_path / "work-zh-CN").rglob("*.ipynb")) == released
 
 
 def test_a_course_update_never_writes_over_the_learners_answers(tmp_path):

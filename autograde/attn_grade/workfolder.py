@@ -41,8 +41,13 @@ def _sha(data: bytes) -> str:
 
 
 def _released(course: Path) -> dict[str, Path]:
+    """The release's files by their path under ``course``; the other editions' releases kept
+    under it (``course/zh-CN/`` beside the English chapters) are not part of this edition."""
+    from attn_ref.i18n import LANGUAGES
+
     return {p.relative_to(course).as_posix(): p for p in sorted(course.rglob("*"))
-            if p.is_file() and not SKIP & set(p.relative_to(course).parts)}
+            if p.is_file() and not SKIP & set(p.relative_to(course).parts)
+            and p.relative_to(course).parts[0] not in LANGUAGES}
 
 
 def _committed_sha(path: Path) -> str | None:
