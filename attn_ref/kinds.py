@@ -9,7 +9,7 @@ memory-traffic model and speed goal (:class:`Traffic`; :mod:`attn_ref.profiling`
 chapter and the bench look kinds up here instead of keeping their own tables.
 
 Adding a module: write its file, end it with a ``KIND``, and add the file's name to
-:data:`MODULE_FILES` below (README.md, "Adding a module").
+:data:`MODULE_FILES` below (site/use/adding-a-module.md, "Adding a module").
 
 Constructor vocabulary, shared by every module: ``channels`` (C, first and positional),
 ``reduction`` (r, the bottleneck ratio), ``kernel_size`` (the side of the module's one
@@ -40,7 +40,7 @@ class Traffic:
     gates: ``gates(B, C, H, W)``: the number of elements of each gate that the scaling pass
         multiplies x by, one entry per gate (SE: ``(B*C,)``; CA: ``(B*C*H, B*C*W)``).
     speed_goal: the project's goal for eager inference on CPU, as a multiple of copying x
-        (``make bench``; README, *Speed*), or None.
+        (``make bench``; site/use/speed.md), or None.
     """
     pooling_passes: int
     gates: Callable[[int, int, int, int], tuple[int, ...]]

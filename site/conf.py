@@ -1,4 +1,4 @@
-"""Sphinx configuration of the course site (`make site`; README, *The course as a site*).
+"""Sphinx configuration of the course site (`make site`; site/teach/site.md, *The course as a site*).
 
 The site is built from the chapters themselves: `make site` lays out build/site-src/ with links
 to this folder's pages and to the released notebooks in course/ (the learner's version: stubs, no

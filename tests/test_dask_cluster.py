@@ -1,5 +1,5 @@
-"""Grading on many machines, here on one: README's recipe ("Parallel grading, PostgreSQL, many
-machines") run as it is written, on 127.0.0.1. A real ``dask scheduler`` and, as a separate
+"""Grading on many machines, here on one: the recipe of site/teach/parallel.md ("Parallel
+grading, PostgreSQL, many machines") run as it is written, on 127.0.0.1. A real ``dask scheduler`` and, as a separate
 command, ``dask worker ... --nthreads 1 --nworkers 2`` (two worker processes) are started from
 the venv's bin/ without the venv on PATH, in a folder of their own (not the class folder), and
 ``attn-grade autograde --scheduler tcp://127.0.0.1:PORT`` grades sample submissions of chapter 1
@@ -71,7 +71,7 @@ def _cell_scores(root: Path) -> dict[str, dict[str, float]]:
 
 @pytest.fixture
 def dask_cluster(tmp_path):
-    """README's two commands: a scheduler, and two worker processes of one thread each, in
+    """The recipe's two commands: a scheduler, and two worker processes of one thread each, in
     tmp/cluster with the venv not on PATH; yields the scheduler's address and the worker
     command's process. Everything they started is stopped afterwards."""
     folder = tmp_path / "cluster"

@@ -30,7 +30,7 @@ def test_requirements_and_environment_agree():
 
 
 def test_torch_is_pinned_to_the_cpu_build_on_disk():
-    # a looser requirement pulls a multi-GB CUDA build; see README
+    # a looser requirement pulls a multi-GB CUDA build; see site/teach/dependencies.md
     assert _pins((ROOT / "requirements.txt").read_text().splitlines())["torch"] == "2.13.0"
 
 

@@ -746,7 +746,7 @@ def _client(scheduler: str):
         client.close()
         raise SystemExit(f"no Dask worker joined the scheduler at {scheduler} within "
                          f"{SCHEDULER_WAIT} s; start one with `dask worker {scheduler}` "
-                         "(README: Parallel grading, PostgreSQL, many machines)") from None
+                         "(see site/teach/parallel.md)") from None
     return client
 
 

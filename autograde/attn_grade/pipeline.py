@@ -393,7 +393,7 @@ def autograde_all(workers: int = 1, scheduler: str | None = None) -> dict[tuple[
     if unboxed:
         print(f"WARNING: {unboxed} submission(s) were graded without the sandbox "
               "(no usable `unshare` or user namespaces here): their code could read or change "
-              "files of the grader. See README, 'The grading sandbox'.")
+              "files of the grader. See site/teach/sandbox.md, 'The grading sandbox'.")
     return outcome
 
 
