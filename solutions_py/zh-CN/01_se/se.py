@@ -173,6 +173,9 @@ y = se(x)
 expect_shape(y, (2, 32, 5, 7), "SqueezeExcitation(32, 8)(x).shape", hint="the block keeps the shape of x.")
 expect_equal(sum(p.numel() for p in se.parameters()), 2 * 32 * 4 + 4 + 32, "number of parameters",
              hint="bottleneck of 32 // 8 = 4 units: W1 (4, 32), b1 (4), W2 (32, 4), b2 (32).")
+expect_equal(sum(p.numel() for p in SqueezeExcitation(12, reduction=5).parameters()),
+             2 * 12 * 2 + 2 + 12, "number of parameters of SqueezeExcitation(12, reduction=5)",
+             hint="the bottleneck has channels // reduction = 12 // 5 = 2 units: round down, not up.")
 ratio = y / x                                    # the gate, repeated at every position
 expect_close(ratio, ratio[:, :, :1, :1].expand_as(ratio), "one gate per channel at every position",
              hint="multiply each channel by one number s_c, broadcast over H and W (eq. 3).")
@@ -318,7 +321,16 @@ plot_gates(gates, labels, title="hand-set weights: s_c = σ(α (z_c − mean z))
 plt.show()
 
 # %% [markdown]
-# 现在是统计量在驱动门控：砖墙的能量集中在水平和竖直方向（θ = 0°, 90°），草地在大多数方向上偏好细波长（λ = 4），宇航员图像则偏好较粗的波长（λ = 8）。下面是宇航员图像的十二张特征图经过模块前后的样子，用同一个色标：门控值小的通道变淡了。
+# 现在是统计量在驱动门控，每张图像偏好的通道各不相同。偏好哪些通道，下面由同一组门控值算出、用文字列出（输出沿用英文：`largest` 后是门控值最大的三个通道及其门控值，`above ½` 后是每个波长 λ 下门控值高于 ½ 的方向 θ，`none` 表示没有；λ = 4 是细波长）：
+
+# %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
+# NBVAL_CHECK_OUTPUT
+from attn_ref.plots import describe_gates
+
+print("\n".join(describe_gates(gates, labels)))
+
+# %% [markdown]
+# 下面是宇航员图像的十二张特征图经过模块前后的样子，用同一个色标：门控值小的通道变淡了。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-06", "locked": true, "schema_version": 3, "solution": false, "task": false}
 with torch.no_grad():
