@@ -82,3 +82,20 @@ def test_the_glossary_is_read():
         {k: v for k, v in rows[1].items() if k != "note"}
     assert len({r["en"].lower() for r in rows}) == len(rows)        # each term once
     assert all(r["zh"] and r["zh"] != r["en"] for r in rows)
+
+
+def test_the_dtype_test_speaks_the_learners_language(capsys):
+    """expect_dtype (ECA's gate, the reachability matrix) passes and fails in Chinese too."""
+    import torch
+
+    from attn_ref.grading.visible import expect_dtype
+
+    set_language("zh-CN")
+    expect_dtype(torch.zeros(2), torch.float32, "s")
+    assert capsys.readouterr().out.strip() == "通过：s 的数据类型为 torch.float32"
+    with pytest.raises(AssertionError) as failed:
+        expect_dtype(torch.zeros(2, dtype=torch.float64), torch.float32, "s", "cast the weight")
+    assert "期望数据类型为 torch.float32，实际为 torch.float64" in str(failed.value)
+    with pytest.raises(AssertionError) as failed:
+        expect_dtype([0.0], torch.float32, "s")
+    assert "期望数据类型为 torch.float32 的张量，实际得到 list" in str(failed.value)

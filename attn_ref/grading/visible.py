@@ -53,6 +53,8 @@ def expect_dtype(got: Any, dtype: Any, name: str, hint: str = "") -> None:
     (inputs of mixed dtypes make code that does not cast them raise)."""
     import torch
 
+    _translated_prints()
+
     if callable(got):
         try:
             got = got()
@@ -62,7 +64,7 @@ def expect_dtype(got: Any, dtype: Any, name: str, hint: str = "") -> None:
         raise _fail(name, hint, f"expected a tensor of dtype {dtype}, got a {type(got).__name__}")
     if got.dtype != dtype:
         raise _fail(name, hint, f"expected dtype {dtype}, got {got.dtype}")
-    print(f"ok: {name} has dtype {dtype}")
+    print(tr(f"ok: {name} has dtype {dtype}"))
 
 
 def expect_close(got: Any, expected: Any, name: str, hint: str = "",
