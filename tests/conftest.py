@@ -14,6 +14,9 @@ NEEDS = (
     ("sandbox", "user namespaces (the grading sandbox)", _USERNS),
     ("user namespaces", "user namespaces (the grading sandbox)", _USERNS),
     ("CUDA", "a CUDA device", "runs only on a machine with an NVIDIA GPU"),
+    ("not translated", "a chapter's edition in another language, not written yet",
+     "nothing to install: python -m attn_grade.editions <lang> <chapter> starts it "
+     "(site/learn/languages.md)"),
 )
 
 
