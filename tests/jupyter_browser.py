@@ -81,3 +81,23 @@ def serve(app: str, root_dir: Path, log: Path, args=(), cwd: Path | None = None,
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@contextlib.contextmanager
+def make_lab(chapter: Path, tmp: Path, **extra: str):
+    """JupyterLab as ``make lab`` starts it (``lab/jupyter_lab_config.py``, run from the checkout)
+    on a scratch folder ``tmp/course`` holding a copy of the released ``chapter``; the learner's
+    own settings, workspaces and custom CSS (~/.jupyter) stay out of it. ``extra`` goes into the
+    server's environment (``ATTN_COURSE_LANG="zh-CN"`` as ``make lab COURSE_LANG=zh-CN`` sets
+    it). Yields the base URL."""
+    import shutil
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp / "course").mkdir()
+    shutil.copytree(chapter, tmp / "course" / chapter.name)
+    environ = env(JUPYTER_CONFIG_DIR=str(tmp / "config"), **extra)
+    args = [f"--config={root / 'lab' / 'jupyter_lab_config.py'}",
+            f"--LabApp.user_settings_dir={tmp / 'settings'}",
+            f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
+    with serve("lab", tmp / "course", tmp / "lab.log", args, cwd=root, environ=environ) as base:
+        yield base

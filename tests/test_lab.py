@@ -10,7 +10,6 @@ deleted, that no menu or toolbar entry is blank or left over from a disabled ext
 press nbgrader's *Validate*.
 """
 import json
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -81,15 +80,8 @@ def page(tmp_path_factory):
     from playwright.sync_api import sync_playwright
 
     tmp = tmp_path_factory.mktemp("lab")
-    (tmp / "course").mkdir()
-    shutil.copytree(ROOT / "course" / CHAPTER, tmp / "course" / CHAPTER)
-    # the learner's own settings, workspaces and custom CSS (~/.jupyter) stay out of it
-    env = jupyter_browser.env(JUPYTER_CONFIG_DIR=str(tmp / "config"))
-    args = [f"--config={ROOT / 'lab' / 'jupyter_lab_config.py'}",
-            f"--LabApp.user_settings_dir={tmp / 'settings'}",
-            f"--LabApp.workspaces_dir={tmp / 'workspaces'}"]
-    with jupyter_browser.serve("lab", tmp / "course", tmp / "lab.log", args, cwd=ROOT,
-                               environ=env) as base, sync_playwright() as p:
+    with jupyter_browser.make_lab(ROOT / "course" / CHAPTER, tmp) as base, \
+            sync_playwright() as p:
         browser = jupyter_browser.launch(p)
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         pg.goto(f"{base}/lab/tree/{CHAPTER}/{NOTEBOOK}")

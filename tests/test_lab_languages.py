@@ -3,7 +3,6 @@
 menus are in Chinese (its zh-CN language pack, the default locale from lab/settings/zh-CN), the
 chapter's prose is the Chinese edition's, and Run All ends with the summary in Chinese."""
 import json
-import shutil
 import time
 import urllib.request
 from pathlib import Path
@@ -33,15 +32,8 @@ def test_the_chinese_edition_in_jupyterlab(tmp_path):
         pytest.skip("no Chinese edition of 01_se")
     from playwright.sync_api import sync_playwright
 
-    (tmp_path / "course").mkdir()
-    shutil.copytree(ROOT / "course" / "zh-CN" / CHAPTER, tmp_path / "course" / CHAPTER)
-    env = jupyter_browser.env(JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-                              ATTN_COURSE_LANG="zh-CN")
-    args = [f"--config={ROOT / 'lab' / 'jupyter_lab_config.py'}",
-            f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}"]
-    with jupyter_browser.serve("lab", tmp_path / "course", tmp_path / "lab.log", args, cwd=ROOT,
-                               environ=env) as base, sync_playwright() as p:
+    with jupyter_browser.make_lab(ROOT / "course" / "zh-CN" / CHAPTER, tmp_path,
+                                  ATTN_COURSE_LANG="zh-CN") as base, sync_playwright() as p:
         browser = jupyter_browser.launch(p)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{base}/lab/tree/{CHAPTER}/{NOTEBOOK}")
