@@ -47,6 +47,20 @@ def env(**extra: str) -> dict:
     return e
 
 
+def wait_until_up(proc: subprocess.Popen, url: str, log: Path, what: str) -> None:
+    """Until ``url`` answers (two minutes at most); fail with the end of ``log`` where the
+    process ``proc`` exits first or never answers."""
+    for _ in range(240):
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited:\n" + log.read_text()[-3000:])
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"{what} did not answer:\n" + log.read_text()[-3000:])
+
+
 @contextlib.contextmanager
 def serve(app: str, root_dir: Path, log: Path, args=(), cwd: Path | None = None,
           environ: dict | None = None):
@@ -61,18 +75,7 @@ def serve(app: str, root_dir: Path, log: Path, args=(), cwd: Path | None = None,
             cwd=cwd or root_dir, env=environ or env(), stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(240):
-                if proc.poll() is not None:
-                    break
-                try:
-                    urllib.request.urlopen(f"{base}/api/status", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                pytest.fail(f"jupyter {app} did not start:\n" + log.read_text()[-2000:])
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter {app} exited:\n" + log.read_text()[-2000:])
+            wait_until_up(proc, f"{base}/api/status", log, f"jupyter {app}")
             yield base
         finally:
             proc.terminate()

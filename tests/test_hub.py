@@ -28,7 +28,6 @@ import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -155,15 +154,7 @@ def hub(tmp_path_factory):
     url = f"http://127.0.0.1:{port}"
     phase("jupyterhub starts")
     try:
-        for _ in range(240):
-            assert proc.poll() is None, "jupyterhub exited:\n" + log.read_text()[-3000:]
-            try:
-                urllib.request.urlopen(f"{url}/hub/api", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("jupyterhub did not answer:\n" + log.read_text()[-3000:])
+        jupyter_browser.wait_until_up(proc, f"{url}/hub/api", log, "jupyterhub")
         yield url, passwords, log
     finally:
         proc.send_signal(signal.SIGTERM)         # the hub stops the proxy and every user's server
