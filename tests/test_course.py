@@ -161,6 +161,37 @@ def test_feedback_of_the_chinese_edition_is_in_chinese(graded_copy):
     assert "挤压与激励" in zh and "挤压与激励" not in en
 
 
+@pytest.mark.slow
+def test_every_chinese_twin_gets_its_mistakes_hints_in_chinese(graded_copy):
+    """Each sample that hands in an English sample's answers in the Chinese edition ("twin"):
+    its feedback gives the hint of every mistake its twin was written to make in Chinese (the
+    catalogue's translation, attn_ref/i18n/zh-CN.json), and never the English hint."""
+    import html
+
+    from attn_ref.grading.registry import all_checks
+    from attn_ref.i18n import tr
+
+    tmp, _ = graded_copy
+    twins = {s: spec for s, spec in pipeline.expected_samples().items()
+             if spec.get("edition") == "zh-CN" and spec.get("twin")}
+    assert len(twins) >= 2, twins
+    for student, spec in twins.items():
+        for a, steps in spec["mistakes"].items():
+            chapter = next((ROOT / "solutions" / a).glob("*.ipynb")).stem
+            page = html.unescape(next((tmp / "autograde" / "feedback" / student / a).glob(
+                "*.html")).read_text())
+            for names in steps.values():
+                for name in names:
+                    hints = {m.hint for c in all_checks(chapter).values() for m in c.mistakes()
+                             if m.name == name}
+                    assert hints, f"{a}: no check knows a mistake {name!r}"
+                    assert all(tr(h, "zh-CN") != h for h in hints), f"{a} {name!r}: not translated"
+                    assert any(tr(h, "zh-CN") in page for h in hints), (
+                        f"{student}/{a}: no Chinese hint for {name!r}")
+                    assert not any(h in page for h in hints), (
+                        f"{student}/{a}: English hint for {name!r}")
+
+
 def _declared_mistakes():
     """(assignment, step, mistake name) -> the sample learners whose sample.json says they were
     written to make it: what the class report must count, derived from the samples alone."""

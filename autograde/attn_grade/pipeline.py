@@ -216,7 +216,10 @@ def expected_samples() -> dict:
     the instructor's answers typed in, and ``"edits": {assignment: [edit, ...]}`` then changes
     the notebook as an editor or a learner's hands would (see attn_grade.edits);
     ``"edition": "zh-CN"`` hands in that language's edition instead of the English one
-    (attn_grade.editions), graded as the same assignment.
+    (attn_grade.editions), graded as the same assignment; ``"twin": <sample>`` types in that
+    sample's answers (its ``<assignment>.py``) and expects its scores and mistakes, unless the
+    spec gives its own: a learner of another edition who makes the same mistakes as an English
+    one earns the same score.
     """
     full = {a: {k: v for p in sorted((SOLUTIONS / a).glob("*.ipynb"))
                 for k, v in _cells_of(p, lambda m: m["points"]).items()} for a in assignments()}
@@ -229,6 +232,11 @@ def expected_samples() -> dict:
     }
     for spec_file in sorted(SAMPLES.glob("*/sample.json")):
         spec = json.loads(spec_file.read_text())
+        if "twin" in spec:
+            twin = json.loads((SAMPLES / spec["twin"] / "sample.json").read_text())
+            for key in ("scores", "mistakes", "base"):
+                if key in twin:
+                    spec.setdefault(key, twin[key])
         spec.setdefault("base", "release")
         samples[spec_file.parent.name] = spec
     return samples
@@ -278,7 +286,7 @@ def build_samples(dest: Path | None = None, only: list[str] | None = None) -> li
             if only and a not in only:
                 continue
             replacements = {}
-            cell_file = SAMPLES / student / f"{a}.py"
+            cell_file = SAMPLES / spec.get("twin", student) / f"{a}.py"
             if cell_file.exists():
                 replacements = parse_cells(cell_file)
             out_dir = dest / student / a
