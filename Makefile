@@ -83,13 +83,23 @@ hub:
 
 ## site: the course as a static site in build/site/ (site/conf.py): the released notebooks of
 ## course/ executed (cached in build/.jupyter_cache), the pages of site/, attn_ref's API; no network
-## at build time or in the pages. Ends with the path of its index.html
+## at build time or in the pages. Each edition in another language (site/<lang>/ and
+## course/<lang>/) is built the same way into build/site/<lang>/, its pages at the same names, each
+## page linking its other language. Ends with the path of its index.html
+SITE_EDITIONS := zh-CN
 site: venv
-	rm -rf build/site-src && mkdir -p build/site-src
+	rm -rf build/site-src $(addprefix build/site-src-,$(SITE_EDITIONS)) && mkdir -p build/site-src
 	@# a fresh copy of the pages and of the released notebooks (conf.py stays in site/, -c)
-	cp -R site/. build/site-src/ && rm build/site-src/conf.py
+	cp -R site/. build/site-src/ && rm -r build/site-src/conf.py $(addprefix build/site-src/,$(SITE_EDITIONS))
 	for nb in course/*/*.ipynb; do mkdir -p build/site-src/$$(dirname $$nb) && cp $$nb build/site-src/$$nb; done
 	$(BIN)/sphinx-build -q -j auto -c site -b html build/site-src build/site
+	@# each edition: its pages and its release, laid out as course/<a>/<n>.ipynb
+	for lang in $(SITE_EDITIONS); do \
+	  src=build/site-src-$$lang && mkdir -p $$src && cp -R site/$$lang/. $$src/ && \
+	  for nb in course/$$lang/*/*.ipynb; do rel=$${nb#course/$$lang/}; \
+	    mkdir -p $$src/course/$$(dirname $$rel) && cp $$nb $$src/course/$$rel; done && \
+	  SITE_LANG=$$lang $(BIN)/sphinx-build -q -j auto -c site -b html $$src build/site/$$lang || exit 1; \
+	done
 	@echo "$(abspath build/site/index.html)"
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding

@@ -20,6 +20,21 @@ from docutils import nodes
 ROOT = Path(__file__).resolve().parents[1]          # the repository (this file is site/conf.py)
 SITE_SRC = ROOT / "site"
 
+# --- the language of this build -----------------------------------------------------------------
+# The site is built once per language (make site): English from site/ and course/<a>/ into
+# build/site/, and each other edition (attn_grade.editions) from site/<lang>/ and
+# course/<lang>/<a>/ into build/site/<lang>/ with the same page names, so that a page's other
+# language is the same path under the other root (language_switch below). SITE_LANG names the
+# build's language; Sphinx's own words (search, navigation) follow `language`.
+import os  # noqa: E402
+
+from attn_ref.i18n import normalise, tr  # noqa: E402
+
+SITE_LANG = normalise(os.environ.get("SITE_LANG", "en"))
+EDITIONS = ("zh-CN",)                                 # the languages other than English
+COURSE = ROOT / "course" if SITE_LANG == "en" else ROOT / "course" / SITE_LANG
+language = {"en": "en", "zh-CN": "zh_CN"}[SITE_LANG]
+
 project = "attention-course"
 author = "the attention-course authors"
 copyright = "the attention-course authors"
@@ -47,7 +62,10 @@ myst_heading_anchors = 3
 # (strip_stub_errors below). jupyter-cache keeps the results in build/.jupyter_cache, keyed on
 # the code: a rebuild with unchanged code executes nothing.
 nb_execution_mode = "cache"
-nb_execution_cache_path = str(ROOT / "build" / ".jupyter_cache")
+# one cache per language: jupyter-cache keys a notebook on its code, which is the same in every
+# edition, while what the cells print and draw is in the edition's language
+nb_execution_cache_path = str(ROOT / "build" / (".jupyter_cache" if SITE_LANG == "en"
+                                                else f".jupyter_cache-{SITE_LANG}"))
 nb_execution_allow_errors = True
 nb_execution_raise_on_error = False
 nb_execution_timeout = 900          # the network chapter's experiment takes about 2 minutes
@@ -63,6 +81,8 @@ nb_number_source_lines = False
 # --- maths: MathJax 2.7 from jupyter-server-mathjax, served from the site itself -------------------
 MATHJAX_SRC = Path(jupyter_server_mathjax.__file__).parent / "static"
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+if SITE_LANG != "en":       # build/site/<lang>/ uses the copy in build/site/_static/ (copy_assets)
+    mathjax_path = "../../_static/" + mathjax_path
 mathjax2_config = {
     "HTML-CSS": {"availableFonts": [], "webFont": "STIX-Web", "imageFont": None,
                  "preferredFont": None},
@@ -95,8 +115,10 @@ autosummary_generate = False
 napoleon_google_docstring = True
 napoleon_numpy_docstring = True
 
-CHAPTER_DOCS = sorted(p.relative_to(ROOT).with_suffix("").as_posix()
-                      for p in ROOT.glob("course/*/*.ipynb"))
+# the chapters of this build's language, as pages course/<a>/<n> (the edition's release
+# course/<lang>/<a>/<n>.ipynb is laid out at the same page name in its build)
+CHAPTER_DOCS = sorted("course/" + p.relative_to(COURSE).with_suffix("").as_posix()
+                      for p in COURSE.glob("*/*.ipynb"))
 CHAPTER_OF_NUMBER = {int(d.split("/")[1][:2]): d for d in CHAPTER_DOCS}
 
 
@@ -115,12 +137,14 @@ def strip_stub_errors(app, doctree):
             else:
                 words = (f"In the released notebook this cell stops with {name}: it needs your "
                          "answer to an exercise above. Once you have written it, the cell runs.")
+            words = tr(words, SITE_LANG)          # the catalogue's templates (attn_ref.i18n)
             note = nodes.container(classes=["stub-note"])
             note += nodes.paragraph(text=words)
             node.replace_self(note)
 
 
-CHAPTER_WORD = re.compile(r"\b([Cc]hapters?) ([1-7])\b")
+CHAPTER_WORD = re.compile(r"\b([Cc]hapters?) ([1-7])\b" if SITE_LANG == "en"
+                          else r"第\s*([1-7])\s*章")
 
 
 def link_chapters(app, doctree):
@@ -141,7 +165,7 @@ def link_chapters(app, doctree):
             continue
         new, pos = [], 0
         for m in CHAPTER_WORD.finditer(source):
-            target = CHAPTER_OF_NUMBER.get(int(m.group(2)))
+            target = CHAPTER_OF_NUMBER.get(int(m.group(m.lastindex)))
             if target is None or target == docname:
                 continue
             new.append(nodes.Text(source[pos:m.start()]))
@@ -169,10 +193,11 @@ def add_notebook_link(app, doctree):
     if docname not in CHAPTER_DOCS:
         return
     name = docname.split("/")[-1] + ".ipynb"
-    html = (f'<p class="chapter-download"><a href="{name}" download>Download this chapter\'s '
-            f'notebook ({name})</a> to work it in JupyterLab (<a href="../../learn/setup.html">'
-            'set-up</a>). Cells marked below stop with an error until you write the exercise '
-            'they need, as they do in your notebook.</p>')
+    html = ('<p class="chapter-download">' + tr(
+        f'<a href="{name}" download>Download this chapter\'s notebook ({name})</a> to work it in '
+        'JupyterLab (<a href="../../learn/setup.html">set-up</a>). Cells marked below stop with '
+        'an error until you write the exercise they need, as they do in your notebook.',
+        SITE_LANG) + '</p>')
     raw = nodes.raw("", html, format="html")
     sections = list(doctree.findall(nodes.section))
     if sections:
@@ -181,14 +206,16 @@ def add_notebook_link(app, doctree):
 
 
 def copy_assets(app, exc):
-    """Copy MathJax and each chapter's released notebook into the built site."""
+    """Copy MathJax (once, into the English build, which the other languages' builds inside it
+    share) and each chapter's released notebook into the built site."""
     if exc is not None or app.builder.format != "html":
         return
     out = Path(app.outdir)
-    shutil.copytree(MATHJAX_SRC, out / "_static" / "mathjax", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    if SITE_LANG == "en":
+        shutil.copytree(MATHJAX_SRC, out / "_static" / "mathjax", dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     for doc in CHAPTER_DOCS:
-        nb = ROOT / (doc + ".ipynb")
+        nb = COURSE / (doc.removeprefix("course/") + ".ipynb")
         (out / doc).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(nb, out / (doc + ".ipynb"))
 
@@ -223,7 +250,42 @@ def tagged_equations_as_written(app, doctree):
             node["nowrap"] = True
 
 
+def _has_page(lang: str, docname: str) -> bool:
+    """Whether the build of ``lang`` has the page ``docname`` (a page of site/ or site/<lang>/,
+    or a chapter of course/ or course/<lang>/)."""
+    pages = SITE_SRC if lang == "en" else SITE_SRC / lang
+    course = ROOT / "course" if lang == "en" else ROOT / "course" / lang
+    if docname.startswith("course/"):
+        return (course / (docname.removeprefix("course/") + ".ipynb")).is_file()
+    return (pages / (docname + ".md")).is_file()
+
+
+LANGUAGE_NAMES = {"en": "English", "zh-CN": "简体中文"}
+
+
+def language_switch(app, pagename, templatename, context, doctree):
+    """Put a line at the top of every page that links the same page in each other language, or,
+    where that language has no such page yet, its front page."""
+    if doctree is None or "body" not in context:
+        return
+    depth = pagename.count("/")
+    to_root = "../" * (depth + (SITE_LANG != "en"))        # from this page to build/site/
+    links = []
+    for lang in ("en", *EDITIONS):
+        if lang == SITE_LANG:
+            continue
+        folder = "" if lang == "en" else lang + "/"
+        if _has_page(lang, pagename):
+            href, title = f"{to_root}{folder}{pagename}.html", LANGUAGE_NAMES[lang]
+        else:
+            href = f"{to_root}{folder}index.html"
+            title = tr(f"{LANGUAGE_NAMES[lang]}: this page is not translated yet", lang)
+        links.append(f'<a href="{href}" hreflang="{lang}" lang="{lang}">{title}</a>')
+    context["body"] = f'<p class="language-switch">{" · ".join(links)}</p>\n' + context["body"]
+
+
 def setup(app):
+    app.connect("html-page-context", language_switch)
     app.connect("doctree-read", tagged_equations_as_written)
     app.connect("autodoc-process-docstring", plain_bars)
     logging.getLogger("sphinx.sphinx.directives.other").addFilter(_QuietEmptyGlob())

@@ -33,6 +33,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SITE = ROOT / "build" / "site"
 CHAPTERS = sorted(p.relative_to(ROOT).with_suffix(".html").as_posix()
                   for p in (ROOT / "course").glob("*/*.ipynb"))
+# each edition in another language is a site of its own at build/site/<lang>/, its chapters at the
+# same page names as the English ones: zh-CN/course/01_se/se.html is course/zh-CN/01_se/se.ipynb
+EDITION_CHAPTERS = {lang: sorted(f"{lang}/course/{p.relative_to(ROOT / 'course' / lang).with_suffix('.html').as_posix()}"
+                                 for p in (ROOT / "course" / lang).glob("*/*.ipynb"))
+                    for lang in ("zh-CN",)}
+ALL_CHAPTERS = CHAPTERS + [c for pages in EDITION_CHAPTERS.values() for c in pages]
+
+
+def _released(page: str) -> Path:
+    """The released notebook a chapter page of the site is made from."""
+    lang, _, rest = page.partition("/course/")
+    if rest:
+        return ROOT / "course" / lang / Path(rest).with_suffix(".ipynb")
+    return ROOT / Path(page).with_suffix(".ipynb")
 pytestmark = pytest.mark.slow
 
 # brings up the loopback interface of a fresh network namespace (it starts down), so that
@@ -108,12 +122,13 @@ def test_built_without_network(built_site):
 
 def test_every_chapter_is_a_page_with_its_notebook(built_site):
     assert CHAPTERS, "no chapters in course/"
-    for chapter in CHAPTERS:
+    assert EDITION_CHAPTERS["zh-CN"], "no chapters in course/zh-CN/"
+    for chapter in ALL_CHAPTERS:
         page = SITE / chapter
         assert page.is_file(), chapter
         notebook = page.with_suffix(".ipynb")
         assert notebook.is_file(), f"{chapter}: the notebook to download is missing"
-        released = ROOT / Path(chapter).with_suffix(".ipynb")
+        released = _released(chapter)
         assert notebook.read_bytes() == released.read_bytes(), f"{chapter}: not the released notebook"
         assert f'href="{notebook.name}"' in page.read_text(), f"{chapter}: no download link"
 
@@ -137,7 +152,8 @@ def _solution_lines() -> dict[tuple[str, str], tuple[str, set[str]]]:
     """Per chapter, the lines of the instructor's answers and hidden tests that the released
     notebook does not contain anywhere (its own code and text are allowed on the site)."""
     out = {}
-    for nb_path in sorted((ROOT / "solutions").glob("*/*.ipynb")):
+    for nb_path in sorted([*(ROOT / "solutions").glob("*/*.ipynb"),
+                           *(ROOT / "solutions").glob("*/*/*.ipynb")]):
         released = (ROOT / "course" / nb_path.relative_to(ROOT / "solutions")).read_text()
         released_text = "\n".join("".join(c["source"]) for c in json.loads(released)["cells"])
         for cell in json.loads(nb_path.read_text())["cells"]:
@@ -167,7 +183,7 @@ def test_no_solution_code_on_the_site(built_site):
     # (the instructor's pages may quote a hidden test's grade("se.squeeze", squeeze) call)
     leaks = [(page, line) for kind, lines in per_chapter.values() for line in lines
              for page, text in texts.items()
-             if line in text and (kind == "solution" or page.startswith("course/"))]
+             if line in text and (kind == "solution" or "course/" in page)]
     assert not leaks, leaks[:10]
 
 
@@ -194,6 +210,8 @@ PAGE_JS = """() => ({
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
     ids: [...document.querySelectorAll('[id]')].map(e => e.id),
     overflow: document.documentElement.scrollWidth - window.innerWidth,
+    lang: document.documentElement.lang,
+    switch: [...document.querySelectorAll('.language-switch a')].map(a => a.href),
 })"""
 
 
@@ -224,7 +242,7 @@ def crawl(server):
             for name in _pages():
                 page.goto(f"{server}/{name}", wait_until="load")
                 info = page.evaluate(PAGE_JS)
-                if name in CHAPTERS:
+                if name in ALL_CHAPTERS:
                     info["math"] = page.evaluate(MATH_JS)
                 results[name] = info
         finally:
@@ -233,20 +251,20 @@ def crawl(server):
 
 
 def test_no_request_leaves_127_0_0_1(crawl):
-    assert len(crawl["pages"]) >= len(CHAPTERS) + 10
+    assert len(crawl["pages"]) >= len(ALL_CHAPTERS) + 10
     assert not crawl["refused"], crawl["refused"][:10]
     assert not crawl["failed"], crawl["failed"][:10]
 
 
 def test_equations_render_on_every_chapter(crawl):
-    for chapter in CHAPTERS:
+    for chapter in ALL_CHAPTERS:
         math = crawl["pages"][chapter]["math"]
         assert math["loaded"], f"{chapter}: MathJax did not load"
         assert math["containers"] > 5, f"{chapter}: {math['containers']} equations"
         assert not math["unrendered"], (chapter, math["unrendered"])
         assert math["errors"] == 0, chapter
         # every \tag{n} of the chapter's source shows its number "(n)" in a rendered display
-        source = (ROOT / Path(chapter).with_suffix(".ipynb")).read_text()
+        source = _released(chapter).read_text()
         tags = set(re.findall(r"\\\\tag\{(\w+)\}", source))
         shown = " ".join(math["displays"])
         missing = [t for t in sorted(tags) if f"({t})" not in shown]
@@ -257,7 +275,7 @@ def test_every_image_loads(crawl):
     bad = [(name, img["src"]) for name, info in crawl["pages"].items()
            for img in info["images"] if not img["ok"]]
     assert not bad, bad[:10]
-    for chapter in CHAPTERS:
+    for chapter in ALL_CHAPTERS:
         assert crawl["pages"][chapter]["images"], f"{chapter}: no figure"
 
 
@@ -286,6 +304,40 @@ def test_landing_page_has_three_ways_in(crawl):
         assert any(urllib.parse.urlsplit(l).path.endswith("/" + target) for l in links), target
     for chapter in CHAPTERS:
         assert any(urllib.parse.urlsplit(l).path.endswith("/" + chapter) for l in links), chapter
+    # the Chinese front page: its learners' section and every chapter it has in Chinese
+    links = crawl["pages"]["zh-CN/index.html"]["links"]
+    assert any(urllib.parse.urlsplit(l).path.endswith("/zh-CN/learn.html") for l in links)
+    for chapter in EDITION_CHAPTERS["zh-CN"]:
+        assert any(urllib.parse.urlsplit(l).path.endswith("/" + chapter) for l in links), chapter
+
+
+def test_every_page_links_its_other_language(crawl):
+    """Each page of either language says its language (<html lang>) and links the same page in
+    the other language where that has it (every chapter with an edition, and back), else the other
+    language's front page; the link checker above sees that each target exists."""
+    base = crawl["base"] + "/"
+    pages = crawl["pages"]
+    zh = {n for n in pages if n.startswith("zh-CN/")}
+    assert len(zh) >= len(EDITION_CHAPTERS["zh-CN"]) + 5, sorted(zh)
+    problems = []
+    for name, info in pages.items():
+        if name.removeprefix("zh-CN/") in ("search.html", "genindex.html", "py-modindex.html"):
+            continue                                   # Sphinx's generated pages
+        other = name.removeprefix("zh-CN/") if name in zh else "zh-CN/" + name
+        want_lang = "zh-CN" if name in zh else "en"
+        if info["lang"] != want_lang:
+            problems.append(f"{name}: <html lang={info['lang']!r}>, not {want_lang!r}")
+        targets = [h[len(base):] for h in info["switch"] if h.startswith(base)]
+        if len(targets) != 1:
+            problems.append(f"{name}: {len(targets)} links to the other language")
+        elif other in pages and targets[0] != other:
+            problems.append(f"{name}: links {targets[0]}, not its other language {other}")
+        elif other not in pages and targets[0] != ("index.html" if name in zh else "zh-CN/index.html"):
+            problems.append(f"{name}: links {targets[0]} for a page the other language lacks")
+    assert not problems, problems[:20]
+    for chapter in EDITION_CHAPTERS["zh-CN"]:
+        english = chapter.removeprefix("zh-CN/")
+        assert english in pages and pages[english]["switch"][0] == base + chapter, chapter
 
 
 def test_search_and_a_phone_sized_screen(server):
@@ -309,7 +361,15 @@ def test_search_and_a_phone_sized_screen(server):
             hits = page.eval_on_selector_all("#search-results ul.search li a",
                                              "els => els.map(e => e.href)")
             assert any("01_se/se.html" in h for h in hits), hits[:10]
-            for name in ("index.html", "learn.html", "use/api.html", *CHAPTERS):
+            # the Chinese site's search cuts Chinese text into words (jieba)
+            page.goto(f"{server}/zh-CN/search.html?q=" + urllib.parse.quote("挤压"),
+                      wait_until="load")
+            page.wait_for_selector("#search-results ul.search li", timeout=30_000)
+            hits = page.eval_on_selector_all("#search-results ul.search li a",
+                                             "els => els.map(e => e.href)")
+            assert any("zh-CN/course/01_se/se.html" in h for h in hits), hits[:10]
+            for name in ("index.html", "learn.html", "use/api.html", *ALL_CHAPTERS,
+                         "zh-CN/index.html", "zh-CN/learn/setup.html"):
                 page.goto(f"{server}/{name}", wait_until="load")
                 overflow = page.evaluate(PAGE_JS)["overflow"]
                 assert overflow <= 1, f"{name} scrolls sideways by {overflow} px on a phone"
