@@ -1,29 +1,13 @@
 # %% [markdown]
-# # Chapter 2 — Efficient Channel Attention
+# # 第 2 章　ECA：高效的通道注意力（Channel Attention）
 #
-# *attention-course · chapter 2 · about 45 minutes*
+# *attention-course · 第 2 章 · 约 45 分钟*
 #
-# The SE block of chapter 1 computes its channel gate with two fully connected layers that squeeze
-# $C$ channels through a bottleneck of $C/r$ units. **Efficient Channel Attention** (ECA; Wang, Wu,
-# Zhu, Li, Zuo and Hu, CVPR 2020) asks two questions about that design: does the bottleneck help,
-# and does every channel need to talk to every other? Its answers — *no reduction* and *only
-# neighbouring channels* — turn the excitation into a 1-D convolution with a handful of weights
-# (at most 9) sliding along the channel descriptor. In ResNet-50 the released ECA blocks add fewer
-# than a hundred parameters in total (exercise 4 counts them), where SE adds millions, and reach 77.48 % top-1 on ImageNet against
-# SE's 76.71 % (ECA-Net, CVPR 2020 / arXiv v4, Table 3, the comparison of modules; its SE figure is
-# the one SENet reports in its own Table 2, copied by ECA rather than trained again).
+# 第 1 章的挤压与激励（Squeeze-and-Excitation，SE）模块用两个全连接层计算通道门控：$C$ 个通道先被压进只有 $C/r$ 个单元的瓶颈。**高效通道注意力**（Efficient Channel Attention，ECA；Wang、Wu、Zhu、Li、Zuo 和 Hu，CVPR 2020）对这个设计提出两个问题：瓶颈有用吗？每个通道都需要和其他所有通道交互吗？它的回答是*不降维*、*只和相邻通道交互*，于是激励变成沿通道描述子滑动的一维卷积，只有寥寥几个权重（最多 9 个）。在 ResNet-50 中，官方发布的 ECA 模块一共只增加不到一百个参数（练习 4 会算出来），而 SE 要增加几百万个；ECA 在 ImageNet 上的 top-1 准确率为 77.48 %，SE 为 76.71 %（ECA-Net，CVPR 2020 / arXiv v4，Table 3，各注意力模块的比较；其中 SE 的数字是 SENet 在它自己的 Table 2 中报告的，ECA 直接照抄，没有重新训练）。
 #
-# You will follow the paper's argument from SE to ECA, implement the rule that picks the kernel size
-# from the number of channels (rounding exactly as the official code does), the gate and the block,
-# count what they cost, and look at two consequences of a convolution over channels: the first and
-# last channels are treated differently, and the order of channels starts to matter.
+# 本章沿着论文的论证从 SE 走到 ECA：实现根据通道数选择卷积核大小的规则（取整方式与官方代码完全一致）、门控和整个模块，计算它们的开销，再看通道上的卷积带来的两个后果：首末两端的通道与其余通道受到的对待不同；通道的顺序开始变得重要。
 #
-# **How this notebook is graded.** Each exercise is a code cell with `raise NotImplementedError()`
-# to replace, followed by a locked test cell. The visible tests in that cell check a small case you
-# can verify by hand and tell you what differs. When you submit, the same cell also runs hidden
-# tests — many shapes, seeds and dtypes, compared with the course's reference package `attn_ref` —
-# and the verdict is reached outside your notebook's kernel. Restart the kernel and run all cells
-# before you submit: the notebook must run top to bottom.
+# **本笔记本怎样评分。** 每个练习是一个含 `raise NotImplementedError()` 的代码单元格，由你替换成自己的代码；它后面是一个锁定的测试单元格。测试单元格里的可见测试检查一个能手算验证的小例子，并告诉你哪里不对。提交后，同一个单元格还会运行隐藏测试：多种形状、随机种子和数据类型，结果与课程的参考实现包 `attn_ref` 比较，判定在你的笔记本内核之外完成。提交前请重启内核并运行全部单元格：笔记本必须能从头到尾运行。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -45,17 +29,15 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # %matplotlib inline
 
 # %% [markdown]
-# ## 1. What and why
+# ## 1. 是什么，为什么
 #
-# ECA keeps SE's squeeze and scale and replaces only the excitation:
+# ECA 保留 SE 的挤压和缩放，只替换激励：
 #
-# 1. **squeeze** — average each channel of $X \in \mathbb{R}^{C\times H\times W}$ over all positions
-#    into $z \in \mathbb{R}^C$, exactly as SE does;
-# 2. **excitation** — slide one 1-D convolution of $k$ weights along the channel axis of $z$, with
-#    zero padding so that $C$ values come out, and squash them with a sigmoid into $s\in(0,1)^C$;
-# 3. **scale** — multiply channel $c$ of $X$ by $s_c$.
+# 1. **挤压**（squeeze）：和 SE 完全一样，把 $X \in \mathbb{R}^{C\times H\times W}$ 的每个通道在所有位置上取平均，得到 $z \in \mathbb{R}^C$；
+# 2. **激励**（excitation）：沿 $z$ 的通道轴滑动一个含 $k$ 个权重的一维卷积，两端补零，使输出仍有 $C$ 个值，再用 Sigmoid 压缩到 $s\in(0,1)^C$；
+# 3. **缩放**（scale）：把 $X$ 的通道 $c$ 乘以 $s_c$。
 #
-# There is no bottleneck, no ReLU and no bias: the block has exactly $k$ parameters, whatever $C$ is.
+# 没有瓶颈，没有 ReLU，也没有偏置：无论 $C$ 是多少，模块都恰好只有 $k$ 个参数。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-01", "locked": true, "schema_version": 3, "solution": false, "task": false}
 block_diagram([("X", "C×H×W"), ("global\navg pool", "z ∈ ℝ^C"), ("1-D conv over\nchannels, k taps", "C"),
@@ -66,64 +48,44 @@ plt.show()
 
 
 # %% [markdown]
-# ## 2. Derivation
+# ## 2. 推导
 #
-# ### 2.1 From SE to ECA: what the bottleneck costs
+# ### 2.1 从 SE 到 ECA：瓶颈的代价
 #
-# Write the squeeze as in chapter 1,
+# 和第 1 章一样，把挤压写成
 #
 # $$ z_c \;=\; \frac{1}{H\,W}\sum_{i=1}^{H}\sum_{j=1}^{W} x_c(i, j), \qquad z\in\mathbb{R}^C, \tag{1}$$
 #
-# and every channel-attention gate as $s = \sigma(f(z))$ for some map $f:\mathbb{R}^C\to\mathbb{R}^C$.
-# SE uses $f(z) = W_2\,\delta(W_1 z)$ with $W_1 \in \mathbb{R}^{\frac{C}{r}\times C}$: channel $c$'s
-# gate depends on $z_c$ only *through* a projection to $C/r$ dimensions, so the correspondence
-# between a channel and its own weight is indirect. The paper (Sec. 3.2) tests this by trying
-# simpler maps $f$ in ResNet-50 on ImageNet. Its Table 2 (CVPR 2020 / arXiv v4), top-1 accuracy; the
-# SE row is SENet's own Table 2 figure, which ECA copies:
+# 并把所有通道注意力的门控都写成 $s = \sigma(f(z))$，其中 $f:\mathbb{R}^C\to\mathbb{R}^C$ 是某个映射。SE 取 $f(z) = W_2\,\delta(W_1 z)$，$W_1 \in \mathbb{R}^{\frac{C}{r}\times C}$：通道 $c$ 的门控只能*经过*一个到 $C/r$ 维的投影才依赖于 $z_c$，所以通道和它自己的权重之间的对应是间接的。论文（Sec. 3.2）在 ImageNet 上的 ResNet-50 里换用更简单的 $f$ 来检验这一点。下面是它的 Table 2（CVPR 2020 / arXiv v4），top-1 准确率；SE 一行是 SENet 自己 Table 2 中的数字，ECA 照抄过来：
 #
-# | variant | $f(z)$ | parameters per block | top-1 (%) |
+# | 变体 | $f(z)$ | 每个模块的参数量 | top-1 (%) |
 # |---|---|---|---|
-# | ResNet-50, no attention | — | 0 | 75.20 |
+# | ResNet-50，无注意力 | — | 0 | 75.20 |
 # | SE | $W_2\,\delta(W_1 z)$ | $2C^2/r$ | 76.71 |
 # | SE-Var1 | $z$ | 0 | 76.00 |
-# | SE-Var2 | $w \odot z$ (a diagonal matrix) | $C$ | 77.07 |
-# | SE-Var3 | $W z$ (one full matrix) | $C^2$ | 77.42 |
-# | ECA-NS | banded $W_k z$, eq. (2) | $k\,C$ | 77.35 |
-# | ECA | $\mathrm{C1D}_k(z)$, eq. (3), $k = 3$ | $k$ | 77.43 |
+# | SE-Var2 | $w \odot z$（对角矩阵） | $C$ | 77.07 |
+# | SE-Var3 | $W z$（一个完整矩阵） | $C^2$ | 77.42 |
+# | ECA-NS | 带状矩阵 $W_k z$，式 (2) | $k\,C$ | 77.35 |
+# | ECA | $\mathrm{C1D}_k(z)$，式 (3)，$k = 3$ | $k$ | 77.43 |
 #
-# Three readings. Even SE-Var1, a gate with no parameters at all ($s = \sigma(z)$), helps. SE-Var2,
-# which gives each channel one weight of its own and no interaction, beats SE with far fewer
-# parameters: *avoiding dimensionality reduction* matters. SE-Var3, a full matrix without reduction,
-# is better still: *cross-channel interaction* matters too. ECA looks for the cheapest $f$ that keeps
-# both properties.
+# 从表中可以读出三点。即使是完全没有参数的门控 SE-Var1（$s = \sigma(z)$）也有帮助。SE-Var2 给每个通道一个自己的权重、通道之间不交互，却以少得多的参数胜过 SE：*避免降维*很重要。SE-Var3 是不降维的完整矩阵，效果更好：*跨通道交互*也很重要。ECA 要找的，是同时保留这两点的最便宜的 $f$。
 #
-# ### 2.2 Local cross-channel interaction: the banded matrix
+# ### 2.2 局部跨通道交互：带状矩阵
 #
-# A full matrix lets every channel interact with every other, at $C^2$ parameters (over four
-# million at $C = 2048$). ECA keeps only the interactions between each channel and its $k$ nearest
-# neighbours: row $c$ of the matrix has non-zero entries only in columns $c - p, \dots, c + p$, with
-# $p = (k-1)/2$ and $k$ odd,
+# 完整矩阵让每个通道与所有其他通道交互，代价是 $C^2$ 个参数（$C = 2048$ 时超过四百万）。ECA 只保留每个通道与它最近的 $k$ 个邻居之间的交互：矩阵第 $c$ 行只在第 $c - p, \dots, c + p$ 列上有非零元素，其中 $p = (k-1)/2$，$k$ 为奇数，
 #
 # $$ s_c \;=\; \sigma\Big(\sum_{j=0}^{k-1} w_{c,j}\; z_{c+j-p}\Big), \qquad z_{c'} := 0 \text{ for } c' < 0 \text{ or } c' \ge C . \tag{2}$$
 #
-# This is a banded matrix with $k\,C$ parameters (the paper's ECA-NS, "not shared"; we index
-# channels from 0). The paper then **shares** the $k$ weights across all channels, $w_{c,j} = w_j$:
+# 这是一个有 $k\,C$ 个参数的带状矩阵（即论文中的 ECA-NS，NS 指 "not shared"，权重不共享；这里通道从 0 开始编号）。论文接着让所有通道**共享**这 $k$ 个权重，$w_{c,j} = w_j$：
 #
 # $$ s_c \;=\; \sigma\Big(\sum_{j=0}^{k-1} w_{j}\; z_{c+j-p}\Big)
 # \quad\Longleftrightarrow\quad s = \sigma\big(\mathrm{C1D}_k(z)\big). \tag{3}$$
 #
-# The same $k$ weights at every position along the channel axis: that *is* a 1-D convolution of size
-# $k$ over the descriptor $z$, with $p$ zeros padded at each end so that $C$ values come out — the
-# ends are the "$z_{c'} := 0$" of eq. (2). Like `nn.Conv1d` (a cross-correlation), weight $w_j$
-# multiplies the neighbour at offset $j - p$: $w_0$ looks at the channel before, $w_{k-1}$ at the
-# channel after. The output is then applied as in SE,
+# 沿通道轴的每个位置都用同样的 $k$ 个权重：这*就是*在描述子 $z$ 上做大小为 $k$ 的一维卷积，两端各补 $p$ 个零，使输出仍有 $C$ 个值；这些补上的零就是式 (2) 中的“$z_{c'} := 0$”。和 `nn.Conv1d` 一样（它实际算的是互相关），权重 $w_j$ 乘的是偏移为 $j - p$ 的邻居：$w_0$ 看前一个通道，$w_{k-1}$ 看后一个通道。输出再像 SE 一样作用到特征上：
 #
 # $$ \tilde x_c \;=\; s_c\, x_c . \tag{4}$$
 #
-# Sharing costs nothing in accuracy here (77.43 % for ECA against 77.35 % for ECA-NS in Table 2)
-# and leaves $k$ parameters per block. Below, the three matrices for $C = 16$, $k = 5$, built
-# entry by entry from eqs. (2) and (3): each coloured cell is one weight; in the shared matrix
-# every diagonal holds one value.
+# 在这里，共享权重并不损失精度（Table 2 中 ECA 为 77.43 %，ECA-NS 为 77.35 %），而每个模块只剩 $k$ 个参数。下面是 $C = 16$、$k = 5$ 时的三个矩阵，按式 (2) 和 (3) 逐个元素构造：每个着色的格子是一个权重；在共享权重的矩阵中，每条对角线上只有一个值。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-02", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def band_matrix(weights_per_row: torch.Tensor) -> torch.Tensor:
@@ -154,42 +116,26 @@ for ax, (name, M) in zip(axes, [(f"SE-Var3: full, {C_demo**2} weights", full),
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# Look at the first and last two rows of the ECA matrix: they hold only 3 and 4 of the 5 weights.
-# The missing ones fall on the zero padding — channel 0 has no left neighbours. We come back to this
-# in § 2.6.
+# 看 ECA 矩阵最前面两行和最后面两行：它们只含 5 个权重中的 3 个和 4 个。缺的那几个落在补的零上：通道 0 左边没有邻居。§ 2.6 会再回到这一点。
 #
-# ### 2.3 The adaptive kernel size
+# ### 2.3 自适应的卷积核大小
 #
-# How many neighbours should interact? The paper (Sec. 3.2) argues that the coverage $k$ should
-# grow with the number of channels, and, since channel counts are usually powers of two, assumes an
-# exponential relation between them:
+# 应该让多少个邻居交互？论文（Sec. 3.2）认为覆盖范围 $k$ 应当随通道数增长；又因为通道数通常是 2 的幂，它假设二者之间是指数关系：
 #
 # $$ C \;=\; \phi(k) \;=\; 2^{\,\gamma k - b}. \tag{5}$$
 #
-# Solving for $k$ gives the rule
+# 解出 $k$，就得到规则
 #
 # $$ k \;=\; \psi(C) \;=\; \left|\,\frac{\log_2 C}{\gamma} + \frac{b}{\gamma}\,\right|_{odd}, \qquad \gamma = 2,\; b = 1, \tag{6}$$
 #
-# where the paper says $|t|_{odd}$ is "the nearest odd number of $t$". *Nearest* leaves one case
-# open: when $t$ is exactly an even integer, the odd numbers $t-1$ and $t+1$ are equally near.
-# With $\gamma = 2$, $b = 1$, $t = (\log_2 C + 1)/2$ is an even integer when $\log_2 C = 3, 7, 11$:
-# at $C = 8$ ($t = 2$), $C = 128$ ($t = 4$) and $C = 2048$ ($t = 6$). The PyTorch code printed in the
-# paper settles it by truncating and moving an even result up:
+# 论文说 $|t|_{odd}$ 是“离 $t$ 最近的奇数”（the nearest odd number of $t$）。*最近*留下了一种没说清的情况：$t$ 恰好是偶数时，奇数 $t-1$ 和 $t+1$ 离它一样近。取 $\gamma = 2$、$b = 1$ 时，$t = (\log_2 C + 1)/2$ 在 $\log_2 C = 3, 7, 11$ 时是偶数：即 $C = 8$（$t = 2$）、$C = 128$（$t = 4$）和 $C = 2048$（$t = 6$）。论文里印出的 PyTorch 代码是这样处理的：先截断取整，结果为偶数就向上加一：
 #
 # $$ t = \operatorname{int}\!\Big(\Big|\frac{\log_2 C + b}{\gamma}\Big|\Big), \qquad
 #    k = \begin{cases} t & t \text{ odd} \\ t + 1 & t \text{ even.}\end{cases} \tag{6'}$$
 #
-# So $C = 128$ gives $t = 4$ and $k = 5$, not 3. For $t$ that is not an integer, truncation followed by
-# "even → +1" always lands on the nearest odd number, so (6') agrees with (6) everywhere except the
-# ties, where it goes up. We follow the paper's code, as the widely copied re-implementations do.
-# (The official repository never computes $k$: its models take the kernel sizes as an argument,
-# see below.)
+# 所以 $C = 128$ 给出 $t = 4$ 和 $k = 5$，而不是 3。$t$ 不是整数时，先截断再“偶数 → +1”总会落在最近的奇数上，因此 (6') 与 (6) 只在恰好等距的情况下不同，这时 (6') 向上取。我们沿用论文的代码，被广泛照搬的各种复现也是这么做的。（官方仓库从不计算 $k$：它的模型把各个卷积核大小作为参数传入，见下文。）
 #
-# **Exercise 1 (3 points).** Implement eq. (6') as `eca_kernel_size(channels, gamma=2, b=1)`,
-# returning a Python `int`. Then tabulate it: set `k_resnet50` to a tuple of the four kernel sizes
-# the rule gives at the widths the attention blocks of ResNet-50's four stages see (256, 512, 1024,
-# 2048), and `k_mobilenetv2` to the seven kernel sizes at MobileNetV2's stage widths
-# (16, 24, 32, 64, 96, 160, 320).
+# **练习 1（3 分）。** 把式 (6') 实现为 `eca_kernel_size(channels, gamma=2, b=1)`，返回 Python `int`。然后列成表：把 `k_resnet50` 设为一个元组，含这条规则在 ResNet-50 四个阶段的注意力模块所见宽度（256、512、1024、2048）上给出的四个卷积核大小；把 `k_mobilenetv2` 设为 MobileNetV2 各阶段宽度（16、24、32、64、96、160、320）上的七个卷积核大小。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 RESNET50_WIDTHS = (256, 512, 1024, 2048)              # channels the attention block sees, by stage
@@ -198,7 +144,7 @@ MOBILENETV2_WIDTHS = (16, 24, 32, 64, 96, 160, 320)   # output width of each inv
 
 # %% nbgrader={"grade": false, "grade_id": "kernel_size", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def eca_kernel_size(channels: int, gamma: float = 2, b: float = 1) -> int:
-    """Eq. (6'): t = int(|(log2(C) + b) / gamma|); k = t if t is odd, else t + 1."""
+    """式 (6')：t = int(|(log2(C) + b) / gamma|)；t 为奇数时 k = t，否则 k = t + 1。"""
     ### BEGIN SOLUTION
     t = int(abs((math.log2(channels) + b) / gamma))
     return t if t % 2 == 1 else t + 1
@@ -245,10 +191,7 @@ expect_answer(k_mobilenetv2, "eca.kernel_size.mobilenetv2", "k_mobilenetv2",
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 # %% [markdown]
-# Your rule next to the kernels the authors actually trained. The released ECA-ResNet-50 is
-# "`eca_resnet50_k3557`" in the official repository: its training command passes the kernel of each
-# stage by hand. The released ECA-MobileNetV2 ("`k13`") uses $k = 1$ below 96 channels and
-# $k = 3$ from 96 on.
+# 把你的规则和作者实际训练用的卷积核放在一起。官方仓库中发布的 ECA-ResNet-50 名为“`eca_resnet50_k3557`”：它的训练命令手动传入每个阶段的卷积核。发布的 ECA-MobileNetV2（“`k13`”）在 96 个通道以下用 $k = 1$，从 96 个通道起用 $k = 3$。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-04", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -263,34 +206,24 @@ for net, widths in [("ResNet-50", RESNET50_WIDTHS), ("MobileNetV2", MOBILENETV2_
 
 
 # %% [markdown]
-# The rule and the release agree on the last three stages of ResNet-50 but not on the first (256
-# channels: $\psi$ says 5, the release uses 3), and the released MobileNetV2 uses kernels two
-# smaller than $\psi$ at every width but 96, where both are 3 (the last line above). The paper's text derives $k$ from $\psi$; its released models fix
-# $k$ by hand. When you reproduce a number from the paper, check which of the two it used (§ 3 counts
-# both).
+# 规则和发布版本在 ResNet-50 的后三个阶段一致，在第一个阶段不一致（256 个通道：$\psi$ 给出 5，发布版本用 3）；发布的 MobileNetV2 除了 96 这个宽度（两者都是 3）之外，每个宽度上的卷积核都比 $\psi$ 小 2（见上面输出的最后一行）。论文正文用 $\psi$ 推出 $k$，发布的模型却是手动固定 $k$。复现论文中的某个数字时，要先查清它用的是哪一种（§ 3 两种都会算）。
 #
-# ### 2.4 The gate
+# ### 2.4 门控
 #
-# **Exercise 2 (3 points).** Implement eqs. (1) and (3) as a function: `eca_gate(x, weight)` takes
-# a batch $x$ of shape `(B, C, H, W)` and the $k$ shared weights `weight` of shape `(k,)` ($k$ odd),
-# and returns the gate $s$ of shape `(B, C)` in the dtype of $x$ (the weight may come in another
-# dtype: cast it to $x$'s). Pad the channel axis with $(k-1)/2$ zeros at each
-# end; weight $j$ multiplies $z_{c + j - (k-1)/2}$, as in `nn.Conv1d`. You may use
-# `F.conv1d` (it wants `(N, channels_in, length)` inputs and `(channels_out, channels_in, k)`
-# weights), the banded matrix, or a loop.
+# **练习 2（3 分）。** 把式 (1) 和 (3) 实现为一个函数：`eca_gate(x, weight)` 输入形状为 `(B, C, H, W)` 的一批 $x$ 和形状为 `(k,)` 的 $k$ 个共享权重 `weight`（$k$ 为奇数），返回形状为 `(B, C)`、数据类型与 $x$ 相同的门控 $s$（权重可能是另一种数据类型：把它转换成 $x$ 的类型）。在通道轴两端各补 $(k-1)/2$ 个零；和 `nn.Conv1d` 一样，权重 $j$ 乘的是 $z_{c + j - (k-1)/2}$。你可以用 `F.conv1d`（它要求输入形状为 `(N, channels_in, length)`，权重形状为 `(channels_out, channels_in, k)`），也可以用带状矩阵或循环。
 
 # %% nbgrader={"grade": false, "grade_id": "gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def eca_gate(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """Eqs. (1) and (3): s = sigmoid(C1D_k(z)) with z the channel means. (B, C, H, W), (k,) -> (B, C).
+    """式 (1) 和 (3)：s = sigmoid(C1D_k(z))，z 为各通道的均值。(B, C, H, W), (k,) -> (B, C)。
 
-    s has x's dtype: a weight of another dtype is cast to x's.
+    s 的数据类型与 x 相同：数据类型不同的权重先转换成 x 的类型。
     """
     ### BEGIN SOLUTION
     k = weight.shape[0]
-    z = x.mean(dim=(2, 3))                                              # (B, C), eq. (1)
+    z = x.mean(dim=(2, 3))                                              # (B, C)，式 (1)
     w = weight.to(x.dtype).view(1, 1, k)
     y = F.conv1d(z.unsqueeze(1), w, padding=(k - 1) // 2)               # (B, 1, C)
-    return torch.sigmoid(y.squeeze(1))                                  # (B, C), eq. (3)
+    return torch.sigmoid(y.squeeze(1))                                  # (B, C)，式 (3)
     ### END SOLUTION
 
 
@@ -327,17 +260,13 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 2.5 The block
+# ### 2.5 模块
 #
-# **Exercise 3 (3 points).** Write the block as an `nn.Module`. With `k_size=None` the kernel size
-# comes from eq. (6') with the given `gamma` and `b`; otherwise it is `k_size` (odd). The module must
-# hold exactly one learnable tensor, the $k$ shared weights — an `nn.Conv1d(1, 1, k, bias=False)`
-# or an `nn.Parameter` of shape `(k,)` both work. `forward(x)` returns $x \otimes s$, eq. (4). You may
-# call your `eca_kernel_size` and `eca_gate`.
+# **练习 3（3 分）。** 把整个模块写成一个 `nn.Module`。`k_size=None` 时，卷积核大小由式 (6') 按给定的 `gamma` 和 `b` 算出；否则就是 `k_size`（奇数）。模块必须恰好只有一个可学习的张量，即 $k$ 个共享权重：`nn.Conv1d(1, 1, k, bias=False)` 或形状为 `(k,)` 的 `nn.Parameter` 都可以。`forward(x)` 返回 $x \otimes s$，即式 (4)。你可以调用自己写的 `eca_kernel_size` 和 `eca_gate`。
 
 # %% nbgrader={"grade": false, "grade_id": "eca_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class ECA(nn.Module):
-    """Efficient Channel Attention: forward(x) = x * s, s = sigmoid(C1D_k(mean over H, W of x))."""
+    """高效通道注意力（ECA）：forward(x) = x * s，s = sigmoid(C1D_k(x 在 H、W 上的均值))。"""
 
     def __init__(self, channels: int, k_size: int | None = None, gamma: float = 2, b: float = 1):
         super().__init__()
@@ -389,12 +318,9 @@ expect_answer(ECA, "eca.eca_module", "ECA with random weights")
 print("Every visible test of this step passes; it earns its 3 points when the hidden tests agree.")
 
 # %% [markdown]
-# ### 2.6 The ends of the channel axis, and the order of channels
+# ### 2.6 通道轴的两端，以及通道的顺序
 #
-# **Zero padding at the ends.** In eq. (3) the first and the last $p$ channels have fewer real
-# neighbours: the taps that fall outside $0, \dots, C-1$ multiply zeros. For a descriptor that is
-# the same in every channel, an interior channel and an end channel therefore get different gates.
-# With a moving average ($w_j = 1/3$) and $z = \mathbf 1$:
+# **两端补零。** 在式 (3) 中，最前面和最后面的 $p$ 个通道真实的邻居更少：落在 $0, \dots, C-1$ 之外的抽头乘的是零。因此，即使描述子在每个通道上都相同，中间的通道和两端的通道得到的门控也不一样。取滑动平均（$w_j = 1/3$）和 $z = \mathbf 1$：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -404,22 +330,11 @@ print("logits C1D(z):", (torch.logit(eca_gate(x_flat, w_avg))[0]).numpy().round(
 print("gates  s     :", eca_gate(x_flat, w_avg)[0].numpy().round(4))
 
 # %% [markdown]
-# Channels 0 and 7 see $(0 + 1 + 1)/3$ instead of 1. A trained network can absorb this (the layers
-# around the block adapt to it), but it means ECA is *not* the same operation on every channel, and
-# circular or reflective padding — which look harmless — compute a different block.
+# 通道 0 和 7 看到的是 $(0 + 1 + 1)/3$，而不是 1。训练好的网络可以消化这一点（模块前后的层会适应它），但这意味着 ECA 对每个通道做的*并不是*同一个运算；而看上去无害的循环补边（circular padding）或反射补边，算出来的是另一个模块。
 #
-# **Channel order.** SE's excitation is a pair of full matrices. If the channels of $X$ are permuted
-# by a permutation matrix $P$, then SE with the weights $W_1 P^\top$ and $P W_2$ (and $P b_2$) gives
-# exactly the permuted output of the original block: SE does not care how the channels are ordered,
-# up to a relabelling of its weights. ECA's matrix is a *shared band* $B_w$. Permuting the channels
-# turns it into $P B_w P^\top$, which for a general permutation is no longer banded — so no choice of
-# $k$ weights reproduces the original block on permuted input. The order of channels is part of the
-# model: neighbours in the channel axis are the only channels that interact, and it is the layers
-# before the block that learn which channels end up next to each other.
+# **通道顺序。** SE 的激励是一对完整矩阵。如果用置换矩阵 $P$ 置换 $X$ 的通道，那么权重取 $W_1 P^\top$ 和 $P W_2$（以及 $P b_2$）的 SE 恰好给出原模块输出的置换：只要相应地重新标记权重，SE 并不在乎通道怎样排列。ECA 的矩阵是一个*共享的带状矩阵* $B_w$。置换通道会把它变成 $P B_w P^\top$，对一般的置换来说它不再是带状的，所以任何 $k$ 个权重都无法在置换后的输入上复现原来的模块。通道顺序是模型的一部分：只有通道轴上相邻的通道之间才有交互，而哪些通道最终挨在一起，是由模块之前的层学出来的。
 #
-# A small computation makes both halves of the claim concrete. We take a random permutation, build
-# SE's relabelled weights, and for ECA search for the best $k$ weights $w'$ by least squares on the
-# logits over 64 random inputs:
+# 用一个小计算把这两方面的说法落到实处。我们取一个随机置换，构造 SE 重新标记后的权重；对 ECA，则在 64 个随机输入的 logit 上用最小二乘法寻找最好的 $k$ 个权重 $w'$：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-06", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -464,25 +379,21 @@ for ax, (name, M) in zip(axes, [("B_w: ECA's banded matrix", B_w), ("P B_w Pᵀ:
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# ## 3. Cost
+# ## 3. 开销
 #
-# Per block, for one example, with $p = (k-1)/2$:
+# 每个模块、每个样本，记 $p = (k-1)/2$：
 #
-# | part | parameters | multiply-adds |
+# | 部分 | 参数量 | 乘加次数 |
 # |---|---|---|
-# | squeeze, eq. (1) | 0 | $CHW$ additions |
-# | 1-D convolution, eq. (3) | $k$ | $Ck$ as counted by a convolution counter ($Ck - p(p+1)$ of them touch real channels) |
-# | scale, eq. (4) | 0 | $CHW$ multiplications |
-# | **ECA total** | $k$ | $Ck + CHW$ (plus the pooling's additions) |
-# | SE, for comparison | $2CC' + C' + C$, $C' = \lfloor C/r\rfloor$ | $2CC' + CHW$ |
+# | 挤压，式 (1) | 0 | $CHW$ 次加法 |
+# | 一维卷积，式 (3) | $k$ | 按卷积计数器的算法为 $Ck$（其中 $Ck - p(p+1)$ 次涉及真实的通道） |
+# | 缩放，式 (4) | 0 | $CHW$ 次乘法 |
+# | **ECA 合计** | $k$ | $Ck + CHW$（另加池化的加法） |
+# | SE，作为对照 | $2CC' + C' + C$，$C' = \lfloor C/r\rfloor$ | $2CC' + CHW$ |
 #
-# ECA's parameter count does not depend on $C$ at all, so it is the number of blocks and their
-# kernel sizes that add up.
+# ECA 的参数量与 $C$ 完全无关，所以起作用的是模块的个数和它们的卷积核大小。
 #
-# **Exercise 4 (2 points).** ResNet-50 has 3, 4, 6 and 3 bottleneck blocks in its four stages, each
-# with its own attention block. Set `eca_params_official` to the number of parameters all ECA blocks
-# add to the released ECA-ResNet-50 (kernels 3, 5, 5, 7 by stage) and `eca_params_adaptive` to the
-# number they would add with the rule's kernels (the `psi` column of the table in § 2.3).
+# **练习 4（2 分）。** ResNet-50 的四个阶段分别有 3、4、6、3 个瓶颈块，每个块有自己的注意力模块。把 `eca_params_official` 设为所有 ECA 模块给发布的 ECA-ResNet-50（各阶段卷积核为 3、5、5、7）增加的参数量，把 `eca_params_adaptive` 设为改用规则给出的卷积核（§ 2.3 表中的 `psi` 列）时它们增加的参数量。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-08", "locked": true, "schema_version": 3, "solution": false, "task": false}
 RESNET50_BLOCKS = (3, 4, 6, 3)                        # bottleneck blocks per stage
@@ -505,9 +416,7 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# The count the paper's abstract gives for ECA-ResNet-50 is the released network's (the first line
-# below). Against a counter that adds up the parameters of `attn_ref`'s blocks, and against SE
-# ($r = 16$, with biases) in the same positions:
+# 论文摘要给出的 ECA-ResNet-50 参数量是发布网络的（下面第一行）。下面与一个把 `attn_ref` 各模块参数加起来的计数器对照，并与放在同样位置的 SE（$r = 16$，带偏置）比较：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-09", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -523,9 +432,7 @@ se_total = sum(n * count(attn_ref.SqueezeExcitation(c, 16)) for n, c in zip(RESN
 print(f"SE,  r = 16 with biases             : {se_total:,d}")
 
 # %% [markdown]
-# And the multiply-adds of one block at the widest stage, with PyTorch's own counter. It sees the
-# convolution (as FLOPs, two per multiply-add, including the taps that fall on the zero padding), not
-# the pooling, the sigmoid or the scaling:
+# 再用 PyTorch 自带的计数器看最宽阶段一个模块的乘加次数。它只统计卷积（按 FLOPs 计，每次乘加算两次，包括落在补零上的抽头），不统计池化、Sigmoid 和缩放：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-10", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -540,22 +447,15 @@ print(f"closed forms: ECA C k = {C * attn_ref.eca_kernel_size(C):,d}, SE 2 C C' 
       f"both also scale C H W = {C * H * W:,d}")
 
 # %% [markdown]
-# ## 4. Seeing it work
+# ## 4. 看它工作
 #
-# As in chapter 1, feature maps without a trained network: twelve rectified Gabor responses
-# (`attn_ref.data.gabor_features`) to three of scikit-image's sample images, each channel divided by
-# its mean over the three images. Their **order** matters now. Channels 0–5 are the six orientations
-# θ = 0°, 30°, …, 150° at wavelength λ = 4, channels 6–11 the same orientations at λ = 8, so channel
-# neighbours are orientation neighbours — except across the λ boundary between channels 5 and 6, and
-# at the two ends, where the zero padding sits (while orientation itself wraps around: 150° is next
-# to 0°).
+# 和第 1 章一样，不用训练好的网络，而是自己构造特征图（feature map）：scikit-image 的三张示例图像经过 Gabor 滤波器后的十二个整流响应（`attn_ref.data.gabor_features`），每个通道除以它在三张图像上的均值。现在它们的**顺序**很重要。通道 0–5 是波长 λ = 4 下的六个方向 θ = 0°, 30°, …, 150°，通道 6–11 是 λ = 8 下的同样六个方向，所以通道上的邻居就是方向上的邻居。例外是通道 5 和 6 之间的 λ 分界处，以及补零所在的两端（而方向本身是首尾相接的：150° 紧挨着 0°）。
 #
-# To see what the three weights can express, set them by hand to $w = \alpha\,(-\tfrac12, 1, -\tfrac12)$:
+# 为了看清三个权重能表达什么，我们手动把它们设为 $w = \alpha\,(-\tfrac12, 1, -\tfrac12)$：
 #
 # $$ s_c = \sigma\big(\alpha\,(z_c - \tfrac12(z_{c-1} + z_{c+1}))\big), $$
 #
-# a gate that opens for a channel responding more strongly than its orientation neighbours — a
-# local contrast along the channel axis, which SE would need a $C\times C$ matrix to write down.
+# 某个通道的响应强于它方向上的邻居时，这个门控就打开：这是沿通道轴的局部对比度，而 SE 要用一个 $C\times C$ 矩阵才写得出来。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-11", "locked": true, "schema_version": 3, "solution": false, "task": false}
 names = ["astronaut", "brick", "grass"]
@@ -588,8 +488,7 @@ axes[4].set_title("its banded matrix", fontsize=9); axes[4].set_xticks([]); axes
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# The same gates in words: for each image the three largest, and the orientations θ whose gate is
-# above ½ at each wavelength λ; then the two end channels, next to the zero padding:
+# 用文字列出同一组门控：每张图像门控值最大的三个通道，以及每个波长 λ 下门控值高于 ½ 的方向 θ；然后是紧挨补零的两个端点通道：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-11-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -603,14 +502,7 @@ for c in (0, C - 1):
           f"{sum(float(np.median(np.delete(gates[n], c))) > 0.5 for n in names)} of them")
 
 # %% [markdown]
-# For brick, the wall's courses and joints (θ = 0° and 90°) against the oblique orientations between
-# them: the line above says which of them the gate opens at each wavelength. Now look at the dotted
-# lines, where a channel's neighbour is not an orientation neighbour. The two end channels each have
-# one real neighbour and one zero from the padding, so only half as much is subtracted, and they
-# open more easily than the others: the last two lines count for how many images. Next to the λ boundary in the middle, a
-# channel is compared with a channel of the other wavelength. With orientation wrapped around
-# (θ = 150° next to 0°, each wavelength on its own) the end channels would be judged like all the
-# others. The logits of the brick image at the four places where the two differ:
+# 对砖墙图像来说，是墙的砖层和灰缝（θ = 0° 和 90°）对比它们之间的斜向方向：上面那行说明了门控在每个波长下对哪些方向打开。再看虚线处，那里通道的邻居不是方向上的邻居。两个端点通道各只有一个真实的邻居，另一个是补的零，所以只减去一半，它们比其他通道更容易打开：最后两行统计了有几张图像如此。在中间的 λ 分界处，一个通道被拿来和另一个波长的通道比较。如果让方向首尾相接（θ = 150° 紧挨 0°，每个波长各自相接），端点通道就会和其他通道受到同样的判断。下面是砖墙图像在两者不同的四个位置上的 logit：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-12", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -625,34 +517,17 @@ for c in (0, 5, 6, 11):
           f"with orientation wrapped {wrapped[c].item():6.2f}")
 
 # %% [markdown]
-# ## 5. Pitfalls
+# ## 5. 易错点
 #
-# * **Rounding $k$.** $|t|_{odd}$ in the paper is "nearest odd"; the code truncates and moves an
-#   even $t$ up. They differ only at exact ties ($C = 8, 128, 2048$ with the defaults), which is
-#   exactly where ResNet-50's last stage sits. Rounding $t$ to the nearest integer first, taking the
-#   ceiling, or moving an even $t$ *down* each change some kernels.
-# * **Rule vs release.** The released ECA-ResNet-50 uses kernels 3, 5, 5, 7, not the ones $\psi$
-#   gives (exercises 1 and 4 compute both, and what the difference costs); ECA-MobileNetV2 uses 1
-#   and 3. The official `eca_layer(channel,
-#   k_size=3)` takes the channel count but never uses it: without an explicit `k_size` every block
-#   gets $k = 3$.
-# * **Even $k$ and padding.** With odd $k$, `padding=(k - 1) // 2`, `padding=k // 2` and PyTorch's
-#   `padding="same"` all agree. An even $k$ has no symmetric
-#   "same" padding: `k // 2` on both sides returns $C + 1$ values and `(k - 1) // 2` returns $C - 1$.
-#   The rule never produces an even $k$ — if your code does, the rounding is wrong.
-# * **Padding mode.** The ends are padded with zeros. Circular padding (`padding_mode="circular"`)
-#   would make channel 0 and channel $C-1$ neighbours — a different block, and state dicts of the
-#   two load into each other without an error.
-# * **Which axis.** The convolution runs along the channel axis of each example's descriptor
-#   $z \in \mathbb{R}^C$. The official code gets there with `squeeze(-1).transpose(-1, -2)` on a
-#   `(B, C, 1, 1)` tensor, giving `(B, 1, C)`; a transpose too many convolves across the batch (the
-#   shapes still work when $B = C$, or silently broadcast when $B = 1$).
-# * **Nothing else.** No bias, no ReLU, no normalisation: the sigmoid follows the convolution
-#   directly. The official state dict holds one tensor, `conv.weight` of shape `(1, 1, k)`, which
-#   `attn_ref.load_official_state_dict` loads into `attn_ref.ECA`.
-# * **Channel order.** ECA is not invariant to a relabelling of channels (§ 2.6). Which channels
-#   are neighbours is decided by the layer before the block; when ECA is added to a pretrained
-#   network, that order was learned without ECA, and only training can adapt it.
+# * **$k$ 的取整。** 论文中的 $|t|_{odd}$ 是“最近的奇数”；代码则截断取整，再把偶数 $t$ 向上加一。两者只在恰好等距时不同（默认参数下为 $C = 8, 128, 2048$），而 ResNet-50 的最后一个阶段恰好就在这里。先把 $t$ 四舍五入到最近的整数、向上取整，或把偶数 $t$ *向下*移，都会改变某些卷积核大小。
+# * **规则与发布版本。** 发布的 ECA-ResNet-50 用的卷积核是 3、5、5、7，而不是 $\psi$ 给出的那些（练习 1 和 4 两种都算了，也算出了差别带来的开销）；ECA-MobileNetV2 用 1 和 3。官方的 `eca_layer(channel,
+#   k_size=3)` 接收通道数，却从不使用它：不显式给出 `k_size` 时，每个模块都得到 $k = 3$。
+# * **偶数 $k$ 与补零。** $k$ 为奇数时，`padding=(k - 1) // 2`、`padding=k // 2` 和 PyTorch 的 `padding="same"` 三者一致。偶数 $k$ 没有对称的
+#   "same" 补零：两边各补 `k // 2` 得到 $C + 1$ 个值，各补 `(k - 1) // 2` 得到 $C - 1$ 个值。规则永远不会给出偶数 $k$；如果你的代码给出了，就是取整错了。
+# * **补零方式。** 两端补的是零。循环补边（`padding_mode="circular"`）会让通道 0 和通道 $C-1$ 成为邻居：这是另一个模块，而两者的 state dict 能互相加载，不报任何错。
+# * **沿哪个轴。** 卷积沿每个样本的描述子 $z \in \mathbb{R}^C$ 的通道轴进行。官方代码对 `(B, C, 1, 1)` 张量做 `squeeze(-1).transpose(-1, -2)`，得到 `(B, 1, C)`；多转置一次就会沿批次维做卷积（$B = C$ 时形状照样对得上，$B = 1$ 时则被静默地广播）。
+# * **别无其他。** 没有偏置，没有 ReLU，没有归一化：卷积之后直接接 Sigmoid。官方的 state dict 只有一个张量，即形状为 `(1, 1, k)` 的 `conv.weight`，`attn_ref.load_official_state_dict` 可以把它加载进 `attn_ref.ECA`。
+# * **通道顺序。** 对通道的重新编号，ECA 不是不变的（§ 2.6）。哪些通道是邻居，由模块之前的层决定；把 ECA 加进一个预训练网络时，那个顺序是在没有 ECA 的情况下学出来的，只有训练才能让它适应。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-13", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -666,33 +541,31 @@ for pad in ((k_even - 1) // 2, k_even // 2):
     print(f"even k = {k_even}, padding {pad}: {out.shape[-1]} outputs for 64 channels")
 
 # %% [markdown]
-# ## 6. Summary
+# ## 6. 小结
 #
-# | step | equation | code |
+# | 步骤 | 公式 | 代码 |
 # |---|---|---|
-# | squeeze | $z_c = \frac{1}{HW}\sum_{i,j} x_c(i,j)$ | `x.mean(dim=(2, 3))` |
-# | local interaction | $s_c = \sigma\big(\sum_j w_{c,j}\, z_{c+j-p}\big)$, $kC$ weights (ECA-NS) | a banded matrix |
-# | shared weights | $s = \sigma(\mathrm{C1D}_k(z))$, $k$ weights | `torch.sigmoid(F.conv1d(z[:, None], w.view(1, 1, k), padding=(k - 1) // 2))[:, 0]` |
-# | scale | $\tilde x_c = s_c x_c$ | `x * s[:, :, None, None]` |
-# | kernel size | $k = \psi(C) = \lvert \log_2(C)/\gamma + b/\gamma\rvert_{odd}$, $\gamma = 2$, $b = 1$ | `t = int(abs((math.log2(C) + b) / gamma)); k = t if t % 2 else t + 1` |
-# | cost | $k$ parameters per block; ECA-ResNet-50: $\sum_{\text{stages}} (\text{blocks}\cdot k)$, released or $\psi$ (§ 3) | `attn_ref.ECA(C, k_size)` |
+# | 挤压 | $z_c = \frac{1}{HW}\sum_{i,j} x_c(i,j)$ | `x.mean(dim=(2, 3))` |
+# | 局部交互 | $s_c = \sigma\big(\sum_j w_{c,j}\, z_{c+j-p}\big)$，$kC$ 个权重（ECA-NS） | 带状矩阵 |
+# | 共享权重 | $s = \sigma(\mathrm{C1D}_k(z))$，$k$ 个权重 | `torch.sigmoid(F.conv1d(z[:, None], w.view(1, 1, k), padding=(k - 1) // 2))[:, 0]` |
+# | 缩放 | $\tilde x_c = s_c x_c$ | `x * s[:, :, None, None]` |
+# | 卷积核大小 | $k = \psi(C) = \lvert \log_2(C)/\gamma + b/\gamma\rvert_{odd}$，$\gamma = 2$，$b = 1$ | `t = int(abs((math.log2(C) + b) / gamma)); k = t if t % 2 else t + 1` |
+# | 开销 | 每个模块 $k$ 个参数；ECA-ResNet-50：$\sum_{\text{stages}} (\text{blocks}\cdot k)$，按发布版本或按 $\psi$（§ 3） | `attn_ref.ECA(C, k_size)` |
 #
-# **References**
+# **参考文献**
 #
 # * Q. Wang, B. Wu, P. Zhu, P. Li, W. Zuo, Q. Hu. *ECA-Net: Efficient Channel Attention for Deep
-#   Convolutional Neural Networks.* CVPR 2020. arXiv:1910.03151. Sec. 3.2 (the SE variants,
-#   Table 2; local interaction; the kernel rule and the PyTorch code that rounds it), Table 3
-#   (comparison with other attention modules). Table numbers of the CVPR 2020 / arXiv v4 version.
-# * Official code (PyTorch): github.com/BangguWu/ECANet — `models/eca_module.py` (`eca_layer`),
-#   `models/eca_resnet.py`, `models/eca_mobilenetv2.py`; released models `eca_resnet50_k3557`,
-#   `eca_mobilenetv2_k13`.
-# * J. Hu, L. Shen, G. Sun. *Squeeze-and-Excitation Networks.* CVPR 2018 (chapter 1).
-# * Our reference: `attn_ref/eca.py`; the hidden tests of this chapter: `attn_ref/grading/checks_eca.py`.
+#   Convolutional Neural Networks.* CVPR 2020. arXiv:1910.03151。Sec. 3.2（SE 的各种变体，Table 2；局部交互；卷积核大小的规则及其取整的 PyTorch 代码），Table 3（与其他注意力模块的比较）。表号按 CVPR 2020 / arXiv v4 版本。
+# * 官方代码（PyTorch）：github.com/BangguWu/ECANet，其中 `models/eca_module.py`（`eca_layer`）、
+#   `models/eca_resnet.py`、`models/eca_mobilenetv2.py`；发布的模型 `eca_resnet50_k3557`、
+#   `eca_mobilenetv2_k13`。
+# * J. Hu, L. Shen, G. Sun. *Squeeze-and-Excitation Networks.* CVPR 2018（第 1 章）。
+# * 本课程的参考实现：`attn_ref/eca.py`；本章的隐藏测试：`attn_ref/grading/checks_eca.py`。
 
 # %% [markdown]
-# ## Before you submit
+# ## 提交之前
 #
-# The cell below lists the graded steps of this chapter with their points, and whether each step's visible tests passed when they last ran in this session (*Run → Run All Cells* runs them all; it goes on past the steps you have not written yet). Visible tests that pass are a good sign, not the grade: the grader runs each step's hidden tests when you submit.
+# 下面的单元格列出本章的计分步骤和分值，以及每一步的可见测试在本次会话中最近一次运行时是否通过（*运行 → 运行全部单元格*，即 *Run → Run All Cells*，会运行全部单元格，遇到你还没写的步骤也会继续往下运行）。可见测试通过是个好兆头，但不是成绩：提交后，评分程序会运行每一步的隐藏测试。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from attn_ref.grading import summary
