@@ -1,27 +1,15 @@
 # %% [markdown]
-# # Chapter 7 (bonus) — Criss-cross attention and GAM
+# # 第 7 章（附加）　十字交叉注意力（criss-cross attention）与 GAM
 #
-# *attention-course · bonus chapter · about 60 minutes*
+# *attention-course · 附加章节 · 约 60 分钟*
 #
-# Two modules that look further than the gates of chapters 1–4, and one skill that every reader of
-# attention code needs.
+# 本章讲两个比第 1–4 章的门控看得更远的模块，外加一项凡是读注意力机制（attention mechanism）代码的人都用得上的本领。
 #
-# * **Criss-cross attention** (CCNet; Huang, Wang, Huang, Huang, Wei and Liu, ICCV 2019 / TPAMI 2020,
-#   arXiv 1811.11721) is a cheap relative of the non-local block: each pixel attends only to the
-#   $H + W - 1$ pixels on its row and column, and two passes with shared weights are enough to
-#   connect every pixel with every other one. The paper reports 11× less GPU memory and about 85 %
-#   fewer FLOPs than a non-local block (abstract).
-# * **GAM**, the Global Attention Mechanism (Liu, Shao and Hoffmann, arXiv 2112.05561), keeps CBAM's
-#   order — channel attention, then spatial attention — but drops the pooling that CBAM uses to build
-#   its maps, so both maps have the full shape $C\times H\times W$.
-# * **Critical reading.** Code that circulates under these names is often something else. You will
-#   read three short snippets (written for this course, in the style of what circulates), find what
-#   is wrong with numbers, and write the fixed versions.
+# * **十字交叉注意力**（CCNet；Huang、Wang、Huang、Huang、Wei、Liu，ICCV 2019 / TPAMI 2020，arXiv 1811.11721）是非局部模块（non-local block）的一个廉价近亲：每个像素只关注它所在行和列上的 $H + W - 1$ 个像素；同一组权重算两轮，就足以把任意两个像素连起来。论文报告，与非局部模块相比，它的 GPU 显存占用少 11×，FLOPs 少约 85 %（摘要）。
+# * **GAM**，即全局注意力机制（Global Attention Mechanism；Liu、Shao、Hoffmann，arXiv 2112.05561），沿用 CBAM 的顺序——先通道注意力（channel attention），再空间注意力（spatial attention）——但去掉了 CBAM 生成注意力图时用的池化，所以两张图都是完整的 $C\times H\times W$ 形状。
+# * **批判性阅读。** 网上以这些名字流传的代码，常常名不副实。你将读三段短代码（为本课程而写，仿照流传的写法），用数字找出其中的错误，并写出修正后的版本。
 #
-# **How this notebook is graded.** Each exercise is a code cell with `raise NotImplementedError()`
-# to replace, followed by a locked test cell. The visible tests check small cases you can verify by
-# hand; when you submit, the same cell runs hidden tests on many shapes, seeds and dtypes, judged
-# outside your notebook's kernel. Restart the kernel and run all cells before you submit.
+# **本笔记本怎样评分。** 每个练习是一个含 `raise NotImplementedError()` 的代码单元格，由你替换成自己的代码；它后面是一个锁定的测试单元格。可见测试检查能手算验证的小例子；提交后，同一个单元格还会在多种形状、随机种子和数据类型上运行隐藏测试，判定在你的笔记本内核之外完成。提交前请重启内核并运行全部单元格。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -42,18 +30,11 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # %matplotlib inline
 
 # %% [markdown]
-# ## 1. What and why
+# ## 1. 是什么，为什么
 #
-# A **non-local block** lets every position $u$ of an $H\times W$ map attend to all $HW$ positions:
-# $HW$ queries times $HW$ keys, $(HW)^2$ affinities. For the $97\times 97$ feature map that CCNet's
-# segmentation network produces from a $769\times 769$ crop, that is 88.5 million affinities per
-# image, and the attention matrix alone takes 354 MB in float32 — per block, per image.
+# **非局部模块**让 $H\times W$ 特征图（feature map）上的每个位置 $u$ 关注全部 $HW$ 个位置：$HW$ 个查询乘以 $HW$ 个键，共 $(HW)^2$ 个亲和度（affinity）。CCNet 的分割网络从 $769\times 769$ 的裁剪图像得到 $97\times 97$ 的特征图，在这张图上，每张图像有 88.5 M（百万）个亲和度，光是注意力矩阵用 float32 存储就要 354 MB——这还只是一个模块、一张图像的用量。
 #
-# **Criss-cross attention** keeps the long range but not the density: position $u=(h,w)$ attends to
-# its *criss-cross path* $\Omega_u$, the pixels of row $h$ and of column $w$. The pixel itself is on
-# both, and is counted once, so $|\Omega_u| = H + W - 1$. A second pass of the same block (shared
-# weights: the paper's *recurrent* criss-cross attention, RCCA, with $R = 2$) carries information
-# from any pixel to any other through the pixel where their row and column cross.
+# **十字交叉注意力**保留了长距离依赖，但不再稠密：位置 $u=(h,w)$ 只关注它的*十字路径*（criss-cross path）$\Omega_u$，即第 $h$ 行和第 $w$ 列上的像素。像素自己同时在这一行和这一列上，只计一次，所以 $|\Omega_u| = H + W - 1$。同一个模块再算一轮（共享权重：论文中的*循环*十字交叉注意力，recurrent criss-cross attention，简称 RCCA，取 $R = 2$），信息就能经由两个像素所在行与列的交点，从任意一个像素传到任意另一个像素。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-01", "locked": true, "schema_version": 3, "solution": false, "task": false}
 block_diagram([("X", "C×H×W"), ("1×1 convs\nQ, K, V", "C'×H×W, C×H×W"),
@@ -64,51 +45,40 @@ plt.show()
 
 
 # %% [markdown]
-# ## 2. Criss-cross attention, equation by equation
+# ## 2. 十字交叉注意力，逐式推导
 #
-# For one example $X\in\mathbb{R}^{C\times H\times W}$, three $1\times 1$ convolutions give queries,
-# keys and values:
+# 对一个样本 $X\in\mathbb{R}^{C\times H\times W}$，三个 $1\times 1$ 卷积分别给出查询（query）、键（key）和值（value）：
 #
 # $$ Q = W_q X + b_q,\quad K = W_k X + b_k \in \mathbb{R}^{C'\times H\times W},\qquad
 #    V = W_v X + b_v \in \mathbb{R}^{C\times H\times W}, \tag{1}$$
 #
-# with $C' = C/r$ ($r = 8$ in the official code). The **affinity** of $u$ with a position $v$ of its
-# cross is a dot product,
+# 其中 $C' = C/r$（官方代码取 $r = 8$）。$u$ 与它十字路径上某个位置 $v$ 的**亲和度**是一个点积：
 #
 # $$ d_{u,v} = Q_u^\top K_v, \qquad v \in \Omega_u, \tag{2}$$
 #
-# the **attention** is a softmax over the cross of $u$ (one distribution per pixel),
+# **注意力**是在 $u$ 的十字路径上做的 Softmax（每个像素一个分布）：
 #
 # $$ A_{u,v} = \frac{\exp d_{u,v}}{\sum_{v'\in\Omega_u}\exp d_{u,v'}}, \tag{3}$$
 #
-# and the output adds the attended values to the input with a learned scalar $\gamma$:
+# 输出把加权后的值加回输入，系数是一个可学习的标量 $\gamma$：
 #
 # $$ X'_u = \gamma \sum_{v\in\Omega_u} A_{u,v}\, V_v + X_u . \tag{4}$$
 #
-# **What the paper leaves to the code.** (i) *The centre.* Row $h$ and column $w$ share $u$. The
-# official implementation computes all $H$ column affinities and all $W$ row affinities and sets the
-# column affinity of $u$ with itself to $-\infty$, so $u$ enters the softmax once, through its row.
-# (ii) *$\gamma$ starts at 0*, so a freshly inserted block is the identity and training decides how
-# much attention to mix in. (iii) *Layout.* In this chapter the weights of pixel $(h, w)$ are stored
-# compactly along a last axis of length $H + W - 1$:
+# **论文留给代码的细节。** (i) *中心像素。* 第 $h$ 行和第 $w$ 列共享 $u$。官方实现计算全部 $H$ 个列亲和度和全部 $W$ 个行亲和度，并把 $u$ 与自身的列亲和度设为 $-\infty$，这样 $u$ 只经由它的行进入 Softmax，且只进入一次。(ii) *$\gamma$ 的初值为 0*，所以新插入的模块是恒等映射，掺入多少注意力由训练决定。(iii) *存储布局。* 本章把像素 $(h, w)$ 的权重紧凑地存放在长度为 $H + W - 1$ 的最后一个维度上：
 #
-# | entries | positions |
+# | 下标 | 位置 |
 # |---|---|
-# | $0,\dots,H-2$ | the column $(h', w)$ for $h' = 0,\dots,H-1$ **without** $h' = h$, in increasing $h'$ |
-# | $H-1,\dots,H+W-2$ | the row $(h, w')$ for $w' = 0,\dots,W-1$ (the pixel itself at $w' = w$) |
+# | $0,\dots,H-2$ | 列上的 $(h', w)$，$h' = 0,\dots,H-1$ 但**不含** $h' = h$，按 $h'$ 递增 |
+# | $H-1,\dots,H+W-2$ | 行上的 $(h, w')$，$w' = 0,\dots,W-1$（$w' = w$ 处是像素自己） |
 #
-# **Exercise 1 (3 points).** Implement eqs. (2)–(3) for a batch: `criss_cross_attention(q, k)` takes
-# queries and keys of shape `(B, C', H, W)` and returns the attention `(B, H, W, H + W - 1)` in the
-# layout above. One way: compute the column affinities `(B, H, W, H)` and the row affinities
-# `(B, H, W, W)` with `torch.einsum`, mask the centre in the column part with `-inf`, take one
-# softmax over the concatenation, and drop the (now zero) centre column entry.
+# **练习 1（3 分）。** 对一个批次实现式 (2)–(3)：`criss_cross_attention(q, k)` 输入形状为 `(B, C', H, W)` 的查询和键，按上面的布局返回注意力 `(B, H, W, H + W - 1)`。一种做法：用 `torch.einsum` 算出列亲和度 `(B, H, W, H)` 和行亲和度 `(B, H, W, W)`，把列部分的中心用 `-inf` 屏蔽，对两者拼接后的结果做一次 Softmax，再去掉（此时为零的）列中心项。
 
 # %% nbgrader={"grade": false, "grade_id": "criss_cross_attention", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def criss_cross_attention(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """Eqs. (2)-(3): softmax over each pixel's criss-cross path, (B, H, W, H + W - 1).
+    """式 (2)-(3)：在每个像素的十字路径上做 Softmax，返回 (B, H, W, H + W - 1)。
 
-    Last axis: the H - 1 column positions (h', w), h' != h, by increasing h', then the W row
-    positions (h, w'), w' = 0 .. W - 1.
+    最后一个维度：先是 H - 1 个列位置 (h', w)（h' != h，按 h' 递增），再是 W 个行位置
+    (h, w')（w' = 0 .. W - 1）。
     """
     ### BEGIN SOLUTION
     B, _, H, W = q.shape
@@ -147,20 +117,16 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# **Exercise 2 (2 points).** Implement the sum in eq. (4), without $\gamma$ and the residual:
-# `criss_cross_aggregate(attn, v)` takes the attention `(B, H, W, H + W - 1)` in the layout above and
-# values `(B, C, H, W)`, and returns $\sum_{v\in\Omega_u} A_{u,v}V_v$ of shape `(B, C, H, W)`. The
-# subtle part is the column: entry $j$ of pixel $(h, w)$ belongs to row $h' = j$ when $j < h$ and to
-# $h' = j + 1$ when $j \ge h$.
+# **练习 2（2 分）。** 实现式 (4) 中的求和，不含 $\gamma$ 和残差：`criss_cross_aggregate(attn, v)` 输入按上面布局存放的注意力 `(B, H, W, H + W - 1)` 和值 `(B, C, H, W)`，返回形状为 `(B, C, H, W)` 的 $\sum_{v\in\Omega_u} A_{u,v}V_v$。难点在列上：像素 $(h, w)$ 的第 $j$ 项，在 $j < h$ 时属于第 $h' = j$ 行，在 $j \ge h$ 时属于第 $h' = j + 1$ 行。
 
 # %% nbgrader={"grade": false, "grade_id": "criss_cross_aggregate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def criss_cross_aggregate(attn: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Eq. (4) without gamma and the residual: (B, C, H, W)."""
+    """式 (4)，不含 gamma 和残差：返回 (B, C, H, W)。"""
     ### BEGIN SOLUTION
     B, H, W, _ = attn.shape
     h = torch.arange(H, device=attn.device)
     j = torch.arange(H - 1, device=attn.device)
-    rows_of = j[None, :] + (j[None, :] >= h[:, None]).long()        # (H, H - 1): h' of entry j
+    rows_of = j[None, :] + (j[None, :] >= h[:, None]).long()        # (H, H - 1)：第 j 项对应的 h'
     a_col = torch.zeros(B, H, W, H, dtype=attn.dtype, device=attn.device)
     a_col.scatter_(-1, rows_of[None, :, None, :].expand(B, H, W, H - 1), attn[..., :H - 1])
     a_row = attn[..., H - 1:]
@@ -200,20 +166,18 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# ### 2.1 The recurrent block
+# ### 2.1 循环模块
 #
-# RCCA applies eqs. (1)–(4) $R$ times **with the same weights**, each pass starting from the output
-# of the previous one:
+# RCCA 把式 (1)–(4) **用同一组权重**执行 $R$ 次，每一轮都从上一轮的输出开始：
 #
 # $$ X^{(0)} = X, \qquad X^{(t)} = \gamma\, \mathrm{CC}\big(X^{(t-1)}\big) + X^{(t-1)},
 # \quad t = 1,\dots,R. \tag{5}$$
 #
-# **Exercise 3 (3 points).** Write `forward` of the module below (its layers are created for you:
-# keep their names). Use your two functions.
+# **练习 3（3 分）。** 写出下面模块的 `forward`（各层已经替你建好，请保留它们的名字）。用上你写的两个函数。
 
 # %% nbgrader={"grade": false, "grade_id": "cc_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CrissCross(nn.Module):
-    """Recurrent criss-cross attention, eqs. (1)-(5), with R = `recurrence` passes."""
+    """循环十字交叉注意力，式 (1)-(5)，共 R = `recurrence` 轮。"""
 
     def __init__(self, channels: int, reduction: int = 8, recurrence: int = 2):
         super().__init__()
@@ -266,26 +230,18 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ## 3. Why two passes reach every pixel
+# ## 3. 为什么两轮就能到达每个像素
 #
-# After one pass, the output at $u=(h,w)$ depends only on the inputs on its cross. Take any other
-# pixel $v=(h_2,w_2)$. The pixel $(h, w_2)$ lies on $v$'s column and on $u$'s row: after the first
-# pass it holds information from $v$, and in the second pass $u$ reads it. (So does $(h_2, w)$.)
-# Hence $R = 2$ connects every pair, and more passes add nothing new to the reach (the paper's
-# ablation on the number of loops settles on $R = 2$ as the trade-off between accuracy and cost).
+# 一轮之后，$u=(h,w)$ 处的输出只依赖它十字路径上的输入。任取另一个像素 $v=(h_2,w_2)$。像素 $(h, w_2)$ 既在 $v$ 的列上，又在 $u$ 的行上：第一轮之后它带有 $v$ 的信息，第二轮 $u$ 再读取它。（$(h_2, w)$ 也一样。）所以 $R = 2$ 就能连通任意两个像素，再多的轮次也不会扩大可达范围（论文对循环次数做的消融实验最终选定 $R = 2$，作为精度与开销之间的折中）。
 #
-# Write this as matrices: number the pixels row-major, $u = hW + w$, and let $M\in\{0,1\}^{HW\times HW}$
-# hold $M_{u,v} = 1$ when $v\in\Omega_u$. The output of $R$ passes at $u$ can depend on the input at
-# $v$ exactly when $(M^R)_{u,v} > 0$ (for generic weights).
+# 写成矩阵：按行优先给像素编号，$u = hW + w$，令 $M\in\{0,1\}^{HW\times HW}$ 在 $v\in\Omega_u$ 时取 $M_{u,v} = 1$。$R$ 轮之后 $u$ 处的输出可能依赖 $v$ 处的输入，当且仅当 $(M^R)_{u,v} > 0$（对一般的权重而言）。
 #
-# **Exercise 4 (2 points).** Write `reachability(H, W, passes)`, the $HW\times HW$ matrix of zeros and
-# ones (a `torch.float64` tensor) with entry $[u, v] = 1$ when, after `passes` passes, the output at
-# $u$ depends on the input at $v$.
+# **练习 4（2 分）。** 写出 `reachability(H, W, passes)`：一个只含 0 和 1 的 $HW\times HW$ 矩阵（`torch.float64` 张量），经过 `passes` 轮之后 $u$ 处的输出依赖 $v$ 处的输入时，元素 $[u, v] = 1$。
 
 # %% nbgrader={"grade": false, "grade_id": "reachability", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def reachability(H: int, W: int, passes: int) -> torch.Tensor:
-    """(H*W, H*W) float64 tensor of 0.0 and 1.0, pixels numbered row-major: 1 where u can depend
-    on v after `passes`."""
+    """(H*W, H*W) 的 float64 张量，元素为 0.0 或 1.0，像素按行优先编号：经过 `passes` 轮后
+    u 可能依赖 v 的位置为 1。"""
     ### BEGIN SOLUTION
     h = torch.arange(H).repeat_interleave(W)
     w = torch.arange(W).repeat(H)
@@ -313,9 +269,7 @@ expect_close(torch.as_tensor(reachability(2, 2, 2), dtype=torch.float64), torch.
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# The count of reachable pixels per pixel, for a $5\times 7$ map, and the same thing measured with
-# autograd on the reference block (random weights, $\gamma = 1$): a non-zero gradient of the output at
-# the centre with respect to an input pixel means a dependence.
+# 下面是 $5\times 7$ 特征图上每个像素可达的像素数，以及在参考实现的模块上用 autograd 测出的同一个数（随机权重，$\gamma = 1$）：中心处的输出对某个输入像素的梯度不为零，就说明它依赖这个像素。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-02", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -334,24 +288,20 @@ for R in (1, 2, 3):
 
 
 # %% [markdown]
-# ## 4. Cost against a non-local block
+# ## 4. 与非局部模块比较开销
 #
-# Per pass, each of the $HW$ pixels computes $H + W - 1$ affinities (eq. 2), each a dot product of
-# length $C'$, and aggregates $H + W - 1$ values of length $C$ (eq. 4). A non-local block computes
-# $(HW)^2$ of each. The projections (eq. 1) are the same $1\times 1$ convolutions in both.
+# 每一轮，$HW$ 个像素各自计算 $H + W - 1$ 个亲和度（式 2），每个都是长度为 $C'$ 的点积；再聚合 $H + W - 1$ 个长度为 $C$ 的值（式 4）。非局部模块这两项各是 $(HW)^2$ 个。两者的投影（式 1）都是同样的 $1\times 1$ 卷积。
 #
-# | | affinities | attention memory (float32) | multiply-adds of eqs. (2) and (4) |
+# | | 亲和度个数 | 注意力占用的内存（float32） | 式 (2) 和式 (4) 的乘加次数 |
 # |---|---|---|---|
-# | non-local | $(HW)^2$ | $4(HW)^2$ bytes | $(HW)^2 (C' + C)$ |
-# | RCCA, $R$ passes | $R\,HW(H+W-1)$ | $4\,HW(H+W-1)$ bytes (one pass at a time) | $R\,HW(H+W-1)(C'+C)$ |
+# | 非局部模块 | $(HW)^2$ | $4(HW)^2$ 字节 | $(HW)^2 (C' + C)$ |
+# | RCCA，$R$ 轮 | $R\,HW(H+W-1)$ | $4\,HW(H+W-1)$ 字节（每次只存一轮） | $R\,HW(H+W-1)(C'+C)$ |
 #
-# **Exercise 5 (2 points).** Write `cc_affinities(H, W, recurrence=2)`, the number of affinities
-# $d_{u,v}$ RCCA computes on an $H\times W$ map. Then set `nonlocal_over_rcca` to the ratio of a
-# non-local block's affinities to RCCA's ($R = 2$) on CCNet's $97\times 97$ map, as a float.
+# **练习 5（2 分）。** 写出 `cc_affinities(H, W, recurrence=2)`：RCCA 在 $H\times W$ 特征图上计算的亲和度 $d_{u,v}$ 的个数。然后把 `nonlocal_over_rcca` 设为在 CCNet 的 $97\times 97$ 特征图上，非局部模块的亲和度个数与 RCCA（$R = 2$）的亲和度个数之比，类型为 float。
 
 # %% nbgrader={"grade": false, "grade_id": "cc_cost", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cc_affinities(H: int, W: int, recurrence: int = 2) -> int:
-    """Affinities computed by `recurrence` criss-cross passes on an H x W map."""
+    """`recurrence` 轮十字交叉注意力在 H x W 特征图上计算的亲和度个数。"""
     ### BEGIN SOLUTION
     return recurrence * H * W * (H + W - 1)
     ### END SOLUTION
@@ -374,9 +324,7 @@ expect_answer(nonlocal_over_rcca, "bonus.cc_cost.ratio", "nonlocal_over_rcca")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# The counts for a few map sizes, and a check of the aggregation's multiply-adds with PyTorch's
-# counter (which sees the `einsum`s of one pass of the reference block as matrix products; the
-# reference evaluates the column part densely over all $H$ rows, so it counts $H + W$ per pixel).
+# 下面是几种特征图尺寸下的计数，以及用 PyTorch 的计数器对聚合乘加次数的核对（计数器把参考实现一轮中的 `einsum` 视为矩阵乘法；参考实现在全部 $H$ 行上稠密地计算列部分，所以每个像素计 $H + W$ 项）。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -396,15 +344,9 @@ print("closed form H W (H + W) (C' + C)      :", H * W * (H + W) * (C // 8 + C))
 
 
 # %% [markdown]
-# ## 5. Seeing it: where one pixel looks after one and two passes
+# ## 5. 看它工作：一个像素在一轮和两轮之后看向哪里
 #
-# Trained weights are not needed to see the geometry. We take twelve Gabor feature maps of
-# scikit-image's astronaut (as in chapter 1), scale each pixel's 12-vector to unit length, and set
-# $W_q = W_k = \alpha I$ ($C' = C$, $\alpha = 2$): the affinity of two pixels is then $\alpha^2$
-# times the cosine of their texture descriptors, so a pixel attends most to similar texture. With $\gamma = 1$ and $W_v = I$, the second pass mixes the first pass's
-# output. The *effective* weight of input pixel $v$ in the output at $u$ after two passes (ignoring
-# the residual path) is $\sum_{w} A^{(2)}_{u,w} A^{(1)}_{w,v}$: the product of the two attention
-# matrices.
+# 要看清几何结构，不需要训练好的权重。我们取 scikit-image 的宇航员图像的十二张 Gabor 特征图（与第 1 章相同），把每个像素的 12 维向量缩放到单位长度，并令 $W_q = W_k = \alpha I$（$C' = C$，$\alpha = 2$）：这样两个像素的亲和度就是 $\alpha^2$ 乘以它们纹理描述子的余弦，像素最关注与自己纹理相近的位置。取 $\gamma = 1$、$W_v = I$，第二轮混合的是第一轮的输出。两轮之后，输入像素 $v$ 在 $u$ 处输出中的*有效*权重（不计残差路径）是 $\sum_{w} A^{(2)}_{u,w} A^{(1)}_{w,v}$，即两个注意力矩阵的乘积。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-04", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def dense_attention(attn):
@@ -443,16 +385,11 @@ for ax in axes:
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# After one pass the pixel sees only its cross (everything else is at the floor of the colour
-# scale); after two passes every pixel has a non-zero weight, largest on the textures most similar
-# to the one at $u$. That is the whole argument of §3 on a real image.
+# 一轮之后，像素只看得到它的十字路径（其余位置都落在色标的最低处）；两轮之后，每个像素的权重都不为零，与 $u$ 处纹理最相似的地方权重最大。这就是 §3 的论证在真实图像上的样子。
 #
-# ## 6. GAM, equation by equation
+# ## 6. GAM，逐式推导
 #
-# GAM keeps CBAM's sequence $F_2 = M_c(F_1)\otimes F_1$, $F_3 = M_s(F_2)\otimes F_2$ (the paper's
-# Section 3 and Fig. 1), with $F_1 = X$, but builds both maps **without pooling**, to keep what CBAM's
-# averages and maxima throw away. Both maps have the full shape $C\times H\times W$, so $\otimes$ is
-# a plain element-wise product.
+# GAM 沿用 CBAM 的顺序 $F_2 = M_c(F_1)\otimes F_1$、$F_3 = M_s(F_2)\otimes F_2$（论文第 3 节和 Fig. 1），其中 $F_1 = X$，但两张图都**不经过池化**生成，以保留 CBAM 的均值和最大值丢掉的信息。两张图都是完整的 $C\times H\times W$ 形状，所以 $\otimes$ 就是普通的逐元素乘积。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 block_diagram([("F1 = X", "C×H×W"), ("permute,\nMLP C→C/r→C", "H×W×C"), ("permute⁻¹, σ", "M_c: C×H×W"),
@@ -463,33 +400,23 @@ plt.show()
 
 
 # %% [markdown]
-# **Channel submodule** (the paper's Fig. 2). A 3-D permutation $P$ moves the channel axis last,
-# $(C, H, W)\to(H, W, C)$, so that a two-layer MLP (reduction $r$, ReLU in between) acts on the
-# channel vector of *every* position; the inverse permutation and a sigmoid give the map:
+# **通道子模块**（论文 Fig. 2）。一个 3 维置换 $P$ 把通道轴移到最后，$(C, H, W)\to(H, W, C)$，这样一个两层 MLP（降维比 $r$，中间是 ReLU）就作用在*每个*位置的通道向量上；再做逆置换、经过 Sigmoid，就得到这张图：
 #
 # $$ M_c = \sigma\Big(P^{-1}\big(W_2\,\delta(W_1 P(F_1) + b_1) + b_2\big)\Big),\qquad
 #    W_1\in\mathbb{R}^{\frac{C}{r}\times C},\ W_2\in\mathbb{R}^{C\times\frac{C}{r}}. \tag{6}$$
 #
-# **Spatial submodule** (Fig. 3). Two $7\times 7$ convolutions, $C\to C/r\to C$, each followed by
-# BatchNorm, with a ReLU between them and a sigmoid at the end; no pooling, so every channel keeps its
-# own spatial map:
+# **空间子模块**（Fig. 3）。两个 $7\times 7$ 卷积，$C\to C/r\to C$，每个后面接 BatchNorm，两者之间是 ReLU，最后是 Sigmoid；没有池化，所以每个通道都保留自己的空间图：
 #
 # $$ M_s = \sigma\Big(\mathrm{BN}\big(\mathrm{conv}^{7\times7}_{C/r\to C}\,
 #    \delta(\mathrm{BN}(\mathrm{conv}^{7\times7}_{C\to C/r}(F_2)))\big)\Big). \tag{7}$$
 #
-# **Left to the code.** We use $r = 4$, the default of the common PyTorch transcriptions (and of
-# `attn_ref.GAM`); Fig. 3 does not show biases or padding (we use padding 3 and biases, as those
-# transcriptions do); for ResNet-50 it replaces the
-# convolutions by group convolutions with channel shuffle to limit parameters, which we leave out.
-# In a network GAM runs with BatchNorm in eval mode at inference, so the exercises take BatchNorm's
-# running statistics as arguments (eps $= 10^{-5}$).
+# **留给代码的细节。** 我们取 $r = 4$，这是常见 PyTorch 移植版（以及 `attn_ref.GAM`）的默认值；Fig. 3 没有画出偏置和填充（我们与这些移植版一样，用填充 3 并带偏置）；在 ResNet-50 上，论文用带通道混洗（channel shuffle）的分组卷积代替这两个卷积以减少参数，这里不采用。在网络中，GAM 推理时 BatchNorm 处于 eval 模式，所以练习把 BatchNorm 的滑动统计量（running statistics）作为参数传入（eps $= 10^{-5}$）。
 #
-# **Exercise 6 (2 points).** Implement eq. (6): `gam_channel_gate(x, w1, b1, w2, b2)` takes
-# `(B, C, H, W)` and `nn.Linear`-layout weights and returns $M_c$ of shape `(B, C, H, W)`.
+# **练习 6（2 分）。** 实现式 (6)：`gam_channel_gate(x, w1, b1, w2, b2)` 输入 `(B, C, H, W)` 和 `nn.Linear` 排列的权重，返回形状为 `(B, C, H, W)` 的 $M_c$。
 
 # %% nbgrader={"grade": false, "grade_id": "gam_channel_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gam_channel_gate(x, w1, b1, w2, b2):
-    """Eq. (6): M_c (B, C, H, W), the MLP C -> C/r -> C applied at every position."""
+    """式 (6)：M_c (B, C, H, W)，在每个位置上应用 MLP C -> C/r -> C。"""
     ### BEGIN SOLUTION
     t = F.linear(F.relu(F.linear(x.permute(0, 2, 3, 1), w1, b1)), w2, b2)   # (B, H, W, C)
     return torch.sigmoid(t.permute(0, 3, 1, 2))
@@ -518,13 +445,11 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# **Exercise 7 (3 points).** Implement eq. (7): `gam_spatial_gate(f2, conv1, bn1, conv2, bn2)` with
-# `conv = (weight, bias)` (weights `(C/r, C, 7, 7)` and `(C, C/r, 7, 7)`) and
-# `bn = (weight, bias, running_mean, running_var)`; returns $M_s$ of shape `(B, C, H, W)`.
+# **练习 7（3 分）。** 实现式 (7)：`gam_spatial_gate(f2, conv1, bn1, conv2, bn2)`，其中 `conv = (weight, bias)`（权重形状分别为 `(C/r, C, 7, 7)` 和 `(C, C/r, 7, 7)`），`bn = (weight, bias, running_mean, running_var)`；返回形状为 `(B, C, H, W)` 的 $M_s$。
 
 # %% nbgrader={"grade": false, "grade_id": "gam_spatial_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gam_spatial_gate(f2, conv1, bn1, conv2, bn2, eps=1e-5):
-    """Eq. (7): M_s (B, C, H, W) from F2: conv7 -> BN -> ReLU -> conv7 -> BN -> sigmoid."""
+    """式 (7)：由 F2 计算 M_s (B, C, H, W)：conv7 -> BN -> ReLU -> conv7 -> BN -> sigmoid。"""
     ### BEGIN SOLUTION
     def bn(y, p):
         g, beta, mean, var = p
@@ -566,31 +491,26 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 6.1 The block, and what circulates
+# ### 6.1 模块本身，以及网上流传的写法
 #
-# Here is a GAM `forward` of the kind that circulates (written for this course). Read it before you
-# write your own:
+# 下面是网上流传的那类 GAM `forward`（为本课程而写）。写你自己的版本之前，先读一读它：
 #
 # ```python
 # def forward(self, x):
 #     att = self.channel_attention(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 #     x_channel_att = att.sigmoid()
-#     x = x_channel_att * x_channel_att            # <- the bug
+#     x = x_channel_att * x_channel_att            # <- 错误在这里
 #     x_spatial_att = self.spatial_attention(x).sigmoid()
 #     return x * x_spatial_att
 # ```
 #
-# The marked line squares the channel map instead of multiplying it with the input. From there on
-# the output depends on the input only through the map: a layer of this "GAM" cannot pass a feature
-# through, and for $x = 0$ it outputs a non-zero constant (you will compute it in §8).
+# 标出的那一行把通道图自乘了一次，而不是把它与输入相乘。从这一行起，输出只通过这张图依赖输入：这种“GAM”层无法让特征原样通过，而且对 $x = 0$ 会输出一个非零常数（你会在 §8 算出它）。
 #
-# **Exercise 8 (3 points).** Write `forward` of the block below (layers created for you, named as in
-# the common transcription so its checkpoints load by name): eqs. (6), $F_2 = M_c\otimes x$, eq. (7)
-# **from $F_2$**, $F_3 = M_s\otimes F_2$. You may call your two gate functions.
+# **练习 8（3 分）。** 写出下面模块的 `forward`（各层已经替你建好，命名与常见的移植版一致，所以它的检查点可以按名字加载）：式 (6)，$F_2 = M_c\otimes x$，**由 $F_2$** 计算式 (7)，$F_3 = M_s\otimes F_2$。你可以调用自己写的两个门控函数。
 
 # %% nbgrader={"grade": false, "grade_id": "gam_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class GAMBlock(nn.Module):
-    """GAM: F2 = M_c(x) * x, F3 = M_s(F2) * F2, eqs. (6)-(7)."""
+    """GAM：F2 = M_c(x) * x，F3 = M_s(F2) * F2，式 (6)-(7)。"""
 
     def __init__(self, channels: int, rate: int = 4):
         super().__init__()
@@ -636,27 +556,24 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ## 7. GAM's cost
+# ## 7. GAM 的开销
 #
-# With $h = \max(1, \lfloor C/r \rfloor)$ and the plain form of Fig. 3:
+# 记 $h = \max(1, \lfloor C/r \rfloor)$，按 Fig. 3 的朴素形式：
 #
-# | part | parameters | multiply-adds per example |
+# | 部分 | 参数量 | 每个样本的乘加次数 |
 # |---|---|---|
-# | MLP, eq. (6) | $2Ch + h + C$ | $2ChHW$ (at every position) |
-# | $7\times7$ convs, eq. (7) | $98\,Ch + h + C$ | $98\,ChHW$ |
-# | two BatchNorms | $2h + 2C$ (running statistics are buffers) | (folded at inference) |
-# | $F_2$, $F_3$ | 0 | $2CHW$ |
+# | MLP，式 (6) | $2Ch + h + C$ | $2ChHW$（在每个位置上） |
+# | $7\times7$ 卷积，式 (7) | $98\,Ch + h + C$ | $98\,ChHW$ |
+# | 两个 BatchNorm | $2h + 2C$（滑动统计量是缓冲区，不是参数） | （推理时折叠掉） |
+# | $F_2$、$F_3$ | 0 | $2CHW$ |
 #
-# The $7\times 7$ convolutions dominate: about $100\,C^2/r$ parameters. For $C = 256$, $r = 4$ that
-# is 1.6 M parameters per block, against about 8 k for a CBAM block with $r = 16$ (table below) —
-# which is why the paper resorts to group convolutions in ResNet-50.
+# $7\times 7$ 卷积占了大头：约 $100\,C^2/r$ 个参数。$C = 256$、$r = 4$ 时，每个模块有 1.6 M 个参数，而 $r = 16$ 的 CBAM 模块只有约 8 k 个（见下表）——这正是论文在 ResNet-50 中改用分组卷积的原因。
 #
-# **Exercise 9 (1 point).** Write `gam_param_count(channels, rate=4)`, the number of parameters of
-# one `GAMBlock`.
+# **练习 9（1 分）。** 写出 `gam_param_count(channels, rate=4)`，即一个 `GAMBlock` 的参数量。
 
 # %% nbgrader={"grade": false, "grade_id": "gam_params", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def gam_param_count(channels: int, rate: int = 4) -> int:
-    """Parameters of one GAM block (MLP, two 7x7 convolutions with biases, two BatchNorms)."""
+    """一个 GAM 模块的参数量（MLP、两个带偏置的 7x7 卷积、两个 BatchNorm）。"""
     ### BEGIN SOLUTION
     C, h = channels, max(1, channels // rate)
     return (2 * C * h + h + C) + (2 * 49 * C * h + h + C) + 2 * (h + C)
@@ -685,13 +602,11 @@ for C in (64, 128, 256, 512):
 
 
 # %% [markdown]
-# ## 8. Critical reading
+# ## 8. 批判性阅读
 #
-# Three snippets in the style of what circulates under these names. For each, a number exposes the
-# problem; the fixes are your exercises 1, 3 and 8.
+# 下面三段代码仿照网上以这些名字流传的写法。每一段都有一个数字能暴露它的问题；修正的写法就是你的练习 1、3 和 8。
 #
-# **(a) A "criss-cross attention" that is a residual convolution block.** No query, no key, no
-# softmax: whatever its name, it is local.
+# **(a) 一个“十字交叉注意力”，实际上是残差卷积块。** 没有查询，没有键，也没有 Softmax：不管叫什么名字，它都是局部的。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-07", "locked": true, "schema_version": 3, "solution": false, "task": false}
 class CirculatingCrissCross(nn.Module):
@@ -706,8 +621,7 @@ class CirculatingCrissCross(nn.Module):
 
 
 # %% [markdown]
-# **(b) A criss-cross softmax that counts the centre twice** (and the axis questions that come with
-# it): it concatenates the full column and the full row affinities without masking.
+# **(b) 一个把中心算了两次的十字交叉 Softmax**（以及随之而来的维度问题）：它不加屏蔽，直接拼接整列和整行的亲和度。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-08", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def circulating_cc_softmax(q, k):
@@ -717,7 +631,7 @@ def circulating_cc_softmax(q, k):
 
 
 # %% [markdown]
-# **(c) The GAM of §6.1**, whose channel map multiplies itself:
+# **(c) §6.1 中的 GAM**，它的通道图与自身相乘：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-09", "locked": true, "schema_version": 3, "solution": false, "task": false}
 class CirculatingGAM(GAMBlock):
@@ -730,22 +644,16 @@ class CirculatingGAM(GAMBlock):
 
 
 # %% [markdown]
-# **Exercise 10 (2 points).** Set three numbers (you may compute them with the classes above, with
-# autograd, or by hand):
+# **练习 10（2 分）。** 设定三个数（可以用上面的类、用 autograd，或者手算）：
 #
-# * `fake_cc_positions`: for `CirculatingCrissCross` on a $9\times 9$ map with $\gamma \ne 0$, the
-#   number of input pixels on which the output at the centre pixel $(4, 4)$ depends (one real
-#   criss-cross pass: 17; two: 81);
-# * `twice_entries`: the number of entries `circulating_cc_softmax` normalises for one pixel of a
-#   $6\times 10$ map (the correct count is 15);
-# * `circulating_gam_zero`: the value of every output entry of `CirculatingGAM` in eval mode, for
-#   $x = 0$, when every weight and bias is zero and the BatchNorms have their initial statistics
-#   (mean 0, variance 1, scale 1, shift 0).
+# * `fake_cc_positions`：`CirculatingCrissCross` 作用在 $9\times 9$ 特征图上、$\gamma \ne 0$ 时，中心像素 $(4, 4)$ 处的输出所依赖的输入像素个数（真正的十字交叉注意力，一轮：17；两轮：81）；
+# * `twice_entries`：`circulating_cc_softmax` 对 $6\times 10$ 特征图上的一个像素归一化的项数（正确的项数是 15）；
+# * `circulating_gam_zero`：所有权重和偏置都为零、BatchNorm 保持初始统计量（均值 0、方差 1、缩放 1、平移 0）时，eval 模式下的 `CirculatingGAM` 对 $x = 0$ 输出的每个元素的值。
 
 # %% nbgrader={"grade": false, "grade_id": "reading", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
 torch.manual_seed(0)
-fake = CirculatingCrissCross(16).double()      # many channels: a ReLU rarely cuts every path
+fake = CirculatingCrissCross(16).double()      # 通道多：ReLU 很少会切断所有路径
 with torch.no_grad():
     fake.gamma.fill_(1.0)
 x = torch.randn(1, 16, 9, 9, dtype=torch.float64, requires_grad=True)
@@ -776,39 +684,31 @@ expect_answer(circulating_gam_zero, "bonus.reading.gam_zero", "circulating_gam_z
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# What each number says: (a) a local $5\times 5$ window is not long-range context, whatever the
-# class is called; (b) an extra entry per pixel means the pixel's own value gets twice the weight it
-# should, and the weights of the other $H + W - 2$ positions shrink; (c) a block that outputs a
-# constant for a zero input (and, in general, ignores the scale of its input) is not gating features
-# at all. A quick test for any attention block you download: feed zeros, feed a one-hot pixel and
-# look at which outputs change (autograd does it for you), and count the softmax's entries.
+# 每个数字说明了什么：(a) 一个局部的 $5\times 5$ 窗口不是长距离上下文，不管这个类叫什么；(b) 每个像素多出一项，意味着像素自己的值得到了应有权重的两倍，其余 $H + W - 2$ 个位置的权重被压小；(c) 一个对零输入输出常数（一般来说，忽略了输入尺度）的模块，根本就没有在对特征做门控。对任何下载来的注意力模块，都可以做一个快速测试：输入全零，输入一个独热（one-hot）像素，看哪些输出发生变化（autograd 会替你做这件事），再数一数 Softmax 的项数。
 #
-# ## 9. Summary
+# ## 9. 小结
 #
-# | step | equation | code |
+# | 步骤 | 公式 | 代码 |
 # |---|---|---|
-# | affinity | $d_{u,v} = Q_u^\top K_v,\ v\in\Omega_u,\ \lvert\Omega_u\rvert = H+W-1$ | two `einsum`s, centre of the column masked |
-# | attention | $A_{u,\cdot} = \mathrm{softmax}(d_{u,\cdot})$ | `softmax(cat([d_col, d_row]), dim=-1)` |
-# | aggregation | $X'_u = \gamma\sum_v A_{u,v}V_v + X_u$, $\gamma_0 = 0$ | `x + gamma * aggregate(attn, v)` |
-# | recurrence | $R = 2$ passes, shared weights, reach every pixel | `for _ in range(R)` |
-# | cost | $R\,HW(H+W-1)$ vs $(HW)^2$ affinities | `cc_affinities` |
-# | GAM channel | $M_c = \sigma(P^{-1}\mathrm{MLP}(P(F_1)))$ | `permute(0, 2, 3, 1)`, `Linear`s, `permute(0, 3, 1, 2)` |
-# | GAM spatial | $M_s = \sigma(\mathrm{BN}(\mathrm{conv}^{7}\delta(\mathrm{BN}(\mathrm{conv}^{7}F_2))))$ | two `Conv2d(…, 7, padding=3)` with BatchNorm |
-# | GAM block | $F_2 = M_c\otimes F_1$, $F_3 = M_s\otimes F_2$ | `f2 = x * m_c; f2 * m_s(f2)` |
+# | 亲和度 | $d_{u,v} = Q_u^\top K_v,\ v\in\Omega_u,\ \lvert\Omega_u\rvert = H+W-1$ | 两个 `einsum`，屏蔽列的中心 |
+# | 注意力 | $A_{u,\cdot} = \mathrm{softmax}(d_{u,\cdot})$ | `softmax(cat([d_col, d_row]), dim=-1)` |
+# | 聚合 | $X'_u = \gamma\sum_v A_{u,v}V_v + X_u$，$\gamma_0 = 0$ | `x + gamma * aggregate(attn, v)` |
+# | 循环 | $R = 2$ 轮，共享权重，到达每个像素 | `for _ in range(R)` |
+# | 开销 | $R\,HW(H+W-1)$ 对 $(HW)^2$ 个亲和度 | `cc_affinities` |
+# | GAM 通道 | $M_c = \sigma(P^{-1}\mathrm{MLP}(P(F_1)))$ | `permute(0, 2, 3, 1)`、`Linear`、`permute(0, 3, 1, 2)` |
+# | GAM 空间 | $M_s = \sigma(\mathrm{BN}(\mathrm{conv}^{7}\delta(\mathrm{BN}(\mathrm{conv}^{7}F_2))))$ | 两个带 BatchNorm 的 `Conv2d(…, 7, padding=3)` |
+# | GAM 模块 | $F_2 = M_c\otimes F_1$，$F_3 = M_s\otimes F_2$ | `f2 = x * m_c; f2 * m_s(f2)` |
 #
-# **References**
+# **参考文献**
 #
-# * Z. Huang, X. Wang, L. Huang, C. Huang, Y. Wei, W. Liu. *CCNet: Criss-Cross Attention for Semantic
-#   Segmentation.* ICCV 2019; TPAMI 2020. arXiv:1811.11721. Official code: github.com/speedinghzl/CCNet.
-# * Y. Liu, Z. Shao, N. Hoffmann. *Global Attention Mechanism: Retain Information to Enhance
-#   Channel-Spatial Interactions.* arXiv:2112.05561, 2021.
-# * Our references: `attn_ref/ccnet.py`, `attn_ref/gam.py`; the hidden tests of this chapter:
-#   `attn_ref/grading/checks_bonus.py`.
+# * Z. Huang, X. Wang, L. Huang, C. Huang, Y. Wei, W. Liu. *CCNet: Criss-Cross Attention for Semantic Segmentation.* ICCV 2019；TPAMI 2020。arXiv:1811.11721。官方代码：github.com/speedinghzl/CCNet。
+# * Y. Liu, Z. Shao, N. Hoffmann. *Global Attention Mechanism: Retain Information to Enhance Channel-Spatial Interactions.* arXiv:2112.05561，2021。
+# * 本课程的参考实现：`attn_ref/ccnet.py`、`attn_ref/gam.py`；本章的隐藏测试：`attn_ref/grading/checks_bonus.py`。
 
 # %% [markdown]
-# ## Before you submit
+# ## 提交之前
 #
-# The cell below lists the graded steps of this chapter with their points, and whether each step's visible tests passed when they last ran in this session (*Run → Run All Cells* runs them all; it goes on past the steps you have not written yet). Visible tests that pass are a good sign, not the grade: the grader runs each step's hidden tests when you submit.
+# 下面的单元格列出本章的计分步骤和分值，以及每一步的可见测试在本次会话中最近一次运行时是否通过（*运行 → 运行全部单元格*，即 *Run → Run All Cells*，会运行全部单元格，遇到你还没写的步骤也会继续往下运行）。可见测试通过是个好兆头，但不是成绩：提交后，评分程序会运行每一步的隐藏测试。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from attn_ref.grading import summary
