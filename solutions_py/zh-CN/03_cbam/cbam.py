@@ -1,29 +1,13 @@
 # %% [markdown]
-# # Chapter 3 — CBAM: Convolutional Block Attention Module
+# # 第 3 章　CBAM：卷积块注意力模块
 #
-# *attention-course · chapter 3 · about 60 minutes*
+# *attention-course · 第 3 章 · 约 60 分钟*
 #
-# Squeeze-and-Excitation (chapter 1) decides **what** to look at: one gate per channel. It cannot
-# say **where**: every position of a channel is scaled by the same number. The **Convolutional
-# Block Attention Module** (CBAM; Woo, Park, Lee and Kweon, ECCV 2018) adds a second, spatial gate
-# after the channel gate: one number per position, shared by all channels. It also sharpens the
-# channel gate itself by feeding it a max-pooled descriptor next to SE's average. In ResNet-50 on
-# ImageNet, CBAM brings top-1 error from 24.56 % to 22.66 % where SE reaches 23.14 % (single crop,
-# the paper's Table 4; we could not check this table against the paper's text), for the same
-# 28.09 M parameters to two decimals.
+# 挤压与激励（Squeeze-and-Excitation，SE；第 1 章）决定**看什么**：每个通道一个门控值。它回答不了**看哪里**：一个通道的所有位置都乘以同一个数。**卷积块注意力模块**（Convolutional Block Attention Module，CBAM；Woo、Park、Lee、Kweon，ECCV 2018）在通道门控之后再加一个空间门控：每个位置一个数，由所有通道共用。它还改进了通道门控本身：除了 SE 的平均值，再送入一个最大池化得到的描述子。在 ImageNet 上的 ResNet-50 中，CBAM 把 top-1 错误率从 24.56 % 降到 22.66 %，SE 则是 23.14 %（单裁剪，论文 Table 4；这张表我们未能对照论文原文核实），两者的参数量保留两位小数都是 28.09 M。
 #
-# You will derive both gates equation by equation, implement them and the block, find out with a
-# small computation whether the order of the two gates matters, see where the published code
-# departs from the paper (and what that means for loading its weights), count the cost, and look
-# at the spatial map of a real image.
+# 本章逐个公式推导这两个门控，实现它们和整个模块；用一个小计算弄清两个门控的先后顺序是否要紧；看公开代码在哪些地方偏离了论文（以及这对加载它的权重意味着什么）；计算开销；最后看看空间门控在一张真实图像上给出的图。
 #
-# **How this notebook is graded.** Each exercise is a code cell with `raise NotImplementedError()`
-# to replace, followed by a locked test cell. The visible tests in that cell check a small case you
-# can verify by hand and tell you what differs. When you submit, the same cell also runs hidden
-# tests — many shapes, seeds and dtypes, compared with the course's reference package `attn_ref` —
-# and the verdict is reached outside your notebook's kernel. A later exercise is graded with the
-# reference versions of the earlier ones in place of yours, so a slip costs only its own points.
-# Restart the kernel and run all cells before you submit: the notebook must run top to bottom.
+# **本笔记本怎样评分。** 每个练习是一个含 `raise NotImplementedError()` 的代码单元格，由你替换成自己的代码；它后面是一个锁定的测试单元格。测试单元格里的可见测试检查一个能手算验证的小例子，并告诉你哪里不对。提交后，同一个单元格还会运行隐藏测试：多种形状、随机种子和数据类型，结果与课程的参考实现包 `attn_ref` 比较，判定在你的笔记本内核之外完成。评后面的练习时，前面各步换成参考实现而不用你的代码，所以一处失误只扣它自己那一步的分。提交前请重启内核并运行全部单元格：笔记本必须能从头到尾运行。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -44,21 +28,14 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # %matplotlib inline
 
 # %% [markdown]
-# ## 1. What and why
+# ## 1. 是什么，为什么
 #
-# CBAM takes an intermediate feature map $F \in \mathbb{R}^{C\times H\times W}$ (the paper's letter
-# for what the course calls $X$) and refines it in two steps:
+# CBAM 的输入是一张中间特征图（feature map）$F \in \mathbb{R}^{C\times H\times W}$（论文用字母 $F$，本课程别处记作 $X$），分两步对它做细化：
 #
-# 1. **channel attention** — pool $F$ over all positions in two ways (average and maximum), pass
-#    both $C$-vectors through one shared bottleneck MLP, add, squash: a map
-#    $M_c \in (0,1)^{C\times 1\times 1}$, and $F' = M_c \otimes F$;
-# 2. **spatial attention** — pool $F'$ over the channels in the same two ways, stack the two
-#    $H\times W$ maps, convolve them with one $7\times 7$ kernel, squash: a map
-#    $M_s \in (0,1)^{1\times H\times W}$, and $F'' = M_s \otimes F'$.
+# 1. **通道注意力（channel attention）**：用两种方式（平均和最大）在所有位置上池化 $F$，把得到的两个 $C$ 维向量送进同一个共享的瓶颈 MLP，相加，再用 Sigmoid 压缩：得到注意力图 $M_c \in (0,1)^{C\times 1\times 1}$，以及 $F' = M_c \otimes F$；
+# 2. **空间注意力（spatial attention）**：以同样的两种方式在通道上池化 $F'$，把两张 $H\times W$ 的图叠在一起，用一个 $7\times 7$ 卷积核做卷积，再压缩：得到注意力图 $M_s \in (0,1)^{1\times H\times W}$，以及 $F'' = M_s \otimes F'$。
 #
-# $\otimes$ multiplies element-wise and broadcasts: $M_c$ is copied to every position, $M_s$ to
-# every channel. The output has the input's shape, so the block can be inserted anywhere; the paper
-# puts it on the residual branch of every block of a ResNet, as SE does.
+# $\otimes$ 表示逐元素相乘并广播：$M_c$ 复制到每个位置，$M_s$ 复制到每个通道。输出与输入形状相同，所以这个模块可以插在任何地方；论文和 SE 一样，把它放在 ResNet 每个块的残差分支上。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-01", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fig, axes = plt.subplots(2, 1, figsize=(12, 4.6))
@@ -72,34 +49,25 @@ plt.show()
 
 
 # %% [markdown]
-# ## 2. Derivation
+# ## 2. 推导
 #
-# ### 2.1 Channel attention
+# ### 2.1 通道注意力
 #
-# SE summarises channel $c$ by its average $\frac{1}{HW}\sum_{i,j} F_c(i,j)$. The authors argue
-# that the maximum carries a complementary clue — *how strongly* the feature fires somewhere, not
-# how much on average — and use both. Write the two descriptors, each in $\mathbb{R}^C$:
+# SE 用通道 $c$ 的平均值 $\frac{1}{HW}\sum_{i,j} F_c(i,j)$ 来概括这个通道。作者认为，最大值提供了互补的线索——特征在某处响应*有多强*，而不是平均有多大——于是两者都用。写出这两个描述子，各在 $\mathbb{R}^C$ 中：
 #
 # $$ F^c_{avg} = \Big(\tfrac{1}{HW}\textstyle\sum_{i,j} F_c(i, j)\Big)_{c}, \qquad
 #    F^c_{max} = \Big(\max_{i,j} F_c(i, j)\Big)_{c}. \tag{1}$$
 #
-# Both go through **one** multi-layer perceptron with a bottleneck of $C/r$ hidden units
-# ($r = 16$ in the paper), and the two results are added before a single sigmoid:
+# 两者都通过**同一个**多层感知机（MLP），它的瓶颈有 $C/r$ 个隐藏单元（论文取 $r = 16$）；两个结果相加后，只过一个 Sigmoid：
 #
 # $$ M_c(F) = \sigma\big(\mathrm{MLP}(F^c_{avg}) + \mathrm{MLP}(F^c_{max})\big), \qquad
 #    \mathrm{MLP}(z) = W_2\,\delta(W_1 z + b_1) + b_2, \tag{2}$$
 #
-# with $W_1 \in \mathbb{R}^{\frac{C}{r}\times C}$, $W_2 \in \mathbb{R}^{C\times \frac{C}{r}}$, $\delta$ the
-# ReLU and $\sigma$ the sigmoid. The paper writes eq. (2) without biases; the official code has
-# them (two `nn.Linear` layers), and since the *whole* MLP runs on each descriptor, $b_2$ enters the
-# sum twice. Sharing the MLP keeps the parameter count at SE's. The paper's Table 1 (ResNet-50 on
-# ImageNet, top-1 error) compares the pooling: average alone 23.14 %, maximum alone 23.20 %, both
-# 22.80 % (figures we could not check against the paper's text).
+# 其中 $W_1 \in \mathbb{R}^{\frac{C}{r}\times C}$，$W_2 \in \mathbb{R}^{C\times \frac{C}{r}}$，$\delta$ 是 ReLU，$\sigma$ 是 Sigmoid。论文写的式 (2) 没有偏置；官方代码有偏置（两个 `nn.Linear` 层），而且*整个* MLP 在每个描述子上各运行一次，所以 $b_2$ 在和中出现两次。MLP 是共享的，所以参数量与 SE 相同。论文 Table 1（ImageNet 上的 ResNet-50，top-1 错误率）比较了几种池化：只用平均 23.14 %，只用最大 23.20 %，两者都用 22.80 %（这些数字我们未能对照论文原文核实）。
 #
-# The map has shape $C\times 1\times 1$ so that it broadcasts over positions; for a batch, return
-# `(B, C, 1, 1)`. Weights follow `nn.Linear`'s `(out_features, in_features)` layout.
+# 注意力图的形状是 $C\times 1\times 1$，这样它才能在各个位置上广播；对一个批次，返回 `(B, C, 1, 1)`。权重采用 `nn.Linear` 的 `(out_features, in_features)` 排列。
 #
-# **Exercise 1 (3 points).** Implement eqs. (1)–(2) for a batch.
+# **练习 1（3 分）。** 对一个批次实现式 (1)–(2)。
 
 # %% nbgrader={"grade": false, "grade_id": "channel_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def channel_gate(x, w1, b1, w2, b2):
@@ -147,33 +115,23 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 2.2 Spatial attention
+# ### 2.2 空间注意力
 #
-# Now pool along the **channel** axis instead: at every position $(i, j)$ take the mean and the
-# maximum over the $C$ channels of $F'$, two maps of $1\times H\times W$. Stack them into a
-# two-channel image and convolve it with a $7\times 7$ filter that outputs one channel:
+# 现在改为沿**通道**轴池化：在每个位置 $(i, j)$ 上，对 $F'$ 的 $C$ 个通道取均值和最大值，得到两张 $1\times H\times W$ 的图。把它们叠成一张双通道图像，用一个输出单通道的 $7\times 7$ 滤波器做卷积：
 #
 # $$ F^s_{avg}(i,j) = \tfrac{1}{C}\textstyle\sum_c F'_c(i,j), \qquad F^s_{max}(i,j) = \max_c F'_c(i,j), \tag{3}$$
 #
 # $$ M_s(F') = \sigma\big(f^{7\times 7}([F^s_{avg};\, F^s_{max}])\big) \in (0,1)^{1\times H\times W}. \tag{4}$$
 #
-# The paper's Table 2 finds the channel pooling better than a learned $1\times 1$ convolution that
-# reduces the channels, and $k = 7$ better than $k = 3$: a large kernel lets the map see enough
-# context to decide where the object is.
+# 论文 Table 2 发现，沿通道池化优于用一个可学习的 $1\times 1$ 卷积来压缩通道，$k = 7$ 优于 $k = 3$：卷积核大，注意力图才能看到足够的上下文，判断物体在哪里。
 #
-# Things eq. (4) leaves to you, fixed here for this course:
+# 式 (4) 没有规定的几件事，本课程在这里定下来：
 #
-# * **Stacking order: $[F^s_{avg};\, F^s_{max}]$, as the paper writes.** The weight `conv_w` has
-#   shape `(1, 2, k, k)`; `conv_w[0, 0]` is applied to the **mean** map and `conv_w[0, 1]` to the
-#   **max** map. (The official code stacks them the other way round — see section 3.)
-# * **Zero padding of $(k-1)/2$ on every side**, so that $M_s$ has the input's $H\times W$ and
-#   output pixel $(i, j)$ is centred on input pixel $(i, j)$. As everywhere in PyTorch, the
-#   "convolution" is a cross-correlation (`F.conv2d`): no kernel flip.
-# * **No bias, no BatchNorm** between the convolution and the sigmoid (the official code has a
-#   BatchNorm there — section 3 again).
+# * **叠放顺序：$[F^s_{avg};\, F^s_{max}]$，与论文的写法一致。** 权重 `conv_w` 的形状是 `(1, 2, k, k)`；`conv_w[0, 0]` 作用于**均值**图，`conv_w[0, 1]` 作用于**最大值**图。（官方代码的叠放顺序正好相反——见第 3 节。）
+# * **四周各补 $(k-1)/2$ 个零**，使 $M_s$ 保持输入的 $H\times W$，且输出像素 $(i, j)$ 以输入像素 $(i, j)$ 为中心。和 PyTorch 中的其他地方一样，这里的“卷积”其实是互相关（`F.conv2d`）：卷积核不翻转。
+# * 卷积和 Sigmoid 之间**没有偏置，也没有 BatchNorm**（官方代码在那里有一个 BatchNorm——同样见第 3 节）。
 #
-# **Exercise 2 (3 points).** Implement eqs. (3)–(4) for a batch, for any odd kernel size $k$ (read it
-# from `conv_w`).
+# **练习 2（3 分）。** 对一个批次实现式 (3)–(4)，适用于任意奇数的卷积核大小 $k$（从 `conv_w` 读出）。
 
 # %% nbgrader={"grade": false, "grade_id": "spatial_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def spatial_gate(x, conv_w):
@@ -236,21 +194,15 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 2.3 The block
+# ### 2.3 整个模块
 #
-# The two gates are applied one after the other, channel first:
+# 两个门控依次作用，先通道，后空间：
 #
 # $$ F' = M_c(F) \otimes F, \qquad F'' = M_s(F') \otimes F'. \tag{5}$$
 #
-# Mind the arguments: the spatial map is computed from the *refined* $F'$, and it multiplies $F'$,
-# not $F$.
+# 注意各自的输入：空间注意力图由*细化后的* $F'$ 计算，乘的也是 $F'$，而不是 $F$。
 #
-# **Exercise 3 (3 points).** Write the block as an `nn.Module` with the signature below. Its learnable
-# tensors must be exactly those of eqs. (2) and (4): the shared MLP $C \to$ `channels // reduction`
-# $\to C$ with both biases (`nn.Linear`, $1\times 1$ convolutions or bare `nn.Parameter`s, as you
-# like), and one `kernel_size` × `kernel_size` convolution from 2 maps to 1 **without bias**
-# (`nn.Conv2d(..., bias=False)`, or a bare parameter of shape `(1, 2, k, k)`). No BatchNorm. You may
-# call your `channel_gate` and `spatial_gate`.
+# **练习 3（3 分）。** 按下面的签名把这个模块写成一个 `nn.Module`。它的可学习张量必须恰好是式 (2) 和式 (4) 中的那些：共享 MLP $C \to$ `channels // reduction` $\to C$，两个偏置都要有（用 `nn.Linear`、$1\times 1$ 卷积还是直接用 `nn.Parameter`，随你），以及一个从 2 张图到 1 张图、**没有偏置**的 `kernel_size` × `kernel_size` 卷积（`nn.Conv2d(..., bias=False)`，或者一个形状为 `(1, 2, k, k)` 的裸参数）。不要 BatchNorm。可以调用你的 `channel_gate` 和 `spatial_gate`。
 
 # %% nbgrader={"grade": false, "grade_id": "cbam_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CBAM(nn.Module):
@@ -307,33 +259,24 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 2.4 Does the order of the gates matter?
+# ### 2.4 两个门控的顺序要紧吗？
 #
-# Eq. (5) applies the channel gate first. The paper's ablation (Table 3, ResNet-50 on ImageNet,
-# top-1 / top-5 error; figures we could not check against the paper's text) compares three arrangements of the same two gates:
+# 式 (5) 先用通道门控。论文的消融实验（Table 3，ImageNet 上的 ResNet-50，top-1 / top-5 错误率；这些数字我们未能对照论文原文核实）比较了同样两个门控的三种排列方式：
 #
-# | arrangement | top-1 (%) | top-5 (%) |
+# | 排列方式 | top-1 (%) | top-5 (%) |
 # |---|---|---|
-# | channel, then spatial (CBAM) | **22.66** | **6.31** |
-# | spatial, then channel | 22.78 | 6.42 |
-# | channel and spatial in parallel | 22.95 | 6.59 |
-# | channel only (SE) | 23.14 | 6.70 |
+# | 先通道，后空间（CBAM） | **22.66** | **6.31** |
+# | 先空间，后通道 | 22.78 | 6.42 |
+# | 通道与空间并行 | 22.95 | 6.59 |
+# | 只有通道（SE） | 23.14 | 6.70 |
 #
-# The differences are small but consistent, and they are differences of trained networks. Before
-# any training there is a simpler question: with the *same* weights, do the two orders even compute
-# the same function? Each gate looks at the output of the one before it, so it is far from obvious.
-# Write the spatial-first order
+# 差别不大，但方向一致，而且是训练好的网络之间的差别。在任何训练之前，还有一个更简单的问题：在*相同*的权重下，两种顺序算的到底是不是同一个函数？每个门控看的都是前一个门控的输出，所以答案远非显而易见。写出先空间的顺序：
 #
 # $$ G' = M_s(F) \otimes F, \qquad G'' = M_c(G') \otimes G', \tag{6}$$
 #
-# and measure how far it is from eq. (5). (For the parallel arrangement, both maps are computed from
-# $F$ and $F \otimes M_c(F) \otimes M_s(F)$ is returned; the paper does not spell out how it merged
-# the parallel maps, and a product keeps the comparison about the gates' inputs only.)
+# 并度量它与式 (5) 相差多远。（对并行排列，两张注意力图都由 $F$ 计算，返回 $F \otimes M_c(F) \otimes M_s(F)$；论文没有说明它怎样合并并行的两张图，用乘积可以让比较只涉及两个门控各自的输入。）
 #
-# **Exercise 4 (2 points).** Write `spatial_first`, eq. (6), and `order_gap`: for each example $b$
-# of the batch, the largest absolute difference between the channel-first output $F''$ of eq. (5)
-# and the spatial-first output $G''$, over all $C\times H\times W$ entries — a tensor of shape `(B,)`.
-# Use your `channel_gate` and `spatial_gate`.
+# **练习 4（2 分）。** 写出 `spatial_first`（式 (6)）和 `order_gap`：对批次中的每个样本 $b$，求式 (5) 的先通道输出 $F''$ 与先空间输出 $G''$ 在全部 $C\times H\times W$ 个元素上的最大绝对差——一个形状为 `(B,)` 的张量。请使用你的 `channel_gate` 和 `spatial_gate`。
 
 # %% nbgrader={"grade": false, "grade_id": "gate_order", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def spatial_first(x, w1, b1, w2, b2, conv_w):
@@ -385,11 +328,7 @@ expect_answer(order_gap, "cbam.gate_order.gap", "order_gap on random weights")
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# Even in the hand-set case, where $M_c$ is the same whatever it looks at, the orders differ: the
-# spatial map reads the channel maximum of $g \otimes F$ in one order and of $F$ in the other. Now
-# random weights, from zero up to large: with your functions, the gap for a batch of four random
-# inputs, next to the size of the output itself (the maps change the output's scale too, so read
-# the last column, the gap relative to it):
+# 即使在手动设置权重的情形下——此时 $M_c$ 无论看什么都一样——两种顺序仍然不同：空间注意力图在一种顺序中读取 $g \otimes F$ 在通道上的最大值，在另一种顺序中读取 $F$ 的。下面换成随机权重，尺度从零逐渐加大：用你的函数，对一批四个随机输入计算两种顺序的差距，并与输出本身的大小并列（注意力图也会改变输出的尺度，所以请看最后一列，即差距相对于输出大小的比值）：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-02", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -408,39 +347,17 @@ for scale in (0.0, 0.1, 0.3, 1.0, 3.0):
     print(f"{scale:12.1f} {big:12.3f} {gap:8.3f} {gap / big:9.3f}")
 
 # %% [markdown]
-# At zero weights the orders agree exactly (every map is ½); as soon as the gates have something
-# to say they disagree, more as the weights grow. So the order is not a detail of the
-# implementation: the two arrangements are different functions, a network trained with one cannot
-# be run with the other, and Table 3 compares genuinely different models. The paper adopts the
-# channel-first order because it measured best; a plausible reading is that the spatial gate then
-# pools features the channel gate has already re-weighted, so its mean and max maps are computed
-# over the channels that matter for this input.
+# 权重为零时两种顺序完全一致（每张注意力图都是 ½）；门控一旦起作用，两者就不一致了，权重越大差得越多。所以顺序不是实现上的细节：两种排列是不同的函数，用一种顺序训练的网络不能按另一种顺序运行，Table 3 比较的是真正不同的模型。论文采用先通道的顺序，是因为它的实测结果最好；一个说得通的解释是：这样空间门控池化的是已经被通道门控重新加权过的特征，它的均值图和最大值图是在对这个输入重要的通道上算出来的。
 
 # %% [markdown]
-# ## 3. The paper and the published code
+# ## 3. 论文与公开代码
 #
-# The official PyTorch code (`MODELS/cbam.py` in Jongchan/attention-module) differs from eq. (4) in
-# two ways:
+# 官方 PyTorch 代码（Jongchan/attention-module 中的 `MODELS/cbam.py`）有两处与式 (4) 不同：
 #
-# 1. **Stacking order.** Its channel pooling returns `[max; mean]`: input channel 0 of the
-#    $7\times 7$ weight meets the **max** map, the reverse of the paper's $[F^s_{avg}; F^s_{max}]$.
-#    Nothing in the arithmetic prefers one order — the network learns the weight that fits — but a
-#    weight trained in one order must have its two input channels swapped (`w.flip(1)`) to be used
-#    in the other.
-# 2. **A BatchNorm after the convolution.** The code's convolution block is conv (no bias) →
-#    `BatchNorm2d(1, eps=1e-5, momentum=0.01)` → sigmoid. In evaluation mode the BatchNorm is a
-#    fixed affine map $y \mapsto \gamma\,(y - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$: its scale
-#    can be folded into the $7\times 7$ weight, but its shift $\beta - \gamma\mu/\sqrt{\sigma^2+\epsilon}$
-#    needs a bias, which eq. (4) does not have. In training mode it normalises with each batch's
-#    own statistics, which no fixed weight can imitate.
+# 1. **叠放顺序。** 它的通道池化返回 `[max; mean]`：$7\times 7$ 权重的输入通道 0 对应的是**最大值**图，与论文的 $[F^s_{avg};\, F^s_{max}]$ 正好相反。从算术上看，两种顺序没有优劣之分——网络会学到合适的权重——但用一种顺序训练出的权重，要交换它的两个输入通道（`w.flip(1)`）才能用于另一种顺序。
+# 2. **卷积之后有一个 BatchNorm。** 代码中的卷积块是卷积（无偏置）→ `BatchNorm2d(1, eps=1e-5, momentum=0.01)` → Sigmoid。在评估模式下，BatchNorm 是一个固定的仿射映射 $y \mapsto \gamma\,(y - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$：它的缩放可以并入 $7\times 7$ 权重，但它的平移 $\beta - \gamma\mu/\sqrt{\sigma^2+\epsilon}$ 需要一个偏置，而式 (4) 没有偏置。在训练模式下，它用每个批次自己的统计量做归一化，任何固定的权重都模仿不了。
 #
-# The course's reference follows the code by default and offers the paper's version:
-# `attn_ref.CBAM(C, r, order="official" | "paper", batchnorm=True | False)`, and
-# `attn_ref.load_official_state_dict` reads the code's checkpoints (keys `ChannelGate.mlp.1.*`,
-# `ChannelGate.mlp.3.*`, `SpatialGate.spatial.conv.weight`, `SpatialGate.spatial.bn.*`), swapping the
-# two input channels when the target module uses the paper's order. Here is what each shortcut
-# costs, on a checkpoint in the official layout with made-up values (the checkpoint's BatchNorm has
-# non-trivial running statistics, as a trained one would):
+# 课程的参考实现默认与代码一致，同时提供论文版本：`attn_ref.CBAM(C, r, order="official" | "paper", batchnorm=True | False)`；`attn_ref.load_official_state_dict` 读取代码的权重文件（键为 `ChannelGate.mlp.1.*`、`ChannelGate.mlp.3.*`、`SpatialGate.spatial.conv.weight`、`SpatialGate.spatial.bn.*`），目标模块采用论文顺序时，它会交换两个输入通道。下面用一个官方排列、数值为编造的权重文件，看看每种捷径的代价（这个权重文件的 BatchNorm 有非平凡的滑动统计量，和训练过的一样）：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -497,16 +414,9 @@ for name, out in rows:
 print(f"the shift a bias would have to carry: {shift.item():+.4f}")
 
 # %% [markdown]
-# Reading the table: the loader gets it exactly right (to float64 rounding). Copying the weight
-# without swapping its input channels gives the largest error: the kernel meant for the max map is
-# applied to the mean map. Swapping helps, folding the BatchNorm's scale into the weight helps a
-# little more, but the error stays large until the shift is restored — and that takes a bias, which
-# the paper's $f^{7\times 7}$ does not have. With it, the folded form is exact.
+# 看这张表：加载函数的结果完全正确（误差在 float64 的舍入范围内）。复制权重而不交换输入通道，误差最大：本该作用于最大值图的卷积核被用在了均值图上。交换有帮助，把 BatchNorm 的缩放并入权重又好一点，但在平移量补回来之前，误差一直很大——而补回平移量需要一个偏置，论文的 $f^{7\times 7}$ 没有偏置。加上偏置后，折叠后的形式是精确的。
 #
-# So a checkpoint of the official code can be loaded into the paper's block only approximately. The
-# converse is exact, in evaluation mode: a paper block's weights go into the code's module by
-# swapping the two input channels and setting its BatchNorm to the identity
-# ($\gamma = \sqrt{1+\epsilon}$, $\beta = 0$, $\mu = 0$, $\sigma^2 = 1$):
+# 所以，官方代码的权重文件只能近似地加载进论文版本的模块。反过来则是精确的（在评估模式下）：论文模块的权重放进代码的模块时，只需交换两个输入通道，并把它的 BatchNorm 设为恒等映射（$\gamma = \sqrt{1+\epsilon}$，$\beta = 0$，$\mu = 0$，$\sigma^2 = 1$）：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-04", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -528,29 +438,21 @@ with torch.no_grad():
 
 
 # %% [markdown]
-# ## 4. Cost
+# ## 4. 开销
 #
-# Per block, with $C' = \lfloor C/r\rfloor$ (at least 1) and a $k\times k$ spatial kernel:
+# 每个模块的开销如下，其中 $C' = \lfloor C/r\rfloor$（至少为 1），空间卷积核为 $k\times k$：
 #
-# | part | parameters | multiply-adds per example |
+# | 部分 | 参数 | 每个样本的乘加次数 |
 # |---|---|---|
-# | pooling, eqs. (1) and (3) | 0 | (additions and comparisons only) |
-# | shared MLP, eq. (2), run on **two** descriptors | $2CC' + C' + C$ | $2\times 2CC'$ |
-# | $7\times 7$ convolution, eq. (4), 2 maps → 1, no bias | $2k^2$ | $2k^2\,HW$ |
-# | the two gates of eq. (5) | 0 | $2\,CHW$ |
-# | **total** | $2CC' + C' + C + 2k^2$ | $4CC' + 2k^2 HW + 2CHW$ |
+# | 池化，式 (1) 和式 (3) | 0 | （只有加法和比较） |
+# | 共享 MLP，式 (2)，在**两个**描述子上运行 | $2CC' + C' + C$ | $2\times 2CC'$ |
+# | $7\times 7$ 卷积，式 (4)，2 张图 → 1 张，无偏置 | $2k^2$ | $2k^2\,HW$ |
+# | 式 (5) 的两个门控 | 0 | $2\,CHW$ |
+# | **合计** | $2CC' + C' + C + 2k^2$ | $4CC' + 2k^2 HW + 2CHW$ |
 #
-# The official code adds 2 parameters per block (the BatchNorm's $\gamma$ and $\beta$; its running
-# statistics are buffers). Next to SE, CBAM adds only the $2k^2 = 98$ weights of the spatial
-# convolution, but its multiply-adds grow with $HW$: in the early, high-resolution stages the
-# $7\times7$ convolution and the second gate dominate. Multiply-adds count the arithmetic of the
-# linear maps and of the gates, as `attn_ref.complexity` does; pooling, activations and sums are
-# left out.
+# 官方代码每个模块多 2 个参数（BatchNorm 的 $\gamma$ 和 $\beta$；它的滑动统计量是缓冲区，不算参数）。与 SE 相比，CBAM 只多出空间卷积的 $2k^2 = 98$ 个权重，但它的乘加次数随 $HW$ 增长：在前面高分辨率的阶段，$7\times7$ 卷积和第二个门控占大头。乘加次数统计的是线性映射和门控的运算，与 `attn_ref.complexity` 的做法相同；池化、激活函数和求和不计入。
 #
-# **Exercise 5 (2 points).** Write `cbam_param_count` and `cbam_macs` (Python `int`s) for the paper's
-# block of Exercise 3. Then set `cbam_params_resnet50` to the number of parameters CBAM blocks add to
-# ResNet-50: one block per bottleneck, 3 blocks with $C = 256$, 4 with 512, 6 with 1024 and 3 with
-# 2048, $r = 16$, $k = 7$.
+# **练习 5（2 分）。** 为练习 3 中论文版本的模块写出 `cbam_param_count` 和 `cbam_macs`（返回 Python `int`）。然后把 `cbam_params_resnet50` 设为 CBAM 模块给 ResNet-50 增加的参数量：每个瓶颈块一个模块，$C = 256$ 的 3 个，512 的 4 个，1024 的 6 个，2048 的 3 个，$r = 16$，$k = 7$。
 
 # %% nbgrader={"grade": false, "grade_id": "cost", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cbam_param_count(channels: int, reduction: int = 16, kernel_size: int = 7) -> int:
@@ -589,10 +491,7 @@ expect_answer(cbam_params_resnet50, "cbam.cost.resnet50", "cbam_params_resnet50"
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# Your counts against counters: parameters summed over `attn_ref`'s modules, and the multiply-adds
-# of the MLP and the convolution measured by PyTorch's `FlopCounterMode` (through
-# `attn_ref.complexity.count_macs`; it sees matrix products and convolutions, not the element-wise
-# gates, so we add $2CHW$ to it). The stage resolutions are those of ResNet-50 on a 224 × 224 image.
+# 用计数器核对你的结果：参数量是 `attn_ref` 各模块的参数之和，MLP 和卷积的乘加次数由 PyTorch 的 `FlopCounterMode` 测得（通过 `attn_ref.complexity.count_macs`；它只看得到矩阵乘法和卷积，看不到逐元素的门控，所以我们再加上 $2CHW$）。各阶段的分辨率取 ResNet-50 处理 224 × 224 图像时的值。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -623,27 +522,14 @@ print(f"the two stages with most parameters ({' and '.join(top2)}) hold "
 print(f"the multiply-adds are {100 * total_macs / resnet_macs:.2f} % of ResNet-50's {resnet_macs / 1e9:.2f} G")
 
 # %% [markdown]
-# The last lines put the totals in proportion: the parameters sit almost entirely in the shared
-# MLPs of the wide late stages, and the multiply-adds are a small fraction of ResNet-50's own. The
-# two terms pull in opposite directions: parameters grow with $C^2$, so they peak in a late stage,
-# while the multiply-adds of the gates and the $7\times7$ convolution grow with $HW$, so they peak
-# in an early, high-resolution one; the printed line names both.
+# 最后几行把总数放到整个网络里衡量：参数几乎全部在后期宽阶段的共享 MLP 里，乘加次数只占 ResNet-50 本身的一小部分。这两项的走向相反：参数随 $C^2$ 增长，所以峰值在后期的某个阶段；门控和 $7\times7$ 卷积的乘加次数随 $HW$ 增长，所以峰值在前期某个高分辨率阶段；打印出的那一行把两个阶段都指了出来。
 #
-# ## 5. Seeing it work
+# ## 5. 看看效果
 #
-# As in chapter 1, the feature maps come from a fixed bank of Gabor filters (`gabor_features`):
-# twelve rectified responses, six orientations θ at two wavelengths λ, to scikit-image's sample
-# images, each channel divided by its mean response over the images. With **random weights**, as at
-# the start of training, the maps have structure but no purpose. To see what a trained block *can*
-# express, set the weights by hand:
+# 和第 1 章一样，特征图来自一组固定的 Gabor 滤波器（`gabor_features`）：对 scikit-image 示例图像的十二个整流后的响应（六个方向 θ × 两个波长 λ），每个通道除以它在这些图像上的平均响应。用**随机权重**（就像训练刚开始时），得到的注意力图有结构，但没有目的。想看训练好的模块*能*表达什么，就手动设置权重：
 #
-# * **channel gate**, $r = 1$: $W_1 = I$, $b_1 = 0$ (the features are non-negative, so the ReLU
-#   passes them), $W_2 = \alpha\,(I - \tfrac1C\mathbf 1\mathbf 1^\top)$, $b_2 = 0$, which gives
-#   $M_{c} = \sigma\big(\alpha\,[(F^c_{avg} - \overline{F^c_{avg}}) + (F^c_{max} - \overline{F^c_{max}})]\big)$:
-#   channels above the image's average response, on average *or* at their peak, are amplified;
-# * **spatial gate**: a zero-sum centre–surround kernel on the mean map (positive $3\times 3$
-#   centre, negative surround) and none on the max map, so $M_s$ is high where the feature
-#   energy exceeds that of its $7\times 7$ neighbourhood: edges and textured detail, not flat areas.
+# * **通道门控**，$r = 1$：$W_1 = I$，$b_1 = 0$（特征非负，所以 ReLU 原样放行），$W_2 = \alpha\,(I - \tfrac1C\mathbf 1\mathbf 1^\top)$，$b_2 = 0$，于是 $M_{c} = \sigma\big(\alpha\,[(F^c_{avg} - \overline{F^c_{avg}}) + (F^c_{max} - \overline{F^c_{max}})]\big)$：平均响应*或*峰值响应高于这张图像各通道平均水平的通道被放大；
+# * **空间门控**：在均值图上用一个和为零的中心–周边卷积核（$3\times 3$ 的中心为正，周边为负），最大值图上不加权重，于是 $M_s$ 在特征能量超过其 $7\times 7$ 邻域的地方取值高：那里是边缘和有纹理的细节，而不是平坦区域。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-06", "locked": true, "schema_version": 3, "solution": false, "task": false}
 names = ["astronaut", "camera", "brick"]
@@ -690,12 +576,7 @@ fig.colorbar(im, ax=axes, shrink=0.6, label="M_s")
 plt.show()
 
 # %% [markdown]
-# Even random weights draw the images' edges: the max map is large wherever any filter responds
-# strongly, so any kernel turns it into an edge map — but with arbitrary signs, bright and dark
-# bands side by side. The hand-set map is ½ exactly where the mean feature is locally constant (the zero-sum kernel cancels it: the sky and the lawn behind the
-# cameraman) and rises above ½ on the outlines and textured detail — the astronaut's face and suit,
-# the camera and tripod, the mortar lines — with a dip beside each (the negative surround).
-# Now the channel gates of the same hand-set block, image by image:
+# 即使是随机权重也画出了图像的边缘：只要有一个滤波器响应强烈，最大值图就大，所以任何卷积核都会把它变成一张边缘图——只是符号随意，亮带和暗带并排出现。手动设置的注意力图在均值特征局部恒定的地方恰好是 ½（和为零的卷积核把它抵消了：天空，以及摄影师身后的草坪），在轮廓和有纹理的细节上升到 ½ 以上——宇航员的脸和宇航服、相机和三脚架、砖缝——并且每处旁边都有一道凹陷（来自负的周边）。接下来是同一个手动设置的模块的通道门控，逐张图像来看：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-07", "locked": true, "schema_version": 3, "solution": false, "task": false}
 plot_gates({n: hand_maps[n]["M_c"].ravel() for n in names}, labels,
@@ -703,13 +584,7 @@ plot_gates({n: hand_maps[n]["M_c"].ravel() for n in names}, labels,
 plt.show()
 
 # %% [markdown]
-# The gates differ from image to image. Which channels each image favours, computed from the same
-# gates (the three largest, and the orientations θ whose gate is above ½ at each wavelength λ), and
-# how the two descriptors compare: the maxima of these features are many times their averages, and
-# the shared MLP sees both in the same units. With this MLP the gate's input is
-# $\alpha[(F^c_{avg} - \overline{F^c_{avg}}) + (F^c_{max} - \overline{F^c_{max}})]$, so the last
-# column is the max term's share of it, $|F^c_{max} - \overline{F^c_{max}}| / (|\cdot| + |\cdot|)$,
-# averaged over channels:
+# 门控因图像而异。每张图像偏好哪些通道，下面由同样的门控值算出（门控值最大的三个通道，以及每个波长 λ 下门控值高于 ½ 的方向 θ）；同时比较两个描述子：这些特征的最大值是其平均值的许多倍，而共享 MLP 以同样的单位看待两者。用这个 MLP 时，门控的输入是 $\alpha[(F^c_{avg} - \overline{F^c_{avg}}) + (F^c_{max} - \overline{F^c_{max}})]$，所以最后一列是最大值项在其中所占的比例 $|F^c_{max} - \overline{F^c_{max}}| / (|\cdot| + |\cdot|)$，在各通道上取平均：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-07-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -726,12 +601,9 @@ for n in names:
           f"{'the max' if share > 0.5 else 'the average'} descriptor decides most of the gate")
 
 # %% [markdown]
-# The end of each line says which descriptor decides most of the gate for that image. In a trained
-# network the normalisation layers before the block, and the learned $W_1$, set that balance.
+# 每行末尾说明，对这张图像而言，门控主要由哪个描述子决定。在训练好的网络里，这个平衡由模块之前的归一化层和学到的 $W_1$ 决定。
 #
-# Finally the refined features of the astronaut after both gates, on the colour scale of
-# the input: channels with a small $M_c$ fade everywhere, and within each channel the flat regions
-# fade where $M_s$ is small.
+# 最后是宇航员图像经过两个门控之后的细化特征，用与输入相同的色标：$M_c$ 小的通道处处变淡；在每个通道内，$M_s$ 小的平坦区域也变淡。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-08", "locked": true, "schema_version": 3, "solution": false, "task": false}
 with torch.no_grad():
@@ -744,60 +616,40 @@ show_maps(refined, [f"M_c={g:.2f}" for g in hand_maps["astronaut"]["M_c"].ravel(
 plt.show()
 
 # %% [markdown]
-# ## 6. Pitfalls
+# ## 6. 易错点
 #
-# * **Max where max belongs.** The channel gate uses the average *and* the maximum over $H\times W$;
-#   averaging twice, or keeping only one descriptor, is SE with a different MLP. In PyTorch
-#   `torch.max(x, dim)` returns `(values, indices)`: take `.values`, or use `amax`.
-# * **One MLP, shared.** Two MLPs (one per descriptor) double the channel gate's parameters and
-#   learn a different function. The sum of the two MLP outputs goes through **one** sigmoid;
-#   $\sigma(a) + \sigma(b)$ is not a gate in $(0, 1)$ at all.
-# * **The output bias enters twice.** The MLP, biases included, runs on each descriptor; summing the
-#   hidden layers first and applying $W_2$ once adds $b_2$ once (the paper has no biases, so its
-#   equation cannot tell you).
-# * **Pooling axes.** The channel gate pools over $H, W$ (`dim=(2, 3)`); the spatial gate over the
-#   channels (`dim=1, keepdim=True`). Swapping them changes every shape, which is the lucky case.
-# * **Padding.** A $k\times k$ kernel needs $(k-1)/2$ zeros on every side; `padding=3` hard-coded
-#   breaks when $k \ne 7$, `padding=0` shrinks the map, padding on one side only shifts it by
-#   $(k-1)/2$ pixels without changing its size — the hardest slip to see.
-# * **Stacking order and BatchNorm.** The paper stacks $[\text{avg}; \text{max}]$ and has no
-#   normalisation; the official code stacks `[max; mean]` and puts `BatchNorm2d(1)` (momentum 0.01)
-#   after the convolution. Both work; they are different parameterisations. A checkpoint from the
-#   code needs its spatial weight's two input channels swapped for the paper's order, and its
-#   BatchNorm kept (or folded into a weight *and a bias*) — see section 3.
-#   `attn_ref.load_official_state_dict` does the swap; copying by key name alone silently does not.
-# * **Which tensor the spatial map sees and scales.** $M_s$ is computed from $F'$ and multiplies
-#   $F'$. $M_s(F) \otimes F'$ is the parallel arrangement and $M_s(F') \otimes F$ throws the channel
-#   gate away.
-# * **The bottleneck width.** The official code uses `C // r`, which is 0 for $C < r$ (an empty
-#   `nn.Linear`, so the MLP returns only its bias); the course uses $\max(1, \lfloor C/r\rfloor)$.
+# * **该取最大值的地方取最大值。** 通道门控在 $H\times W$ 上既取平均*又*取最大值；平均两次，或只保留一个描述子，就成了换了个 MLP 的 SE。在 PyTorch 中，`torch.max(x, dim)` 返回 `(values, indices)`：要取 `.values`，或者用 `amax`。
+# * **一个 MLP，共享。** 两个 MLP（每个描述子一个）会让通道门控的参数翻倍，学到的也是另一个函数。两个 MLP 输出之和只过**一个** Sigmoid；$\sigma(a) + \sigma(b)$ 根本不是取值在 $(0, 1)$ 内的门控。
+# * **输出偏置要加两次。** MLP 连同偏置在每个描述子上各运行一次；如果先把两个隐藏层相加、只乘一次 $W_2$，$b_2$ 就只加了一次（论文没有偏置，所以它的公式不会提醒你这一点）。
+# * **池化的轴。** 通道门控在 $H, W$ 上池化（`dim=(2, 3)`）；空间门控在通道上池化（`dim=1, keepdim=True`）。把两者弄反会改变所有形状——这还算是运气好的情况。
+# * **填充。** $k\times k$ 卷积核需要在四周各补 $(k-1)/2$ 个零；把 `padding=3` 写死，在 $k \ne 7$ 时就会出错；`padding=0` 会让注意力图变小；只在一侧填充，会让图的尺寸不变、却平移 $(k-1)/2$ 个像素——这是最难发现的失误。
+# * **叠放顺序和 BatchNorm。** 论文叠放 $[\text{avg}; \text{max}]$，没有归一化；官方代码叠放 `[max; mean]`，并在卷积之后接 `BatchNorm2d(1)`（momentum 0.01）。两种都能用，只是参数化方式不同。代码的权重文件要交换空间权重的两个输入通道才符合论文的顺序，并且要保留它的 BatchNorm（或把它折叠成一个权重*和一个偏置*）——见第 3 节。`attn_ref.load_official_state_dict` 会做这个交换；只按键名复制则会悄无声息地漏掉它。
+# * **空间注意力图看哪个张量、缩放哪个张量。** $M_s$ 由 $F'$ 计算，并乘以 $F'$。$M_s(F) \otimes F'$ 是并行排列，而 $M_s(F') \otimes F$ 把通道门控丢掉了。
+# * **瓶颈宽度。** 官方代码用 `C // r`，当 $C < r$ 时它为 0（一个空的 `nn.Linear`，于是 MLP 只返回它的偏置）；本课程用 $\max(1, \lfloor C/r\rfloor)$。
 
 # %% [markdown]
-# ## 7. Summary
+# ## 7. 小结
 #
-# | step | equation | code (batch, paper convention) |
+# | 步骤 | 公式 | 代码（批次，论文约定） |
 # |---|---|---|
-# | channel descriptors | $F^c_{avg}, F^c_{max} \in \mathbb{R}^C$ | `x.mean((2, 3))`, `x.amax((2, 3))` |
-# | channel map | $M_c = \sigma(\mathrm{MLP}(F^c_{avg}) + \mathrm{MLP}(F^c_{max}))$, one MLP | `torch.sigmoid(mlp(avg) + mlp(mx))[:, :, None, None]` |
-# | spatial descriptors | $[F^s_{avg}; F^s_{max}] \in \mathbb{R}^{2\times H\times W}$ | `torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)` |
-# | spatial map | $M_s = \sigma(f^{7\times7}([F^s_{avg}; F^s_{max}]))$ | `torch.sigmoid(F.conv2d(pooled, w, padding=3))` |
-# | block | $F' = M_c(F) \otimes F$, $F'' = M_s(F') \otimes F'$ | `f1 = x * m_c; f1 * spatial_gate(f1, w)` |
-# | cost | $2CC' + C' + C + 2k^2$ parameters; $4CC' + 2k^2HW + 2CHW$ MACs | `attn_ref.complexity.cbam_params`, `cbam_macs` |
+# | 通道描述子 | $F^c_{avg}, F^c_{max} \in \mathbb{R}^C$ | `x.mean((2, 3))`, `x.amax((2, 3))` |
+# | 通道注意力图 | $M_c = \sigma(\mathrm{MLP}(F^c_{avg}) + \mathrm{MLP}(F^c_{max}))$，一个 MLP | `torch.sigmoid(mlp(avg) + mlp(mx))[:, :, None, None]` |
+# | 空间描述子 | $[F^s_{avg}; F^s_{max}] \in \mathbb{R}^{2\times H\times W}$ | `torch.cat([x.mean(1, keepdim=True), x.amax(1, keepdim=True)], 1)` |
+# | 空间注意力图 | $M_s = \sigma(f^{7\times7}([F^s_{avg}; F^s_{max}]))$ | `torch.sigmoid(F.conv2d(pooled, w, padding=3))` |
+# | 整个模块 | $F' = M_c(F) \otimes F$，$F'' = M_s(F') \otimes F'$ | `f1 = x * m_c; f1 * spatial_gate(f1, w)` |
+# | 开销 | $2CC' + C' + C + 2k^2$ 个参数；$4CC' + 2k^2HW + 2CHW$ 次乘加 | `attn_ref.complexity.cbam_params`, `cbam_macs` |
 #
-# **References**
+# **参考文献**
 #
-# * S. Woo, J. Park, J.-Y. Lee, I. S. Kweon. *CBAM: Convolutional Block Attention Module.* ECCV 2018.
-#   arXiv:1807.06521. Tables 1–3: the ablations on pooling, spatial kernel and order; Table 4: the
-#   ImageNet results. The figures quoted from Tables 1, 3 and 4 could not be checked against the
-#   paper's text here (see `FACTS.md`).
-# * Official code (PyTorch): github.com/Jongchan/attention-module, `MODELS/cbam.py`.
-# * Our reference: `attn_ref/cbam.py`; the hidden tests of this chapter:
-#   `attn_ref/grading/checks_cbam.py`.
+# * S. Woo, J. Park, J.-Y. Lee, I. S. Kweon. *CBAM: Convolutional Block Attention Module.* ECCV 2018。
+#   arXiv:1807.06521。Table 1–3：关于池化方式、空间卷积核和门控顺序的消融实验；Table 4：ImageNet 上的结果。这里引用的 Table 1、3、4 中的数字未能对照论文原文核实（见 `FACTS.md`）。
+# * 官方代码（PyTorch）：github.com/Jongchan/attention-module，`MODELS/cbam.py`。
+# * 本课程的参考实现：`attn_ref/cbam.py`；本章的隐藏测试：`attn_ref/grading/checks_cbam.py`。
 
 # %% [markdown]
-# ## Before you submit
+# ## 提交之前
 #
-# The cell below lists the graded steps of this chapter with their points, and whether each step's visible tests passed when they last ran in this session (*Run → Run All Cells* runs them all; it goes on past the steps you have not written yet). Visible tests that pass are a good sign, not the grade: the grader runs each step's hidden tests when you submit.
+# 下面的单元格列出本章的计分步骤和分值，以及每一步的可见测试在本次会话中最近一次运行时是否通过（*运行 → 运行全部单元格*，即 *Run → Run All Cells*，会运行全部单元格，遇到你还没写的步骤也会继续往下运行）。可见测试通过是个好兆头，但不是成绩：提交后，评分程序会运行每一步的隐藏测试。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from attn_ref.grading import summary
