@@ -71,10 +71,10 @@ plt.show()
 
 # %% nbgrader={"grade": false, "grade_id": "channel_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def channel_gate(x, w1, b1, w2, b2):
-    """Eqs. (1)-(2): the channel map M_c of x.
+    """式 (1)-(2)：x 的通道注意力图 M_c。
 
-    x: (B, C, H, W); w1: (C/r, C); b1: (C/r,); w2: (C, C/r); b2: (C,).
-    Returns M_c: (B, C, 1, 1), every entry in (0, 1).
+    x: (B, C, H, W)；w1: (C/r, C)；b1: (C/r,)；w2: (C, C/r)；b2: (C,)。
+    返回 M_c: (B, C, 1, 1)，每个元素都在 (0, 1) 内。
     """
     ### BEGIN SOLUTION
     def mlp(z):                                            # (B, C) -> (B, C)
@@ -135,10 +135,10 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 # %% nbgrader={"grade": false, "grade_id": "spatial_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def spatial_gate(x, conv_w):
-    """Eqs. (3)-(4): the spatial map M_s of x, paper order [mean; max], zero padding, no bias.
+    """式 (3)-(4)：x 的空间注意力图 M_s，按论文顺序 [mean; max] 叠放，补零，无偏置。
 
-    x: (B, C, H, W); conv_w: (1, 2, k, k) with k odd; conv_w[0, 0] meets the mean over the
-    channels and conv_w[0, 1] the maximum. Returns M_s: (B, 1, H, W), every entry in (0, 1).
+    x: (B, C, H, W)；conv_w: (1, 2, k, k)，k 为奇数；conv_w[0, 0] 作用于通道上的均值，
+    conv_w[0, 1] 作用于通道上的最大值。返回 M_s: (B, 1, H, W)，每个元素都在 (0, 1) 内。
     """
     ### BEGIN SOLUTION
     k = conv_w.shape[-1]
@@ -206,7 +206,7 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 # %% nbgrader={"grade": false, "grade_id": "cbam_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CBAM(nn.Module):
-    """The CBAM block, eqs. (1)-(5), paper version: forward(x) = M_s(F') * F' with F' = M_c(x) * x."""
+    """CBAM 模块，式 (1)-(5)，论文版本：forward(x) = M_s(F') * F'，其中 F' = M_c(x) * x。"""
 
     def __init__(self, channels: int, reduction: int = 16, kernel_size: int = 7):
         super().__init__()
@@ -280,7 +280,7 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 # %% nbgrader={"grade": false, "grade_id": "gate_order", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def spatial_first(x, w1, b1, w2, b2, conv_w):
-    """Eq. (6): G'' = M_c(G') * G' with G' = M_s(x) * x. Same weights and shapes as before."""
+    """式 (6)：G'' = M_c(G') * G'，其中 G' = M_s(x) * x。权重和形状与前面相同。"""
     ### BEGIN SOLUTION
     g1 = x * spatial_gate(x, conv_w)
     return g1 * channel_gate(g1, w1, b1, w2, b2)
@@ -288,7 +288,7 @@ def spatial_first(x, w1, b1, w2, b2, conv_w):
 
 
 def order_gap(x, w1, b1, w2, b2, conv_w):
-    """max over (C, H, W) of |F'' - G''| for each example: shape (B,)."""
+    """每个样本的 |F'' - G''| 在 (C, H, W) 上的最大值：形状为 (B,)。"""
     ### BEGIN SOLUTION
     f1 = x * channel_gate(x, w1, b1, w2, b2)
     f2 = f1 * spatial_gate(f1, conv_w)
@@ -456,7 +456,7 @@ with torch.no_grad():
 
 # %% nbgrader={"grade": false, "grade_id": "cost", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def cbam_param_count(channels: int, reduction: int = 16, kernel_size: int = 7) -> int:
-    """Parameters of the paper's CBAM block (MLP with biases, convolution without, no BatchNorm)."""
+    """论文版 CBAM 模块的参数量（MLP 有偏置，卷积无偏置，没有 BatchNorm）。"""
     ### BEGIN SOLUTION
     hidden = max(1, channels // reduction)
     return 2 * channels * hidden + hidden + channels + 2 * kernel_size ** 2
@@ -464,7 +464,7 @@ def cbam_param_count(channels: int, reduction: int = 16, kernel_size: int = 7) -
 
 
 def cbam_macs(channels: int, height: int, width: int, reduction: int = 16, kernel_size: int = 7) -> int:
-    """Multiply-adds of one block per example: MLP twice, the convolution, the two gates."""
+    """一个模块对每个样本的乘加次数：MLP 运行两次，加上卷积和两个门控。"""
     ### BEGIN SOLUTION
     hidden = max(1, channels // reduction)
     hw = height * width
