@@ -287,7 +287,7 @@ def learner_hands_in(pg, sample):
     dialog = pg.locator(".jp-Dialog")
     dialog.wait_for(timeout=600_000)
     verdict = dialog.inner_text()
-    dialog.locator("button:has-text('OK')").first.click()
+    dialog.locator("button.jp-mod-accept").first.click()    # OK (确定 in Chinese)
     pg.locator("#fetched_assignments_list button:text-is('Submit')").first.click()
     pg.locator("#submitted_assignments_list .list_item", has_text=CHAPTER).first.wait_for(
         timeout=120_000)
