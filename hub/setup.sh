@@ -82,9 +82,10 @@ if ! "$ENV/bin/python" -m pip install --quiet --no-deps --no-build-isolation --f
 fi
 rm -rf "$build" "$build.log"
 
-# What every account's Jupyter reads (the environment's own etc/jupyter): the exchange, the
-# locked-cell marks, and the JupyterLab parts a learner uses (the instructor's are switched back
-# on in $CLASS/instructor, on the instructor's Jupyter configuration path only).
+# What every account's Jupyter reads (the environment's own etc/jupyter): the exchange (with the
+# course's editions), the locked-cell marks, and the JupyterLab parts a learner uses (the
+# instructor's are switched back on in $CLASS/instructor, on the instructor's Jupyter
+# configuration path only).
 install -d -m 755 "$ENV/etc/jupyter/labconfig" \
   "$ENV/share/attention-course/custom"
 install -m 644 "$REPO/lab/custom/custom.css" "$ENV/share/attention-course/custom/custom.css"
@@ -93,6 +94,10 @@ cat > "$ENV/etc/jupyter/nbgrader_config.py" <<EOF
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = "$COURSE_ID"
 c.Exchange.root = "$CLASS/exchange"
+# every edition released with the English one; a learner fetches the one of their JupyterLab's
+# language (Settings -> Language), English where a chapter has none (attn_grade.exchange)
+c.ExchangeFactory.release_assignment = "attn_grade.exchange.ReleaseEditions"
+c.ExchangeFactory.fetch_assignment = "attn_grade.exchange.FetchEdition"
 EOF
 sed -e "s|@CUSTOM@|$ENV/share/attention-course/custom|" "$REPO/hub/learner/jupyter_server_config.json" \
   > "$ENV/etc/jupyter/jupyter_server_config.json"

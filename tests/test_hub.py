@@ -4,13 +4,17 @@ As root, ``hub/setup.sh`` makes three real Unix accounts (an instructor and two 
 shared environment, nbgrader's exchange and the instructor's class folder; JupyterHub (PyPI) and
 configurable-http-proxy (npm, hub/package-lock.json) then run on 127.0.0.1 with PAM log-in and
 the default LocalProcessSpawner, each user's JupyterLab as that user. In Debian's Chromium each
-learner logs in, fetches chapter 1 from the *Assignments* list, answers (learner 1 correctly, in
-the words of the sample alice_einsum; learner 2 with the catalogued mistake of carol_no_sigmoid),
-validates and submits; the instructor collects, runs ``make autograde`` and releases feedback;
-each learner fetches its feedback and finds its own score (the sample's expected points) and,
-for the mistake, its hint; formgrader lists both submissions. Then a learner's attempts to read
-or write what is not its own are made with real system calls as that learner, and each must
-fail; grading again and releasing feedback again must work.
+learner logs in; learner 2 chooses 中文 under Settings → Language, and JupyterLab's menus are
+then in Chinese. Each fetches chapter 1 from the *Assignments* list (learner 1 the English
+edition, learner 2 the Chinese one: attn_grade.exchange), answers (learner 1 correctly, in the
+words of the sample alice_einsum; learner 2 as zh_bob_max_pool, the Chinese twin of
+bob_max_pool, with its catalogued mistake), validates and submits; the instructor collects, runs
+``make autograde`` and releases feedback; each learner fetches its feedback and finds its own
+score (the sample's expected points: for the twin, the English twin's) and, for the mistake, its
+hint in the learner's language; the gradebook has one assignment with one notebook, and
+formgrader lists both submissions. Then a learner's attempts to read or write what is not its
+own are made with real system calls as that learner, and each must fail; grading again and
+releasing feedback again must work.
 
 Every shell command the instructor runs here is checked to appear word for word in the README's
 recipe. Root only (accounts, PAM); in CI (CI=true) it must run, elsewhere it skips with the reason.
@@ -19,6 +23,7 @@ The shared environment (<class>/env) is kept between runs; a first run builds it
 from __future__ import annotations
 
 import csv
+import html as htmllib
 import json
 import os
 import re
@@ -39,7 +44,9 @@ pytestmark = pytest.mark.slow
 
 CLASS = Path("/srv/attn-hub-test")
 INSTRUCTOR = "attn-instructor"
-LEARNERS = {"attn-learner1": "alice_einsum", "attn-learner2": "carol_no_sigmoid"}
+LEARNERS = {"attn-learner1": "alice_einsum", "attn-learner2": "zh_bob_max_pool"}
+# the learner's choice under Settings -> Language: the label's start, the menus then ("File", "Run")
+LANGUAGE_MENU = {"zh-CN": ("Chinese (Simplified", ("文件", "运行"))}
 CHAPTER, NOTEBOOK = "01_se", "se.ipynb"
 PROXY = ROOT / "hub" / "node_modules" / ".bin" / "configurable-http-proxy"
 
@@ -204,15 +211,40 @@ def _open_assignments(pg):
     pg.wait_for_selector("#nbgrader-assignment-list, .nbgrader-mainarea-widget", timeout=60_000)
 
 
+def _spec(sample: str) -> dict:
+    """The sample learner as the grader's own tests expect it (a twin: its English twin's
+    answers, scores and mistakes)."""
+    from attn_grade.pipeline import expected_samples
+    return expected_samples()[sample]
+
+
+def _edition(sample: str) -> str:
+    return _spec(sample).get("edition", "en")
+
+
 def _answers(sample: str) -> dict[str, str]:
     from attn_grade.pipeline import parse_cells
-    return parse_cells(ROOT / "autograde" / "samples" / sample / f"{CHAPTER}.py")
+    twin = _spec(sample).get("twin", sample)
+    return parse_cells(ROOT / "autograde" / "samples" / twin / f"{CHAPTER}.py")
 
 
 def _expected(sample: str) -> tuple[float, list[str]]:
-    spec = json.loads((ROOT / "autograde" / "samples" / sample / "sample.json").read_text())
+    spec = _spec(sample)
     return (sum(spec["scores"][CHAPTER].values()),
             [m for ms in spec.get("mistakes", {}).get(CHAPTER, {}).values() for m in ms])
+
+
+def choose_language(pg, lang: str) -> list[str]:
+    """Settings -> Language -> ``lang``, as a learner chooses it once (JupyterLab keeps it in the
+    learner's own settings and reloads); the menu bar's labels afterwards."""
+    label, menus = LANGUAGE_MENU[lang]
+    pg.click(".lm-MenuBar-itemLabel:text-is('Settings')")
+    pg.click(".lm-Menu-itemLabel:text-is('Language')")
+    pg.locator(".lm-Menu-itemLabel", has_text=label).first.click()
+    pg.locator(".jp-Dialog button.jp-mod-accept").click()      # "Change and reload"
+    pg.wait_for_selector(f".lm-MenuBar-itemLabel:text-is('{menus[0]}')", timeout=120_000)
+    pg.wait_for_selector("#jp-main-dock-panel", timeout=120_000)
+    return pg.locator(".lm-MenuBar-item").all_inner_texts()
 
 
 def _hints(mistakes: list[str]) -> list[str]:
@@ -223,7 +255,8 @@ def _hints(mistakes: list[str]) -> list[str]:
 
 
 def learner_hands_in(pg, sample):
-    """In the learner's JupyterLab: fetch, answer, Validate, Submit; the Validate dialog's text."""
+    """In the learner's JupyterLab: fetch, answer, Validate, Submit; the Validate dialog's text.
+    The notebook fetched must be the edition of the learner's language."""
     _open_assignments(pg)
     released = pg.locator("#released_assignments_list .list_item", has_text=CHAPTER)
     released.locator("button:text-is('Fetch')").click(timeout=120_000)
@@ -231,6 +264,15 @@ def learner_hands_in(pg, sample):
     fetched.wait_for(timeout=120_000)
     # the learner's answers, written into its own copy through its own server
     model = _api(pg, "GET", f"api/contents/{CHAPTER}/{NOTEBOOK}?content=1")
+    from attn_ref.i18n import notebook_language
+    assert notebook_language(model["content"]) == _edition(sample), sample
+    from attn_grade.editions import release_path
+    released = release_path(_home(INSTRUCTOR) / "attention-course" / "course", CHAPTER, NOTEBOOK,
+                            _edition(sample))          # what `make release` wrote in the class
+    [first, *_] = [c["source"] for c in json.loads(released.read_text())["cells"]
+                   if c["cell_type"] == "markdown"]
+    [mine, *_] = [c["source"] for c in model["content"]["cells"] if c["cell_type"] == "markdown"]
+    assert mine == "".join(first), sample
     answers = _answers(sample)
     for cell in model["content"]["cells"]:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -245,7 +287,7 @@ def learner_hands_in(pg, sample):
     dialog = pg.locator(".jp-Dialog")
     dialog.wait_for(timeout=600_000)
     verdict = dialog.inner_text()
-    dialog.locator("button:has-text('OK')").first.click()
+    dialog.locator("button.jp-mod-accept").first.click()    # OK (确定 in Chinese)
     pg.locator("#fetched_assignments_list button:text-is('Submit')").first.click()
     pg.locator("#submitted_assignments_list .list_item", has_text=CHAPTER).first.wait_for(
         timeout=120_000)
@@ -278,6 +320,22 @@ def learner_reads_feedback(pg):
     return html
 
 
+def _hints_shown(html: str, sample: str) -> None:
+    """The feedback gives a hint of each of the sample's mistakes in the learner's language (the
+    catalogue's translation) and never in the other."""
+    from attn_ref.i18n import tr
+
+    lang, page = _edition(sample), htmllib.unescape(html)
+    for name in _expected(sample)[1]:
+        hints = _hints([name])
+        assert hints, f"no check knows a mistake {name!r}"
+        mine = [tr(h, lang) for h in hints]
+        assert any(h in page for h in mine), f"{sample}: no {lang} hint of {name!r}"
+        if lang != "en":
+            assert all(m != h for m, h in zip(mine, hints)), f"{name!r}: hint not translated"
+            assert not any(h in page for h in hints), f"{sample}: English hint of {name!r}"
+
+
 def _score(html: str) -> float:
     m = re.search(r"Score:\s*([\d.]+)\s*/\s*([\d.]+)", re.sub(r"<[^>]+>", " ", html))
     assert m, "no score in the feedback"
@@ -298,6 +356,11 @@ def test_class_on_the_hub(hub):
         for user, sample in LEARNERS.items():
             phase(f"{user} logs in")
             pages[user] = _login(browser, url, user, passwords[user])
+            if _edition(sample) != "en":
+                phase(f"{user} chooses {_edition(sample)} under Settings -> Language")
+                menus = choose_language(pages[user][1], _edition(sample))
+                assert all(m in menus for m in LANGUAGE_MENU[_edition(sample)][1]), menus
+                assert "File" not in menus, menus
             phase(f"{user} fetches, answers, validates, submits")
             verdicts[user] = learner_hands_in(pages[user][1], sample)
         # learner 1 answered correctly, learner 2's visible tests catch its mistake
@@ -315,10 +378,8 @@ def test_class_on_the_hub(hub):
         for user, sample in LEARNERS.items():
             phase(f"{user} fetches its feedback")
             html = learner_reads_feedback(pages[user][1])
-            points, mistakes = _expected(sample)
-            assert _score(html) == points, user
-            if mistakes:
-                assert any(h in html for h in _hints(mistakes)), f"{user}: no hint of {mistakes}"
+            assert _score(html) == _expected(sample)[0], user
+            _hints_shown(html, sample)
 
         # formgrader, in the instructor's JupyterLab
         phase("the instructor's formgrader")
@@ -347,6 +408,15 @@ def test_class_on_the_hub(hub):
     for r in rows:
         assert "submission_secret" not in r["notes"], r
         assert float(r["score"]) == _expected(LEARNERS[r["student_id"]])[0]
+    # the gradebook: one assignment per chapter (no edition's), one notebook, whichever edition
+    # each learner worked
+    from nbgrader.api import Gradebook
+    chapters = sorted({p.parent.name for p in (course / "solutions").glob("*/*.ipynb")})
+    with Gradebook(f"sqlite:///{course}/autograde/gradebook.db") as gb:
+        assert sorted(a.name for a in gb.assignments) == chapters
+        assert [n.name for n in gb.find_assignment(CHAPTER).notebooks] == [Path(NOTEBOOK).stem]
+        for user, sample in LEARNERS.items():
+            assert gb.find_submission(CHAPTER, user).score == _expected(sample)[0], user
 
     phase("privacy")
     # privacy: every attempt of learner 1 on what is not its own fails
@@ -371,6 +441,8 @@ def test_class_on_the_hub(hub):
         "the exchange's inbound": f"ls {CLASS}/exchange/attention-course/inbound",
         "the exchange's feedback": f"ls {CLASS}/exchange/attention-course/feedback",
         "writing a release": f"touch {CLASS}/exchange/attention-course/outbound/{CHAPTER}/x",
+        "writing an edition's release":
+            f"touch {CLASS}/exchange/attention-course/editions/zh-CN/{CHAPTER}/x",
         "writing the shared environment": f"touch {CLASS}/env/bin/x",
         "the instructor's settings": f"cat {CLASS}/instructor/nbgrader_config.py",
         "the hub's state": f"ls {CLASS}/hub",

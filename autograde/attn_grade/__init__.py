@@ -18,6 +18,8 @@ judge                  :class:`attn_grade.nbgrader_plugin.OutOfKernelVerdict` (o
 schedule               :func:`attn_grade.engine.run` (in-process, local or remote Dask)
 write                  :func:`attn_grade.engine.merge` (class gradebook), :mod:`attn_grade.report`
 sample class           :mod:`attn_grade.edits` (the catalogue's edited notebooks)
+class hub exchange     :mod:`attn_grade.exchange` (every edition released, each learner's
+                       fetched in the language of their JupyterLab)
 =====================  ===================================================================
 
 The sample submissions (``autograde/samples/``) and everything grading writes (nbgrader's
