@@ -1,28 +1,13 @@
 # %% [markdown]
-# # Chapter 4 — Coordinate Attention
+# # 第 4 章　坐标注意力（Coordinate Attention）
 #
-# *attention-course · chapter 4 · about 60 minutes*
+# *attention-course · 第 4 章 · 约 60 分钟*
 #
-# SE (chapter 1) summarises each channel by one number, the mean over all $H\times W$ positions, and
-# so its gate cannot say *where* anything is. CBAM (chapter 3) adds a separate spatial map, computed
-# by a $7\times 7$ convolution that only sees a small neighbourhood. **Coordinate Attention** (CA;
-# Hou, Zhou and Feng, CVPR 2021) keeps position inside the channel gate itself: it pools along the
-# width and, separately, along the height, so each channel gets one gate per **row** and one per
-# **column**. Long-range context is gathered along one axis while exact position is kept along the
-# other. In MobileNetV2 it raised ImageNet top-1 accuracy from 72.3 % to 74.3 %, against 73.5 % for
-# SE and 73.6 % for CBAM, for 3.95 M parameters instead of 3.5 M (the paper's ImageNet comparison of
-# attention blocks on MobileNetV2, as listed in the official repository's README).
+# SE（第 1 章）用一个数概括每个通道，即它在全部 $H\times W$ 个位置上的均值，所以它的门控说不出任何东西*在哪里*。CBAM（第 3 章）另外加了一张空间图，由一个只看小邻域的 $7\times 7$ 卷积算出。**坐标注意力**（Coordinate Attention，CA；Hou、Zhou、Feng，CVPR 2021）把位置留在通道门控内部：它沿宽度池化，再单独沿高度池化，于是每个通道对每一**行**有一个门控值，对每一**列**也有一个。沿一个方向收集长程上下文，同时在另一个方向上保留精确的位置。在 MobileNetV2 中，它把 ImageNet top-1 准确率从 72.3 % 提高到 74.3 %，而 SE 为 73.5 %，CBAM 为 73.6 %；参数量为 3.95 M，而不是 3.5 M（论文在 MobileNetV2 上对各种注意力模块所做的 ImageNet 比较，见官方仓库的 README）。
 #
-# You will derive the block equation by equation, implement each step, count its cost, test what
-# flips do to its gates, and compare its map with CBAM's on a real image.
+# 本章逐个公式推导这个模块，逐步实现，计算它的开销，检验翻转对它的门控有什么影响，并在一张真实图像上把它的注意力图与 CBAM 的比较。
 #
-# **How this notebook is graded.** Each exercise is a code cell with `raise NotImplementedError()`
-# to replace, followed by a locked test cell. The visible tests in that cell check a small case you
-# can verify by hand and tell you what differs. When you submit, the same cell also runs hidden
-# tests — many shapes, seeds and dtypes, compared with the course's reference package `attn_ref` —
-# and the verdict is reached outside your notebook's kernel. Later steps are graded with the
-# reference versions of earlier steps, so a mistake costs only the points of the step it is in.
-# Restart the kernel and run all cells before you submit: the notebook must run top to bottom.
+# **本笔记本怎样评分。** 每个练习是一个含 `raise NotImplementedError()` 的代码单元格，由你替换成自己的代码；它后面是一个锁定的测试单元格。测试单元格里的可见测试检查一个能手算验证的小例子，并告诉你哪里不对。提交后，同一个单元格还会运行隐藏测试：多种形状、随机种子和数据类型，结果与课程的参考实现包 `attn_ref` 比较，判定在你的笔记本内核之外完成。后面的步骤用前面各步的参考版本来评分，所以一处错误只扣它所在那一步的分。提交前请重启内核并运行全部单元格：笔记本必须能从头到尾运行。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -43,16 +28,11 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # %matplotlib inline
 
 # %% [markdown]
-# ## 1. What and why
+# ## 1. 是什么，为什么
 #
-# Global average pooling, the squeeze of SE, is a sum over positions, and a sum does not care about
-# the order of its terms. Any rearrangement of the $H\times W$ positions — a flip, a shift, a
-# shuffle — leaves the descriptor $z$, and so SE's gate, exactly unchanged. A gate that cannot tell
-# the top of the image from the bottom cannot point at an object.
+# SE 的挤压（squeeze）就是全局平均池化（global average pooling），它是对各位置求和，而求和与各项的顺序无关。把 $H\times W$ 个位置任意重排——翻转、平移、打乱——描述子 $z$ 都完全不变，SE 的门控也就完全不变。分不清图像上下的门控，不可能指向某个物体。
 #
-# Here is that fact on real features: twelve rectified Gabor responses (oriented band-pass filters,
-# `attn_ref.data.gabor_features`) of scikit-image's astronaut, upside down and rolled sideways.
-# Pooling each row over the width (what CA does for $z^h$) keeps the difference:
+# 下面在真实特征上验证这一点：scikit-image 的宇航员图像（astronaut）的十二个经过整流的 Gabor 响应（有方向的带通滤波器，`attn_ref.data.gabor_features`），上下颠倒，再横向循环平移。而把每一行在宽度上池化（CA 计算 $z^h$ 的做法）会保留这种差异：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-01", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -64,9 +44,7 @@ print("mean of each row, unchanged:  ", torch.allclose(feats.mean(3), moved.mean
 print("mean of each row, flipped back:", torch.allclose(feats.mean(3), torch.flip(moved.mean(3), dims=[2])))
 
 # %% [markdown]
-# CA replaces the one 2-D pooling by two 1-D poolings, encodes both results with one shared
-# $1\times1$ convolution, and decodes them into two gates, $a^h$ (one value per channel and row) and
-# $a^w$ (one value per channel and column). The output is $x$ times both gates:
+# CA 把一次 2D 池化换成两次 1D 池化，用一个共享的 $1\times1$ 卷积对两个结果编码，再把它们解码成两个门控：$a^h$（每个通道的每一行一个值）和 $a^w$（每个通道的每一列一个值）。输出是 $x$ 乘以这两个门控：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-02", "locked": true, "schema_version": 3, "solution": false, "task": false}
 block_diagram([("X", "C×H×W"), ("pool along W\n& along H", "C×H, C×W"), ("concat", "C×(H+W)"),
@@ -78,30 +56,25 @@ plt.show()
 
 
 # %% [markdown]
-# ## 2. Derivation
+# ## 2. 推导
 #
-# ### 2.1 Coordinate information embedding
+# ### 2.1 坐标信息嵌入
 #
-# For one example $X\in\mathbb{R}^{C\times H\times W}$, pool channel $c$ along one axis at a time
-# (the paper's Sec. 3.2, *coordinate information embedding*; rows are indexed by $0\le h<H$,
-# columns by $0\le w<W$):
+# 对一个样本 $X\in\mathbb{R}^{C\times H\times W}$，每次只沿一个轴对通道 $c$ 做池化（论文第 3.2 节，*坐标信息嵌入*，coordinate information embedding；行的下标为 $0\le h<H$，列的下标为 $0\le w<W$）：
 #
 # $$ z^h_c(h) \;=\; \frac{1}{W}\sum_{0\le i<W} x_c(h, i), \qquad z^h\in\mathbb{R}^{C\times H}, \tag{1}$$
 #
 # $$ z^w_c(w) \;=\; \frac{1}{H}\sum_{0\le j<H} x_c(j, w), \qquad z^w\in\mathbb{R}^{C\times W}. \tag{2}$$
 #
-# $z^h_c(h)$ is the mean of row $h$: it sees the whole width (long-range context along $W$) and
-# keeps the exact row. In code the paper's "pooling kernel of size $(1, W)$" is a mean over the
-# last axis. We keep the layouts of the official code, which are what the $1\times1$ convolutions
-# below want: $z^h$ as a column `(B, C, H, 1)` and $z^w$ as a row `(B, C, 1, W)`.
+# $z^h_c(h)$ 是第 $h$ 行的均值：它看到整个宽度（沿 $W$ 的长程上下文），并保留确切的行。论文所说的“大小为 $(1, W)$ 的池化核”，在代码里就是对最后一个轴求均值。我们沿用官方代码的布局，这也正是后面的 $1\times1$ 卷积所要的：$z^h$ 是一列 `(B, C, H, 1)`，$z^w$ 是一行 `(B, C, 1, W)`。
 #
-# **Exercise 1 (2 points).** Implement eqs. (1)–(2) for a batch.
+# **练习 1（2 分）。** 对一个批次实现式 (1)–(2)。
 
 # %% nbgrader={"grade": false, "grade_id": "coordinate_pool", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def coordinate_pool(x: torch.Tensor):
-    """Eqs. (1)-(2). x: (B, C, H, W) -> (z_h, z_w) with
-    z_h: (B, C, H, 1), the mean of each row over the width W;
-    z_w: (B, C, 1, W), the mean of each column over the height H."""
+    """式 (1)-(2)。x: (B, C, H, W) -> (z_h, z_w)，其中
+    z_h: (B, C, H, 1)，每一行在宽度 W 上的均值；
+    z_w: (B, C, 1, W)，每一列在高度 H 上的均值。"""
     ### BEGIN SOLUTION
     return x.mean(dim=3, keepdim=True), x.mean(dim=2, keepdim=True)
     ### END SOLUTION
@@ -124,12 +97,9 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# ### 2.2 Coordinate attention generation: the shared transform
+# ### 2.2 坐标注意力生成：共享变换
 #
-# The two descriptors are concatenated along the spatial axis and passed through one shared
-# $1\times 1$ convolution $F_1$ that reduces the channels to $C'$, a BatchNorm, and a non-linearity
-# (the paper's equation shows only $F_1$ and a generic non-linear activation $\delta$; the official
-# code applies a BatchNorm and **h-swish**):
+# 两个描述子沿空间轴拼接，然后依次经过一个共享的 $1\times 1$ 卷积 $F_1$（把通道数降到 $C'$）、一个 BatchNorm 和一个非线性激活（论文的公式里只有 $F_1$ 和一个泛指的非线性激活 $\delta$；官方代码用的是 BatchNorm 加 **h-swish**）：
 #
 # $$ f \;=\; \mathrm{hswish}\big(\mathrm{BN}(F_1([z^h ; z^w]))\big),\qquad
 #    f\in\mathbb{R}^{C'\times(H+W)}, \tag{3}$$
@@ -137,25 +107,19 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 # $$ \mathrm{hswish}(t) = t\cdot\frac{\mathrm{ReLU6}(t+3)}{6},\qquad
 #    \mathrm{BN}(t) = \gamma\,\frac{t-m}{\sqrt{v+\epsilon}} + \beta,\quad \epsilon = 10^{-5}, $$
 #
-# with $m$, $v$ the running mean and variance and $\gamma$, $\beta$ the learned scale and shift.
+# 其中 $m$、$v$ 是滑动均值和滑动方差，$\gamma$、$\beta$ 是学到的缩放和平移。
 #
-# What the paper leaves to the code:
+# 论文留给代码的细节：
 #
-# * **The concatenation.** $z^w$ is transposed into a column, so $[z^h ; z^w]$ is an image of shape
-#   `(B, C, H + W, 1)`: first the $H$ row descriptors, then the $W$ column descriptors. One
-#   $1\times1$ convolution then treats all $H+W$ descriptors alike, and one BatchNorm normalises them
-#   together.
-# * **The width.** The paper writes $C/r$; the official code uses
-#   $C' = \max(8, \lfloor C/r\rfloor)$ with $r = 32$ by default (called `mip` there), so small
-#   layers keep at least 8 units.
-# * **The BatchNorm** is an ordinary `BatchNorm2d(C')`. At inference (and in our tests) it uses its
-#   running mean $m$ and variance $v$, not the statistics of the batch.
+# * **拼接。** $z^w$ 先转置成一列，所以 $[z^h ; z^w]$ 是一张形状为 `(B, C, H + W, 1)` 的图像：先是 $H$ 个行描述子，再是 $W$ 个列描述子。这样，一个 $1\times1$ 卷积对全部 $H+W$ 个描述子一视同仁，一个 BatchNorm 也把它们放在一起归一化。
+# * **宽度。** 论文写的是 $C/r$；官方代码用 $C' = \max(8, \lfloor C/r\rfloor)$，默认 $r = 32$（代码里叫 `mip`），这样小的层至少保留 8 个单元。
+# * **BatchNorm** 就是普通的 `BatchNorm2d(C')`。推理时（以及在我们的测试中）它用的是滑动均值 $m$ 和滑动方差 $v$，而不是当前批次的统计量。
 #
-# **Exercise 2 (1 point).** The bottleneck width. Write `ca_bottleneck(channels, reduction=32)`.
+# **练习 2（1 分）。** 瓶颈（bottleneck）宽度。写出 `ca_bottleneck(channels, reduction=32)`。
 
 # %% nbgrader={"grade": false, "grade_id": "ca_bottleneck", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def ca_bottleneck(channels: int, reduction: int = 32) -> int:
-    """C' = max(8, channels // reduction): the width of CA's shared 1x1 convolution."""
+    """C' = max(8, channels // reduction)：CA 共享 1x1 卷积的宽度（输出通道数）。"""
     ### BEGIN SOLUTION
     return max(8, channels // reduction)
     ### END SOLUTION
@@ -175,18 +139,14 @@ print("Every visible test of this step passes; it earns its 1 point when the hid
 
 
 # %% [markdown]
-# **Exercise 3 (3 points).** Implement eq. (3) as a function of explicit weights, so that every
-# layout is fixed: `weight` is the $1\times1$ convolution's weight `(C', C, 1, 1)` (as in
-# `nn.Conv2d`), `bias` its bias `(C',)`, and the four BatchNorm tensors are `(C',)` each. Use the
-# *given* running statistics (eval mode). `F.conv2d`, `F.batch_norm(..., training=False)` and
-# `F.hardswish` are all allowed, and so is writing them out.
+# **练习 3（3 分）。** 用显式给出的权重把式 (3) 实现成一个函数，这样每个张量的布局都是确定的：`weight` 是 $1\times1$ 卷积的权重 `(C', C, 1, 1)`（与 `nn.Conv2d` 相同），`bias` 是它的偏置 `(C',)`，四个 BatchNorm 张量各为 `(C',)`。使用*给定的*滑动统计量（running statistics，eval 模式）。`F.conv2d`、`F.batch_norm(..., training=False)` 和 `F.hardswish` 都可以用，自己写出它们也可以。
 
 # %% nbgrader={"grade": false, "grade_id": "shared_transform", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def shared_transform(z_h, z_w, weight, bias, bn_weight, bn_bias, bn_mean, bn_var, eps=1e-5):
-    """Eq. (3): f = hswish(BN(conv1x1([z_h ; z_w^T]))), BatchNorm in eval mode.
+    """式 (3)：f = hswish(BN(conv1x1([z_h ; z_w^T])))，BatchNorm 用 eval 模式。
 
-    z_h: (B, C, H, 1); z_w: (B, C, 1, W); weight: (C', C, 1, 1); bias and the BN tensors: (C',).
-    Returns f: (B, C', H + W, 1), the H row positions first, then the W column positions.
+    z_h: (B, C, H, 1)；z_w: (B, C, 1, W)；weight: (C', C, 1, 1)；bias 和各个 BN 张量: (C',)。
+    返回 f: (B, C', H + W, 1)，先是 H 个行位置，再是 W 个列位置。
     """
     ### BEGIN SOLUTION
     z = torch.cat([z_h, z_w.transpose(2, 3)], dim=2)                 # (B, C, H + W, 1)
@@ -228,29 +188,24 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 2.3 Split and gates
+# ### 2.3 拆分与门控
 #
-# $f$ is split back into its two parts, $f^h\in\mathbb{R}^{C'\times H}$ (the first $H$ positions)
-# and $f^w\in\mathbb{R}^{C'\times W}$ (the last $W$), and each is decoded by its own $1\times1$
-# convolution back to $C$ channels and a sigmoid (the paper calls the gates $g^h$, $g^w$; we use
-# $a^h$, $a^w$ as the official code does):
+# 把 $f$ 拆回两部分：$f^h\in\mathbb{R}^{C'\times H}$（前 $H$ 个位置）和 $f^w\in\mathbb{R}^{C'\times W}$（后 $W$ 个位置），各自经过自己的 $1\times1$ 卷积恢复到 $C$ 个通道，再接 Sigmoid（论文把门控记作 $g^h$、$g^w$；我们和官方代码一样记作 $a^h$、$a^w$）：
 #
 # $$ f = [f^h ; f^w], \tag{4}$$
 #
 # $$ a^h = \sigma\big(F_h(f^h)\big)\in(0,1)^{C\times H}, \qquad
 #    a^w = \sigma\big(F_w(f^w)\big)\in(0,1)^{C\times W}. \tag{5}$$
 #
-# $F_h$ and $F_w$ have separate weights: the same encoding is read differently for rows and columns.
-# $f^w$ is transposed back to a row, so that $a^w$ has the layout `(B, C, 1, W)` of $z^w$.
+# $F_h$ 和 $F_w$ 的权重相互独立：同一份编码，对行和对列有不同的读法。$f^w$ 要转置回一行，使 $a^w$ 与 $z^w$ 有相同的布局 `(B, C, 1, W)`。
 #
-# **Exercise 4 (3 points).** Implement eqs. (4)–(5). `w_h`, `w_w` are `(C, C', 1, 1)`, `b_h`,
-# `b_w` are `(C,)`.
+# **练习 4（3 分）。** 实现式 (4)–(5)。`w_h`、`w_w` 的形状为 `(C, C', 1, 1)`，`b_h`、`b_w` 为 `(C,)`。
 
 # %% nbgrader={"grade": false, "grade_id": "split_gates", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def split_gates(f, H, W, w_h, b_h, w_w, b_w):
-    """Eqs. (4)-(5). f: (B, C', H + W, 1) -> (a_h, a_w) with
-    a_h = sigmoid(conv1x1(f_h; w_h, b_h)): (B, C, H, 1), from the first H positions of f;
-    a_w = sigmoid(conv1x1(f_w; w_w, b_w)): (B, C, 1, W), from the last W positions."""
+    """式 (4)-(5)。f: (B, C', H + W, 1) -> (a_h, a_w)，其中
+    a_h = sigmoid(conv1x1(f_h; w_h, b_h)): (B, C, H, 1)，来自 f 的前 H 个位置；
+    a_w = sigmoid(conv1x1(f_w; w_w, b_w)): (B, C, 1, W)，来自 f 的后 W 个位置。"""
     ### BEGIN SOLUTION
     f_h, f_w = torch.split(f, [H, W], dim=2)
     a_h = torch.sigmoid(F.conv2d(f_h, w_h, b_h))
@@ -285,39 +240,29 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ### 2.4 The output
+# ### 2.4 输出
 #
-# Each value of $x$ is multiplied by the gate of its row and the gate of its column:
+# $x$ 的每个值都乘以它所在行的门控和所在列的门控：
 #
 # $$ y_c(h, w) \;=\; x_c(h, w)\cdot a^h_c(h)\cdot a^w_c(w). \tag{6}$$
 #
-# With the layouts above this is plain broadcasting: `x * a_h * a_w` multiplies a `(B, C, H, W)`
-# tensor by a `(B, C, H, 1)` and a `(B, C, 1, W)` one. The map that actually multiplies channel $c$,
-# $a^h_c\,(a^w_c)^\top$, is an outer product: a rank-one $H\times W$ map, large where a strong row
-# meets a strong column.
+# 按上面的布局，这就是普通的广播：`x * a_h * a_w` 把一个 `(B, C, H, W)` 张量乘以一个 `(B, C, H, 1)` 张量和一个 `(B, C, 1, W)` 张量。真正乘到通道 $c$ 上的图 $a^h_c\,(a^w_c)^\top$ 是一个外积：一张秩一的 $H\times W$ 图，在强的行与强的列相交处取值大。
 #
-# Two properties make good tests:
+# 有两条性质很适合用来测试：
 #
-# * **Rank one.** $y/x = a^h a^{w\top}$ per channel, so for any rows $i$ and columns $j$,
-#   $(y/x)_{ij}\,(y/x)_{00} = (y/x)_{i0}\,(y/x)_{0j}$.
-# * **A quarter at zero.** If every convolution weight and bias is zero, $F_1$ gives 0, the
-#   BatchNorm with its initial statistics and h-swish keep 0, and both gates are $\sigma(0)=\tfrac12$:
-#   the block returns $x/4$.
+# * **秩一。** 每个通道上 $y/x = a^h a^{w\top}$，所以对任意行 $i$ 和列 $j$，$(y/x)_{ij}\,(y/x)_{00} = (y/x)_{i0}\,(y/x)_{0j}$。
+# * **全零得四分之一。** 如果所有卷积的权重和偏置都是零，$F_1$ 输出 0，带初始统计量的 BatchNorm 和 h-swish 仍保持 0，两个门控都是 $\sigma(0)=\tfrac12$：模块返回 $x/4$。
 #
-# **Exercise 5 (3 points).** Write `forward` for the block. `__init__` is given: it creates the
-# layers with the names of the official code (`conv1`, `bn1`, `conv_h`, `conv_w`). Keep them — the
-# grader loads weights into your module by these names and runs it in eval mode. You may call your
-# earlier functions with the layers' tensors (`self.conv1.weight`, `self.bn1.running_mean`, ...) or
-# call the layers directly.
+# **练习 5（3 分）。** 写出这个模块的 `forward`。`__init__` 已经给出：它按官方代码的名字创建各层（`conv1`、`bn1`、`conv_h`、`conv_w`）。请保留这些名字——评分程序按这些名字把权重载入你的模块，并在 eval 模式下运行它。你可以用各层的张量（`self.conv1.weight`、`self.bn1.running_mean`、……）调用前面写的函数，也可以直接调用这些层。
 
 # %% nbgrader={"grade": false, "grade_id": "ca_module", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class CoordinateAttention(nn.Module):
-    """The CA block, eqs. (1)-(6): forward(x) = x * a_h * a_w."""
+    """CA 模块，式 (1)-(6)：forward(x) = x * a_h * a_w。"""
 
     def __init__(self, channels: int, reduction: int = 32):
         super().__init__()
         mip = ca_bottleneck(channels, reduction)
-        self.conv1 = nn.Conv2d(channels, mip, kernel_size=1)          # F_1, with bias
+        self.conv1 = nn.Conv2d(channels, mip, kernel_size=1)          # F_1，有偏置
         self.bn1 = nn.BatchNorm2d(mip)
         self.conv_h = nn.Conv2d(mip, channels, kernel_size=1)         # F_h
         self.conv_w = nn.Conv2d(mip, channels, kernel_size=1)         # F_w
@@ -371,29 +316,26 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 
 # %% [markdown]
-# ## 3. Cost
+# ## 3. 开销
 #
-# Per block, with $C' = \max(8, \lfloor C/r\rfloor)$ and an input of $C\times H\times W$:
+# 每个模块的开销，其中 $C' = \max(8, \lfloor C/r\rfloor)$，输入为 $C\times H\times W$：
 #
-# | part | parameters | multiply-adds per example |
+# | 部分 | 参数 | 每个样本的乘加次数 |
 # |---|---|---|
-# | pooling, eqs. (1)–(2) | 0 | $2CHW$ additions |
-# | $F_1$ (with bias) on $H+W$ positions | $C'C + C'$ | $C'C\,(H+W)$ |
-# | BatchNorm | $2C'$ (plus $2C'$ running statistics, buffers, not parameters) | folded into $F_1$ at inference |
-# | $F_h$ on $H$, $F_w$ on $W$ positions (with biases) | $2(CC' + C)$ | $CC'\,(H+W)$ |
-# | output, eq. (6) | 0 | $2CHW$ multiplications |
-# | **total** | $3CC' + 3C' + 2C$ | $2CC'(H+W) + 2CHW$ |
+# | 池化，式 (1)–(2) | 0 | $2CHW$ 次加法 |
+# | $F_1$（有偏置），作用于 $H+W$ 个位置 | $C'C + C'$ | $C'C\,(H+W)$ |
+# | BatchNorm | $2C'$（另有 $2C'$ 个滑动统计量，是 buffer，不是参数） | 推理时折叠进 $F_1$ |
+# | $F_h$ 作用于 $H$ 个位置，$F_w$ 作用于 $W$ 个位置（有偏置） | $2(CC' + C)$ | $CC'\,(H+W)$ |
+# | 输出，式 (6) | 0 | $2CHW$ 次乘法 |
+# | **合计** | $3CC' + 3C' + 2C$ | $2CC'(H+W) + 2CHW$ |
 #
-# Compared with SE ($\approx 2C^2/r$ parameters with $r=16$), CA with $r = 32$ has about $3C^2/32$:
-# fewer parameters for wide layers, and its convolutions run on $H+W$ positions, not $H\cdot W$.
+# 与 SE（$r=16$ 时约 $2C^2/r$ 个参数）相比，$r = 32$ 的 CA 约有 $3C^2/32$ 个参数：对宽的层参数更少，而且它的卷积只在 $H+W$ 个位置上运行，而不是 $H\cdot W$ 个。
 #
-# **Exercise 6 (2 points).** Write `ca_param_count(channels, reduction=32)` and
-# `ca_macs(channels, H, W, reduction=32)` (the multiply-adds of the three convolutions plus the
-# $2CHW$ multiplications of eq. (6); nothing else), both returning a Python `int`.
+# **练习 6（2 分）。** 写出 `ca_param_count(channels, reduction=32)` 和 `ca_macs(channels, H, W, reduction=32)`（三个卷积的乘加次数，加上式 (6) 的 $2CHW$ 次乘法，别的都不算），两者都返回 Python `int`。
 
 # %% nbgrader={"grade": false, "grade_id": "ca_cost", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def ca_param_count(channels: int, reduction: int = 32) -> int:
-    """Learnable parameters of one CA block (BatchNorm running statistics are not parameters)."""
+    """一个 CA 模块的可学习参数个数（BatchNorm 的滑动统计量不是参数）。"""
     ### BEGIN SOLUTION
     m = ca_bottleneck(channels, reduction)
     return (m * channels + m) + 2 * m + 2 * (channels * m + channels)
@@ -401,7 +343,7 @@ def ca_param_count(channels: int, reduction: int = 32) -> int:
 
 
 def ca_macs(channels: int, H: int, W: int, reduction: int = 32) -> int:
-    """Multiply-adds of one CA block for one C x H x W example: 1x1 convolutions + eq. (6)."""
+    """一个 CA 模块处理一个 C x H x W 样本的乘加次数：各个 1x1 卷积 + 式 (6)。"""
     ### BEGIN SOLUTION
     m = ca_bottleneck(channels, reduction)
     return m * channels * (H + W) + channels * m * (H + W) + 2 * channels * H * W
@@ -429,10 +371,7 @@ expect_equal(ca_macs(512, 2, 2), 2 * 16 * 512 * 4 + 2 * 512 * 4, "ca_macs(512, 2
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# The paper puts CA into every inverted residual block of MobileNetV2 that expands its input (16 of
-# the 17), after the depthwise convolution, where the width is the expanded one. Your count, block
-# by block, against a counter that adds up the parameters of `attn_ref`'s MobileNetV2 with and
-# without CA:
+# 论文把 CA 加进 MobileNetV2 中每个扩展输入通道的倒残差块（inverted residual block，17 个中的 16 个），放在深度卷积（depthwise convolution）之后，那里的宽度是扩展后的宽度。下面逐块比较你的计数和一个计数器的结果；计数器把 `attn_ref` 中带 CA 和不带 CA 的 MobileNetV2 的参数分别加起来：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -451,15 +390,9 @@ print(f"{len(floored)} of the {len(widths)} blocks sit on the floor C' = 8; with
       + ", ".join(f"{c} -> {c // 32}" for c in sorted(set(floored))))
 
 # %% [markdown]
-# The last line counts the blocks that sit on the floor $C' = 8$, and the bottleneck each of their
-# widths would get without the $\max(8,\cdot)$.
+# 最后一行数出停在下限 $C' = 8$ 上的模块，并列出去掉 $\max(8,\cdot)$ 后它们各自的宽度会得到的瓶颈宽度。
 #
-# The convolutions' multiply-adds can be checked with PyTorch's own counter,
-# `torch.utils.flop_counter.FlopCounterMode`. It counts convolutions and matrix products only (as
-# FLOPs, two per multiply-add), not the pooling, the activations or eq. (6). `attn_ref` computes
-# the two poolings and eq. (6) with matrix products where that is faster on a CPU, which the
-# counter would count too, so it is asked to use plain reductions and products while counting
-# (`attn_ref.coord.plain_kernels()`; `attn_ref.complexity.count_macs` does the same):
+# 卷积的乘加次数可以用 PyTorch 自带的计数器 `torch.utils.flop_counter.FlopCounterMode` 核对。它只统计卷积和矩阵乘法（以 FLOPs 计，每次乘加算两个），不统计池化、激活和式 (6)。`attn_ref` 在 CPU 上更快的地方会用矩阵乘法计算两次池化和式 (6)，计数器也会把这些算进去，所以计数时让它改用普通的归约和乘法（`attn_ref.coord.plain_kernels()`；`attn_ref.complexity.count_macs` 也是这样做的）：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-04", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -474,18 +407,14 @@ print("yours minus eq. (6)      :", ca_macs(C, H, W) - 2 * C * H * W)
 print("eq. (6), 2 C H W         :", 2 * C * H * W, "multiplications (not seen by the counter)")
 
 # %% [markdown]
-# ## 4. Position: what a flip does to the gates
+# ## 4. 位置：翻转对门控做了什么
 #
-# Section 1 showed that SE's descriptor ignores any rearrangement of positions. Now the gates
-# themselves. Flip the input upside down (along $H$, `torch.flip(x, dims=[2])`) or left to right
-# (along $W$, `dims=[3]`) and compare each gate of the flipped input with the gate of the original:
+# 第 1 节说明了 SE 的描述子不在乎位置怎样重排。现在看门控本身。把输入上下翻转（沿 $H$，`torch.flip(x, dims=[2])`）或左右翻转（沿 $W$，`dims=[3]`），再把翻转后输入的每个门控与原输入的门控比较：
 #
-# * it may be **unchanged** (the gate is *invariant* to that flip), or
-# * it may be the original gate **flipped the same way** (it is *equivariant*: it moves with the
-#   content).
+# * 它可能**不变**（门控对这种翻转是*不变*（invariant）的），或者
+# * 它可能是原门控**按同样方式翻转**的结果（它是*等变*（equivariant）的：随内容一起移动）。
 #
-# Below, `se_gate(x)` returns the gate $s$ `(B, C)` of an SE block and `ca_gates(x)` returns
-# `(a_h, a_w)` of a CA block, both with random weights (and random BatchNorm statistics).
+# 下面，`se_gate(x)` 返回一个 SE 模块的门控 $s$ `(B, C)`，`ca_gates(x)` 返回一个 CA 模块的 `(a_h, a_w)`，两者都用随机权重（以及随机的 BatchNorm 统计量）。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -510,11 +439,7 @@ def ca_gates(x):
 
 
 # %% [markdown]
-# **Exercise 7 (1 point).** Compute, on a random input of your choice with $H\ne W$, the table
-# `flip_table` of shape `(3, 2)`: rows are SE's $s$, CA's $a^h$, CA's $a^w$; column 0 is the flip
-# along $H$, column 1 the flip along $W$. Write **1** where the gate of the flipped input differs from
-# the original gate (it moved with the flip) and **0** where it is unchanged. Use `torch.allclose`;
-# a NumPy array, a tensor or a nested list of numbers will do.
+# **练习 7（1 分）。** 在你自选的一个 $H\ne W$ 的随机输入上计算形状为 `(3, 2)` 的表 `flip_table`：各行依次是 SE 的 $s$、CA 的 $a^h$、CA 的 $a^w$；第 0 列是沿 $H$ 的翻转，第 1 列是沿 $W$ 的翻转。翻转后输入的门控与原门控不同（随翻转移动了）的地方写 **1**，不变的地方写 **0**。用 `torch.allclose` 判断；NumPy 数组、张量或嵌套的数字列表都可以。
 
 # %% nbgrader={"grade": false, "grade_id": "flip_table", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -541,8 +466,7 @@ expect_answer(flip_table, "ca.flip_table", "flip_table")
 print("Every visible test of this step passes; it earns its 1 point when the hidden tests agree.")
 
 # %% [markdown]
-# Now the blocks as wholes. Both commute with both flips — flipping the input flips the output —
-# so on this test SE and CA look alike:
+# 现在看整个模块。两个模块都与两种翻转可交换——翻转输入，输出也跟着翻转——所以在这个测试上 SE 和 CA 看起来一样：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-06", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -555,37 +479,18 @@ with torch.no_grad():
         print(f"flip along {name}:  CA(flip x) == flip CA(x): {ca_ok}   SE(flip x) == flip SE(x): {se_ok}")
 
 # %% [markdown]
-# The difference is inside, in your table. SE's output follows the flip only because its gate does
-# not move at all: the gate is *invariant*, so it cannot depend on where anything is. CA's gates are
-# *equivariant*, each along its own axis: a flip along $H$ reverses $a^h$ (each row keeps its gate,
-# the rows trade places) and leaves $a^w$ alone, because every column mean is a sum over *all* rows;
-# a flip along $W$ does the opposite. So each CA gate keeps its own coordinate and is blind along
-# the other — position survives, one axis at a time, and the 2-D map is the product of the two.
+# 区别在内部，就在你的表里。SE 的输出跟着翻转走，只是因为它的门控根本不动：门控是*不变*的，所以不可能依赖任何东西的位置。CA 的门控是*等变*的，各自沿自己的轴：沿 $H$ 翻转会把 $a^h$ 倒过来（每一行保留自己的门控值，只是行与行交换了位置），而 $a^w$ 不受影响，因为每个列均值都是对*所有*行求和；沿 $W$ 翻转则正好相反。所以 CA 的每个门控保留了自己那个坐标，而对另一个方向是盲的——位置得以保留，一次一个轴，2D 图是两者的乘积。
 #
-# ## 5. Seeing it work
+# ## 5. 实际效果
 #
-# We compare the two ways of attaching a spatial map to a real image: CA's outer product
-# $a^h_c\,(a^w_c)^\top$ and CBAM's $M_s$ (a $7\times7$ convolution over the channel-pooled maps,
-# chapter 3). The features are the twelve Gabor responses of the astronaut at $96\times96$, each
-# channel divided by its mean.
+# 我们在一张真实图像上比较给特征加空间图的两种方式：CA 的外积 $a^h_c\,(a^w_c)^\top$ 和 CBAM 的 $M_s$（对通道池化后的图做 $7\times7$ 卷积，第 3 章）。特征是 $96\times96$ 的宇航员图像的十二个 Gabor 响应，每个通道除以它自己的均值。
 #
-# **Honest setup.** Neither block is trained here. With random weights both maps are close to
-# uniform noise around $\tfrac12$ and say nothing about the image, so we **set the weights by hand**
-# to the same simple rule for both: *gate up where the average feature energy is above its mean*.
+# **如实交代实验设置。** 这里两个模块都没有训练。用随机权重时，两张图都接近围绕 $\tfrac12$ 的均匀噪声，与图像内容无关，所以我们**手动设置权重**，让两者遵循同一条简单规则：*在平均特征能量高于其均值的地方把门控调高*。
 #
-# * CA: $F_1$'s first unit averages the channels (its other units are zero); the BatchNorm's
-#   running statistics are set to the mean and variance of that unit over this image's $H+W$ pooled
-#   descriptors, so it standardises them; $F_h$ and $F_w$ give every channel $\alpha$ times the unit
-#   minus $\beta$. So $a^h(h) = \sigma(\alpha\,\mathrm{hswish}(e^h(h)) - \beta)$, with $e^h(h)$ the
-#   standardised mean energy of row $h$; likewise $a^w$; the same for all channels.
-# * CBAM: its channel gate has zero weights ($M_c = \tfrac12$ everywhere, a constant factor), the
-#   $7\times7$ convolution is a box average of the channel mean, and its BatchNorm (present in the
-#   official code) standardises the result with this image's statistics, scaled by $\alpha$ and
-#   shifted by $-\beta$: $M_s = \sigma(\alpha\,e - \beta)$ with $e$ the standardised local energy.
-#   The only difference from CA's rule is CA's h-swish.
+# * CA：$F_1$ 的第一个单元对各通道求平均（其余单元为零）；BatchNorm 的滑动统计量设为该单元在这张图像的 $H+W$ 个池化描述子上的均值和方差，于是它把这些描述子标准化；$F_h$ 和 $F_w$ 给每个通道的都是该单元的 $\alpha$ 倍减去 $\beta$。于是 $a^h(h) = \sigma(\alpha\,\mathrm{hswish}(e^h(h)) - \beta)$，其中 $e^h(h)$ 是第 $h$ 行标准化后的平均能量；$a^w$ 同理；所有通道都一样。
+# * CBAM：它的通道门控权重全为零（处处 $M_c = \tfrac12$，是一个常数因子），$7\times7$ 卷积是对通道均值的方框平均，它的 BatchNorm（官方代码里有）用这张图像的统计量把结果标准化，再乘以 $\alpha$、平移 $-\beta$：$M_s = \sigma(\alpha\,e - \beta)$，其中 $e$ 是标准化后的局部能量。与 CA 的规则唯一的区别是 CA 的 h-swish。
 #
-# The BatchNorm statistics are *calibrated on this one image*, so the values are illustrative; what
-# matters is which shapes each design can express.
+# BatchNorm 的统计量是*只在这一张图像上校准的*，所以这些数值只是示意；重要的是每种设计能表达什么样的形状。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-07", "locked": true, "schema_version": 3, "solution": false, "task": false}
 img = sample_image("astronaut", size=96)
@@ -646,18 +551,9 @@ fig.suptitle("hand-set weights, the same rule for both: gate up where the featur
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# CBAM's map follows the outline of the textured regions (the hair, the flag, the suit's edges,
-# the helmet on the right) at the resolution of its $7\times7$ window. CA's map is a product of a
-# row profile and a column profile: a plaid, bright where a high-energy row crosses a high-energy
-# column. It locates the textured bands well along each axis, but it cannot draw a 2-D shape: every
-# crossing of two bright bands lights up, including crossings where the image itself is flat (look
-# at the background between the figure and the shuttle on the right). That is the trade-off the
-# paper makes: only $C(H+W)$ gate values instead of $CHW$, but each one summarises a whole row or
-# column, far beyond a $7\times7$ window. In a trained network different channels learn different
-# profiles, so their products together can cover more complex layouts.
+# CBAM 的图沿着有纹理区域的轮廓走（头发、旗帜、宇航服的边缘、右边的头盔），分辨率取决于它的 $7\times7$ 窗口。CA 的图是一条行剖面与一条列剖面的乘积：一张格子图，在高能量的行与高能量的列交叉处发亮。它沿每个轴都能很好地定位有纹理的条带，但画不出 2D 的形状：两条亮带的每个交叉处都会亮起来，包括图像本身平坦的交叉处（看右边人物与航天飞机之间的背景）。这就是论文所做的权衡：门控值只有 $C(H+W)$ 个，而不是 $CHW$ 个，但每个值都概括了一整行或一整列，远远超出 $7\times7$ 的窗口。在训练好的网络里，不同的通道学到不同的剖面，它们的乘积合起来可以覆盖更复杂的布局。
 #
-# Below, the astronaut's twelve feature maps before and after the hand-set CA block, on one colour
-# scale:
+# 下面是宇航员图像的十二张特征图（feature map），分别在手动设置的 CA 模块之前和之后，用同一个色标显示：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-08", "locked": true, "schema_version": 3, "solution": false, "task": false}
 with torch.no_grad():
@@ -669,35 +565,16 @@ show_maps(after, labels, cols=6, suptitle="after CA: x · a^h · a^w", vmax=vmax
 plt.show()
 
 # %% [markdown]
-# ## 6. Pitfalls
+# ## 6. 易错点
 #
-# * **h-swish, not ReLU or sigmoid.** The paper's equation writes a generic non-linearity $\delta$;
-#   the official code uses h-swish (`h_swish` in `coordatt.py`), and its README advises a swish-type
-#   activation over ReLU6. Circulating ports differ: in the official `mbv2_ca.py` the h-swish module
-#   is stored under the name `self.relu`, which invites a ReLU in code that copies names; others use
-#   `nn.SiLU` (the smooth swish, close to but not the same as h-swish) or put an h-sigmoid where
-#   the gates need the sigmoid. All of these run and train; none reproduces the released weights
-#   exactly. `attn_ref.CoordinateAttention(..., activation="relu")` gives the ReLU reading, so you
-#   can measure the difference (below).
-# * **BatchNorm in train or eval mode.** In training mode `bn1` normalises with the statistics of the
-#   current batch over its $B\,(H+W)$ pooled descriptors — few values for small feature maps and
-#   small batches — and updates its running statistics. Evaluating (or grading, or comparing with
-#   released weights) without `.eval()` gives different gates, and a forward pass in train mode
-#   changes the block.
-# * **The width is `max(8, C // r)`.** Not $C/r$ rounded up, and not without the floor of 8 (section 3
-#   counts the blocks of MobileNetV2 that sit on it); and $r = 32$ by default, not SE's 16.
-# * **Which half is which.** The concatenation puts the $H$ row descriptors first; the split must
-#   use the same order (`torch.split(f, [H, W], dim=2)`), and $F_h$ must read $f^h$. With $H = W$ a
-#   swap raises no error — only wrong gates.
-# * **Names in checkpoints.** `coordatt.py` names the decoders `conv_h`, `conv_w` and the ratio
-#   `reduction`; `mbv2_ca.py` names them `conv2`, `conv3` and the same ratio `groups`. Loading one
-#   file's state dict into the other's module needs a renaming.
-# * **`out_channels`.** The official `CoordAtt(inp, oup)` has a separate output width, but eq. (6)
-#   multiplies the input by the gates, so `oup` must equal `inp`.
+# * **是 h-swish，不是 ReLU 或 Sigmoid。** 论文的公式写的是一个泛指的非线性激活 $\delta$；官方代码用的是 h-swish（`coordatt.py` 中的 `h_swish`），它的 README 也建议用 swish 类的激活而不是 ReLU6。流传的移植版各不相同：官方的 `mbv2_ca.py` 把 h-swish 模块存放在名为 `self.relu` 的属性下，照搬名字的代码很容易写成 ReLU；另一些版本用 `nn.SiLU`（平滑的 swish，接近 h-swish，但并不相同），或者在门控需要 Sigmoid 的地方用了 h-sigmoid。这些写法都能运行、都能训练，但都不能精确复现发布的权重。`attn_ref.CoordinateAttention(..., activation="relu")` 给出 ReLU 的写法，你可以测量两者的差别（见下文）。
+# * **BatchNorm 处于训练模式还是 eval 模式。** 在训练模式下，`bn1` 用当前批次的 $B\,(H+W)$ 个池化描述子的统计量做归一化——特征图小、批次小时，这些值很少——并且会更新它的滑动统计量。评估（或评分，或与发布的权重比较）时不调用 `.eval()`，得到的门控就不同，而且在训练模式下做一次前向传播就会改变这个模块。
+# * **宽度是 `max(8, C // r)`。** 不是 $C/r$ 向上取整，也不能没有下限 8（第 3 节数出了 MobileNetV2 中停在这个下限上的模块）；而且默认 $r = 32$，不是 SE 的 16。
+# * **哪一半是哪一半。** 拼接时 $H$ 个行描述子在前；拆分必须用同样的顺序（`torch.split(f, [H, W], dim=2)`），而且 $F_h$ 必须读 $f^h$。当 $H = W$ 时，两者对调不会报错——只会得到错误的门控。
+# * **检查点里的名字。** `coordatt.py` 把两个解码器叫作 `conv_h`、`conv_w`，把比例叫作 `reduction`；`mbv2_ca.py` 把它们叫作 `conv2`、`conv3`，同一个比例叫作 `groups`。把一个文件的 state dict 载入另一个文件的模块需要改名。
+# * **`out_channels`。** 官方的 `CoordAtt(inp, oup)` 有单独的输出宽度，但式 (6) 是把输入乘以门控，所以 `oup` 必须等于 `inp`。
 #
-# The activation and BatchNorm pitfalls, measured on a randomly initialised block (with random
-# running statistics) applied to a $48\times64$ crop of the astronaut's features: the same weights
-# with ReLU in place of h-swish, and the same block in training mode:
+# 下面在一个随机初始化的模块（滑动统计量也是随机的）上测量激活函数和 BatchNorm 这两个易错点，输入是宇航员特征的一块 $48\times64$ 裁剪：同样的权重把 h-swish 换成 ReLU，以及同一个模块处于训练模式：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-09", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -718,33 +595,31 @@ with torch.no_grad():
 print("running mean updated by that train-mode pass:", not torch.allclose(ref.bn1.running_mean, relu_variant.bn1.running_mean))
 
 # %% [markdown]
-# ## 7. Summary
+# ## 7. 小结
 #
-# | step | equation | code |
+# | 步骤 | 公式 | 代码 |
 # |---|---|---|
-# | pool along $W$ | $z^h_c(h) = \frac1W\sum_i x_c(h,i)$ | `x.mean(dim=3, keepdim=True)` → `(B, C, H, 1)` |
-# | pool along $H$ | $z^w_c(w) = \frac1H\sum_j x_c(j,w)$ | `x.mean(dim=2, keepdim=True)` → `(B, C, 1, W)` |
-# | shared transform | $f = \mathrm{hswish}(\mathrm{BN}(F_1([z^h;z^w])))$, $C'=\max(8,\lfloor C/r\rfloor)$ | `act(bn1(conv1(cat([z_h, z_w.transpose(2, 3)], 2))))` |
-# | split | $f = [f^h; f^w]$ | `torch.split(f, [H, W], dim=2)` |
-# | gates | $a^h = \sigma(F_h(f^h))$, $a^w = \sigma(F_w(f^w))$ | `sigmoid(conv_h(f_h))`, `sigmoid(conv_w(f_w.transpose(2, 3)))` |
-# | output | $y_c(h,w) = x_c(h,w)\,a^h_c(h)\,a^w_c(w)$ | `x * a_h * a_w` |
-# | cost | $3CC' + 3C' + 2C$ parameters; $2CC'(H+W) + 2CHW$ multiply-adds | `attn_ref.CoordinateAttention(C)` |
+# | 沿 $W$ 池化 | $z^h_c(h) = \frac1W\sum_i x_c(h,i)$ | `x.mean(dim=3, keepdim=True)` → `(B, C, H, 1)` |
+# | 沿 $H$ 池化 | $z^w_c(w) = \frac1H\sum_j x_c(j,w)$ | `x.mean(dim=2, keepdim=True)` → `(B, C, 1, W)` |
+# | 共享变换 | $f = \mathrm{hswish}(\mathrm{BN}(F_1([z^h;z^w])))$，$C'=\max(8,\lfloor C/r\rfloor)$ | `act(bn1(conv1(cat([z_h, z_w.transpose(2, 3)], 2))))` |
+# | 拆分 | $f = [f^h; f^w]$ | `torch.split(f, [H, W], dim=2)` |
+# | 门控 | $a^h = \sigma(F_h(f^h))$，$a^w = \sigma(F_w(f^w))$ | `sigmoid(conv_h(f_h))`, `sigmoid(conv_w(f_w.transpose(2, 3)))` |
+# | 输出 | $y_c(h,w) = x_c(h,w)\,a^h_c(h)\,a^w_c(w)$ | `x * a_h * a_w` |
+# | 开销 | $3CC' + 3C' + 2C$ 个参数；$2CC'(H+W) + 2CHW$ 次乘加 | `attn_ref.CoordinateAttention(C)` |
 #
-# Flips: SE's gate is invariant to flips along either axis; CA's $a^h$ moves with a flip along
-# $H$ and ignores one along $W$, and $a^w$ the other way round.
+# 翻转：SE 的门控对沿任一轴的翻转都不变；CA 的 $a^h$ 随沿 $H$ 的翻转移动，对沿 $W$ 的翻转视而不见，$a^w$ 则正好相反。
 #
-# **References**
+# **参考文献**
 #
-# * Q. Hou, D. Zhou, J. Feng. *Coordinate Attention for Efficient Mobile Network Design.* CVPR 2021.
-#   arXiv:2103.02907.
-# * Official code (PyTorch): github.com/houqb/CoordAttention (`coordatt.py`, `mbv2_ca.py`).
-# * A. Howard et al. *Searching for MobileNetV3.* ICCV 2019 (h-swish). arXiv:1905.02244.
-# * Our reference: `attn_ref/coord.py`; the hidden tests of this chapter: `attn_ref/grading/checks_ca.py`.
+# * Q. Hou, D. Zhou, J. Feng. *Coordinate Attention for Efficient Mobile Network Design.* CVPR 2021. arXiv:2103.02907.
+# * 官方代码（PyTorch）：github.com/houqb/CoordAttention（`coordatt.py`、`mbv2_ca.py`）。
+# * A. Howard et al. *Searching for MobileNetV3.* ICCV 2019（h-swish）。arXiv:1905.02244.
+# * 我们的参考实现：`attn_ref/coord.py`；本章的隐藏测试：`attn_ref/grading/checks_ca.py`。
 
 # %% [markdown]
-# ## Before you submit
+# ## 提交之前
 #
-# The cell below lists the graded steps of this chapter with their points, and whether each step's visible tests passed when they last ran in this session (*Run → Run All Cells* runs them all; it goes on past the steps you have not written yet). Visible tests that pass are a good sign, not the grade: the grader runs each step's hidden tests when you submit.
+# 下面的单元格列出本章的计分步骤和分值，以及每一步的可见测试在本次会话中最近一次运行时是否通过（*运行 → 运行全部单元格*，即 *Run → Run All Cells*，会运行全部单元格，遇到你还没写的步骤也会继续往下运行）。可见测试通过是个好兆头，但不是成绩：提交后，评分程序会运行每一步的隐藏测试。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from attn_ref.grading import summary
