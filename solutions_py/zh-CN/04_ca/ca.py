@@ -60,7 +60,7 @@ plt.show()
 #
 # ### 2.1 坐标信息嵌入
 #
-# 对一个样本 $X\in\mathbb{R}^{C\times H\times W}$，每次只沿一个轴对通道 $c$ 做池化（论文第 3.2 节，*坐标信息嵌入*，coordinate information embedding；行的下标为 $0\le h<H$，列的下标为 $0\le w<W$）：
+# 对一个样本 $X\in\mathbb{R}^{C\times H\times W}$，每次只沿一个轴对通道 $c$ 做池化（论文第 3.2 节的*坐标信息嵌入*（coordinate information embedding）；行的下标为 $0\le h<H$，列的下标为 $0\le w<W$）：
 #
 # $$ z^h_c(h) \;=\; \frac{1}{W}\sum_{0\le i<W} x_c(h, i), \qquad z^h\in\mathbb{R}^{C\times H}, \tag{1}$$
 #
@@ -371,7 +371,7 @@ expect_equal(ca_macs(512, 2, 2), 2 * 16 * 512 * 4 + 2 * 512 * 4, "ca_macs(512, 2
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# 论文把 CA 加进 MobileNetV2 中每个扩展输入通道的倒残差块（inverted residual block，17 个中的 16 个），放在深度卷积（depthwise convolution）之后，那里的宽度是扩展后的宽度。下面逐块比较你的计数和一个计数器的结果；计数器把 `attn_ref` 中带 CA 和不带 CA 的 MobileNetV2 的参数分别加起来：
+# 论文把 CA 加进 MobileNetV2 中每个会扩展输入通道的倒残差块（inverted residual block）——17 个中的 16 个——放在深度卷积（depthwise convolution）之后，那里的宽度是扩展后的宽度。下面逐块比较你的计数和一个计数器的结果；计数器把 `attn_ref` 中带 CA 和不带 CA 的 MobileNetV2 的参数分别加起来：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -551,7 +551,7 @@ fig.suptitle("hand-set weights, the same rule for both: gate up where the featur
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# CBAM 的图沿着有纹理区域的轮廓走（头发、旗帜、宇航服的边缘、右边的头盔），分辨率取决于它的 $7\times7$ 窗口。CA 的图是一条行剖面与一条列剖面的乘积：一张格子图，在高能量的行与高能量的列交叉处发亮。它沿每个轴都能很好地定位有纹理的条带，但画不出 2D 的形状：两条亮带的每个交叉处都会亮起来，包括图像本身平坦的交叉处（看右边人物与航天飞机之间的背景）。这就是论文所做的权衡：门控值只有 $C(H+W)$ 个，而不是 $CHW$ 个，但每个值都概括了一整行或一整列，远远超出 $7\times7$ 的窗口。在训练好的网络里，不同的通道学到不同的剖面，它们的乘积合起来可以覆盖更复杂的布局。
+# CBAM 的图沿着有纹理区域的轮廓走（头发、旗帜、宇航服的边缘、右边的头盔），分辨率取决于它的 $7\times7$ 窗口。CA 的图是一条行剖面与一条列剖面的乘积：一张格子图，在高能量的行与高能量的列交叉处发亮。它沿每个轴都能很好地定位有纹理的条带，但画不出 2D 的形状：两条亮带的每个交叉处都会亮起来，包括图像本身平坦的交叉处（看人物与右边的航天飞机之间的背景）。这就是论文所做的权衡：门控值只有 $C(H+W)$ 个，而不是 $CHW$ 个，但每个值都概括了一整行或一整列，远远超出 $7\times7$ 的窗口。在训练好的网络里，不同的通道学到不同的剖面，它们的乘积合起来可以覆盖更复杂的布局。
 #
 # 下面是宇航员图像的十二张特征图（feature map），分别在手动设置的 CA 模块之前和之后，用同一个色标显示：
 
