@@ -37,8 +37,11 @@ ENV = "ATTN_COURSE_LANG"
 METADATA_KEY = "attn_course"          # notebook metadata: {"attn_course": {"language": "zh-CN"}}
 GLOSSARY = HERE / "glossary.zh-CN.md"
 
-# what a template's field may hold, by its name (any text where not named here)
-FIELDS = {"dtype": r"\w+", "i": r"\d+", "n": r"\d+", "k": r"\d+", "b": r"\d+", "c": r"\d+"}
+# what a template's field may hold, by its name (any text where not named here, as little as
+# will do); a name may itself hold " (" and the like: as much as will do ("ok: {name} ({what})"
+# for "ok: y (B, C) (2 cases)" takes the last bracket as {what})
+FIELDS = {"dtype": r"\w+", "i": r"\d+", "n": r"\d+", "k": r"\d+", "b": r"\d+", "c": r"\d+",
+          "name": r".+"}
 
 _chosen: str | None = None
 
