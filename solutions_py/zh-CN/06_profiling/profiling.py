@@ -1,37 +1,19 @@
 # %% [markdown]
-# # Chapter 6 — Profiling attention modules (the GPU exercises)
+# # 第 6 章　剖析注意力模块的性能（GPU 练习）
 #
-# *attention-course · chapter 6 · about 60 minutes · runs on a GPU where there is one, on the CPU everywhere else · the timing cells print how long they took; `torch.compile`'s first call (section 4) takes about a minute on two CPU cores*
+# *attention-course · 第 6 章 · 约 60 分钟 · 有 GPU 时在 GPU 上运行，其他情况下都在 CPU 上运行 · 计时单元格会打印各自用了多长时间；`torch.compile` 的首次调用（第 4 节）在两个 CPU 核上约需一分钟*
 #
-# Chapters 1–5 counted what the attention modules cost in **parameters** and **multiply-adds**, and
-# found them almost free in multiply-adds (chapter 5, section 2.1). Yet on a real machine a
-# module such as CBAM or Coordinate Attention (CA) can take a noticeable share of a block's time. The
-# reason is that these modules do almost no arithmetic per byte: every one of them reads the whole
-# feature map $X\in\mathbb{R}^{B\times C\times H\times W}$ a few times and writes it once, so their
-# speed is set by **memory traffic**, not by multiply-adds. This chapter
+# 第 1–5 章统计了注意力模块在**参数**和**乘加**次数上的开销，发现按乘加次数算它们几乎是免费的（第 5 章第 2.1 节）。可是在真实的机器上，CBAM 或坐标注意力（Coordinate Attention，CA）这样的模块可能占去一个块相当可观的一部分时间。原因在于这些模块每个字节几乎不做什么运算：它们都要把整张特征图（feature map）$X\in\mathbb{R}^{B\times C\times H\times W}$ 读几遍、写一遍，所以决定速度的是**访存量**（memory traffic），而不是乘加次数。本章：
 #
-# 1. times modules honestly (warm-up, synchronisation, medians and spread, a copy as the yardstick);
-# 2. derives in closed form the bytes each module *must* move, its arithmetic intensity and where it
-#    sits on a roofline, and has you write those formulas;
-# 3. profiles the straightforward transcriptions of the published code (`attn_ref.baselines`) with
-#    `torch.profiler` — operator tables, a trace you can open in Perfetto, memory — to see why a
-#    straightforward CA or CBAM can run at many times the cost of a copy, and how `attn_ref` avoids it;
-# 4. tries the usual levers: channels-last layout, lower precision, `torch.compile`;
-# 5. has you write a **Triton kernel** that fuses CA's final product $y = x\cdot a^h\cdot a^w$ into
-#    one pass.
+# 1. 老老实实地计时（预热、同步、中位数与离散程度，以一次复制为标尺）；
+# 2. 用闭式推导每个模块*必须*搬运的字节数、它的算术强度（arithmetic intensity）以及它在 roofline 上的位置，并由你写出这些公式；
+# 3. 用 `torch.profiler` 剖析照搬已发表代码的直译实现（`attn_ref.baselines`）——算子表、可以在 Perfetto 中打开的 trace、内存——看清为什么直译的 CA 或 CBAM 可能耗费一次复制许多倍的时间，以及 `attn_ref` 怎样避开这一点；
+# 4. 试试常用的手段：channels-last 内存布局、更低的精度、`torch.compile`；
+# 5. 由你写一个 **Triton 内核**，把 CA 最后一步的乘积 $y = x\cdot a^h\cdot a^w$ 融合成一遍完成。
 #
-# **GPU or CPU.** Every cell runs on either. On a machine with CUDA the timings are GPU timings and
-# your Triton kernel is compiled for the GPU. Without one, the timings are CPU timings and Triton
-# runs in its *interpreter* (`TRITON_INTERPRET=1`, set before Triton is imported): the same program
-# executed with NumPy on CPU tensors — exact, but far too slow to time.
+# **GPU 还是 CPU。** 每个单元格在两者上都能运行。在有 CUDA 的机器上，计时是 GPU 计时，你的 Triton 内核为 GPU 编译。没有 CUDA 时，计时是 CPU 计时，Triton 在它的*解释器*中运行（`TRITON_INTERPRET=1`，在导入 Triton 之前设置）：同一个程序用 NumPy 在 CPU 张量上执行——结果精确，但慢得没法计时。
 #
-# **How this notebook is graded.** Five exercises, 11 points. Each is a code cell with
-# `raise NotImplementedError()` to replace, followed by a locked test cell. The visible tests check a
-# small case you can verify by hand; the hidden tests, run when you submit, check many cases and are
-# judged outside your notebook's kernel. **Nothing graded is timed** (the grading machine has no GPU
-# and is shared): the exercises are closed-form byte and FLOP counts, reading a saved profile, and a
-# kernel whose *values* are compared. Measured numbers in this notebook are computed when you run it;
-# yours will differ from anyone else's, and on a busy machine from one run to the next.
+# **本笔记本怎样评分。** 五个练习，共 11 分。每个练习是一个含 `raise NotImplementedError()` 的代码单元格，由你替换成自己的代码；它后面是一个锁定的测试单元格。可见测试检查一个能手算验证的小例子；隐藏测试在你提交时运行，检查许多用例，判定在你的笔记本内核之外完成。**计分的内容都不计时**（评分机器没有 GPU，而且是共享的）：练习是字节数和 FLOP 数的闭式、读一份保存好的性能剖析，以及一个按*数值*比较的内核。本笔记本中测得的数字是在你运行时算出来的；你的数字会和任何别人的不同，在繁忙的机器上每次运行也会不同。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import os
@@ -67,28 +49,17 @@ torch.set_printoptions(precision=4, sci_mode=False)
 print(f"device {DEVICE}, {torch.get_num_threads()} CPU thread(s), feature maps of shape {SHAPE}")
 
 # %% [markdown]
-# ## 1. Timing honestly
+# ## 1. 老老实实地计时
 #
-# ### 1.1 Why one `time.time()` around a call lies
+# ### 1.1 为什么在一次调用外面套一个 `time.time()` 会骗人
 #
-# Three things go wrong when a single wall-clock difference is taken around a module call:
+# 在一次模块调用前后各读一次挂钟时间、取其差值，有三处会出错：
 #
-# * **Asynchronous execution (GPU).** A CUDA call returns as soon as its kernels are *queued*; the
-#   GPU runs them later. `t0 = time.time(); y = module(x); time.time() - t0` measures the launch,
-#   not the work — unless `torch.cuda.synchronize()` waits for the queue to drain before the second
-#   reading, or CUDA events recorded on the stream time the work on the GPU itself.
-# * **First-call costs.** The first call pays for things later calls do not: lazy initialisation,
-#   the caching allocator requesting memory from the driver or the operating system (fresh pages are
-#   mapped and zeroed on first touch), cuDNN or oneDNN choosing algorithms. Warm up before timing.
-# * **Noise.** Other processes, frequency scaling and interrupts make every run different. One
-#   number cannot say how much; many runs summarised by their **median** (robust to the occasional
-#   slow run) and a measure of **spread** (the interquartile range, IQR) can.
+# * **异步执行（GPU）。** CUDA 调用只要把内核*排进队列*就返回，GPU 之后才执行它们。`t0 = time.time(); y = module(x); time.time() - t0` 量到的是启动，而不是计算本身——除非在第二次读数前用 `torch.cuda.synchronize()` 等队列清空，或者用记录在流上的 CUDA 事件在 GPU 上为计算本身计时。
+# * **首次调用的代价。** 第一次调用要为后面的调用不必付的东西买单：惰性初始化，缓存分配器向驱动或操作系统申请内存（新页面在首次访问时才被映射并清零），cuDNN 或 oneDNN 挑选算法。计时之前先预热。
+# * **噪声。** 其他进程、频率调节和中断让每次运行都不一样。单独一个数说不出差别有多大；多次运行的**中位数**（不受偶尔一次慢运行的影响）加上一个**离散程度**的度量（四分位距，IQR）才说得出。
 #
-# `torch.utils.benchmark.Timer` handles the first and third: it synchronises CUDA around each
-# measurement, warms up, picks how many calls to time in a block so that the timer's resolution does
-# not matter, and reports the median and IQR of the blocks. Below, eight single `time.time()`
-# readings of the straightforward CA (`attn_ref.baselines.CABaseline`), then the same module timed by
-# `Timer`.
+# `torch.utils.benchmark.Timer` 解决了第一和第三个问题：它在每次测量前后同步 CUDA、预热、自己决定每一块计时多少次调用，使计时器的分辨率无关紧要，并报告各块的中位数和 IQR。下面先是对直译 CA（`attn_ref.baselines.CABaseline`）的八次单独的 `time.time()` 读数，然后是用 `Timer` 为同一个模块计时。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-02", "locked": true, "schema_version": 3, "solution": false, "task": false}
 ca_fast, ca_base = (m.to(DEVICE) for m in P.module_pair("ca", SHAPE[1]))
@@ -131,38 +102,15 @@ if P.relative_spread({"median": med, "iqr": q3 - q1}) > P.NOISY_SPREAD:
           "and even the median is only a rough figure on this run")
 
 # %% [markdown]
-# The last lines compare the two on this run: how far the single readings scatter, how many of
-# them lie above `Timer`'s third quartile, and whether the first (which pays the first-call
-# costs) was the slowest. Each reading is one sample of a noisy quantity; the median of many is a
-# statistic of it, and the IQR says how far to trust it — when `Timer` itself reports a wide IQR,
-# the cell says so. (`Timer` runs on one thread unless `num_threads` says otherwise: compare
-# readings only at the same number of threads.) On a GPU, the first of the three numbers shows the
-# call returning long before the work is done.
+# 最后几行比较了本次运行中的两者：单次读数散布得有多开，其中有几个高于 `Timer` 的第三四分位数，以及第一次读数（它承担了首次调用的代价）是不是最慢的。每次读数是一个带噪声的量的一个样本；多次读数的中位数是它的一个统计量，IQR 说明这个统计量有多可信——当 `Timer` 自己报告的 IQR 很宽时，单元格会指出来。（`Timer` 默认单线程运行，除非 `num_threads` 另有指定：只在相同线程数下比较读数。）在 GPU 上，三个数字中的第一个表明，调用在计算完成之前很久就返回了。
 #
-# ### 1.2 A yardstick: the copy
+# ### 1.2 标尺：复制
 #
-# Times in milliseconds depend on the machine; ratios to something every machine does the same way
-# travel better. The yardstick here is **copying the input** into a preallocated tensor,
-# `out.copy_(x)`: one read and one write of $X$, no arithmetic — the fastest any module that must
-# read $X$ and write a result of the same size could possibly be. `attn_ref.profiling.measure` times
-# several callables in **interleaved rounds** (copy, module A, module B, copy, module A, …), so a
-# change in the machine's load hits all of them alike, and `ratios_to` reports each as the median
-# over rounds of *its time / the copy's time in the same round*, with the quartiles as error bars.
+# 以毫秒计的时间取决于机器；相对于每台机器都以同样方式完成的某件事的比值，换到别的机器上也更站得住。这里的标尺是把输入**复制**到一个预先分配好的张量中，`out.copy_(x)`：读一遍、写一遍 $X$，没有运算——任何必须读 $X$ 并写出同样大小结果的模块，最快也只能这么快。`attn_ref.profiling.measure` 以**交替轮次**（复制、模块 A、模块 B、复制、模块 A、……）为若干个可调用对象计时，这样机器负载的变化对它们的影响相同；`ratios_to` 报告每个可调用对象在各轮中*它的时间 / 同一轮中复制的时间*的中位数，并以四分位数作为误差棒。
 #
-# Each `attn_ref` module is compared with the straightforward transcription of its published code:
-# `P.module_pair(kind, C)` builds both with the same weights, and the cell asserts that they give
-# the same output before timing them.
+# 每个 `attn_ref` 模块都与照搬其已发表代码的直译实现作比较：`P.module_pair(kind, C)` 用相同的权重构建两者，单元格先断言它们的输出相同，再为它们计时。
 #
-# **When the numbers cannot be trusted.** A busy machine does worse than slow everything down: it
-# makes rounds disagree, and a copy slowed by a neighbour in one round can make an operation look
-# cheaper than the bytes it must move — which is impossible. So the cell does not leave the reading
-# to you. It prints each callable's **spread** (IQR / median over rounds) and, when some spread is
-# above `P.NOISY_SPREAD`, measures once more and pools the rounds (`P.measure_until_steady`). It
-# decides *faster* or *slower* only when the per-round ratio of the two implementations is below 1
-# (or above 1) in every quartile (`P.compare`), and says *cannot tell* otherwise. And it prints a
-# warning for a spread that stayed too wide and for any ratio below half its floor (eq. (3) of section 2:
-# the least traffic the module must move) (`P.trust_report`). A warning means: rerun when the machine
-# is quieter, and do not conclude from this run.
+# **数字何时不可信。** 繁忙的机器不只是让一切变慢：它会让各轮结果互相矛盾；某一轮里复制被邻居拖慢，就可能让一个运算看起来比它必须搬运的字节还便宜——这是不可能的。所以单元格不把判读留给你。它打印每个可调用对象的**离散程度**（各轮的 IQR / 中位数），当某个离散程度超过 `P.NOISY_SPREAD` 时再测一次，并把各轮合并（`P.measure_until_steady`）。只有当两个实现的逐轮比值在每个四分位数上都低于 1（或都高于 1）时，它才判定*更快*或*更慢*（`P.compare`），否则就说*无法判断*。对一直过宽的离散程度，以及低于其下限一半的比值（下限见第 2 节式 (3)：模块至少要搬运的访存量），它会打印警告（`P.trust_report`）。出现警告的意思是：等机器空闲一些再运行，不要从这次运行得出结论。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 pairs = {kind: tuple(m.to(DEVICE) for m in P.module_pair(kind, SHAPE[1])) for kind in P.KINDS}
@@ -199,49 +147,35 @@ for line in P.trust_report(results, ratios, floors):
 
 
 # %% [markdown]
-# ## 2. What a module must move: bytes, intensity, roofline
+# ## 2. 模块必须搬运什么：字节、强度、roofline
 #
-# ### 2.1 The model
+# ### 2.1 模型
 #
-# Let $N = BCHW$ be the number of elements of $X$ and $s$ the bytes per element (`itemsize`: 4 for
-# float32, 2 for bfloat16 and float16, 8 for float64). When $X$ is much larger than the caches, each
-# full pass over it moves $Ns$ bytes between memory and the cores, and a pass costs at least
-# $Ns/\beta$ seconds at memory bandwidth $\beta$. A copy reads and writes once:
+# 设 $N = BCHW$ 为 $X$ 的元素个数，$s$ 为每个元素的字节数（`itemsize`：float32 为 4，bfloat16 和 float16 为 2，float64 为 8）。当 $X$ 远大于缓存时，对它的每一遍完整扫描都要在内存与核心之间搬运 $Ns$ 字节，在内存带宽 $\beta$ 下一遍扫描至少耗时 $Ns/\beta$ 秒。复制读一遍、写一遍：
 #
 # $$ Q_{\text{copy}} = 2Ns, \qquad t_{\text{copy}} \ge \frac{2Ns}{\beta}. \tag{1}$$
 #
-# Every module of this course ends with a **scaling pass** that multiplies $X$ by its gates. Fused
-# into one pass, it reads $X$ once, reads each gate **once in its own small shape** (a fused kernel
-# broadcasts in registers, it never materialises a full-size copy of a gate), and writes $Y$ once:
+# 本课程的每个模块最后都有一个**缩放遍**（scaling pass），把 $X$ 乘以它的门控。融合成一遍时，它读一遍 $X$，**以门控自身的小形状**把每个门控读一遍（融合内核在寄存器里广播，从不物化出门控的全尺寸副本），再写一遍 $Y$：
 #
 # $$ Q_{\text{scale}} = s\,(2N + G), \qquad
 # G = \begin{cases} BC & \text{SE, ECA } (s\in\mathbb{R}^{C}\text{ per example})\\
 # BC\,(H+W) & \text{CA } (a^h\in\mathbb{R}^{C\times H},\ a^w\in\mathbb{R}^{C\times W})\\
 # BC + BHW & \text{CBAM } (M_c\in\mathbb{R}^{C},\ M_s\in\mathbb{R}^{H\times W}).\end{cases} \tag{2}$$
 #
-# Before that pass can start, the gates must exist, and they depend on **all** of $X$ (a mean over
-# $H\times W$, over $W$, over channels). With $X$ too large to stay in cache between the pooling and
-# the scaling, the pooling costs full reads of $X$: **one** for SE, ECA and CA (a single pass can
-# accumulate CA's row means and column means together), **two** for CBAM — its spatial map pools
-# $F' = M_c\otimes X$ over channels, which needs $M_c$, which needs a complete pass over $X$ first
-# (the second pass can read $X$ and $M_c$ and form $F'$ on the fly, without writing it). With $p$
-# pooling passes, and leaving out the tiny layers that turn pooled vectors into gates,
+# 在这一遍开始之前，门控必须已经算好，而它们依赖于 $X$ 的**全部**（在 $H\times W$ 上、在 $W$ 上、在通道上求均值）。当 $X$ 大到无法在池化与缩放之间留在缓存中时，池化要完整地读 $X$：SE、ECA 和 CA 读**一**遍（一遍扫描就能同时累加 CA 的行均值和列均值），CBAM 读**两**遍——它的空间图在通道上对 $F' = M_c\otimes X$ 做池化，这需要 $M_c$，而 $M_c$ 需要先完整扫描一遍 $X$（第二遍可以同时读 $X$ 和 $M_c$，即时构成 $F'$，而不必把它写出来）。设池化遍数为 $p$，并略去把池化后的向量变成门控的那些小层，
 #
 # $$ Q_{\min} = s\,pN + Q_{\text{scale}}, \qquad p = \begin{cases}1 & \text{SE, ECA, CA}\\ 2 & \text{CBAM.}\end{cases} \tag{3}$$
 #
-# In copies, the **floor** is $Q_{\min}/Q_{\text{copy}} \approx (p+2)/2$: 1.5 for SE, ECA and CA,
-# 2 for CBAM. No implementation that follows eq. (3)'s order of passes can beat it; the gap between
-# a measured ratio and this floor is what an implementation wastes.
+# 以复制为单位，**下限**为 $Q_{\min}/Q_{\text{copy}} \approx (p+2)/2$：SE、ECA 和 CA 为 1.5，CBAM 为 2。任何遵循式 (3) 扫描顺序的实现都不可能低于它；实测比值与这个下限之间的差距，就是一个实现浪费掉的部分。
 
 # %% [markdown]
-# ### Exercise 1: the scaling pass (2 points)
+# ### 练习 1：缩放遍（2 分）
 #
-# Write `scale_bytes(kind, B, C, H, W, itemsize=4)`, eq. (2), for `kind` in `"se"`, `"eca"`,
-# `"cbam"`, `"ca"`. Return bytes (an integer).
+# 写出 `scale_bytes(kind, B, C, H, W, itemsize=4)`，即式 (2)，`kind` 取 `"se"`、`"eca"`、`"cbam"`、`"ca"`。返回字节数（整数）。
 
 # %% nbgrader={"grade": false, "grade_id": "scale_bytes", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def scale_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
-    """Bytes moved by one fused scaling pass, eq. (2): read x, read the gates, write y."""
+    """一遍融合缩放所搬运的字节数，式 (2)：读一遍 x、读一遍各门控、写一遍 y。"""
     ### BEGIN SOLUTION
     n = B * C * H * W
     gates = {"se": B * C, "eca": B * C, "ca": B * C * (H + W), "cbam": B * C + B * H * W}[kind]
@@ -263,14 +197,13 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# ### Exercise 2: the whole forward pass (2 points)
+# ### 练习 2：整个前向传播（2 分）
 #
-# Write `min_bytes(kind, B, C, H, W, itemsize=4)`, eq. (3): the pooling reads plus the scaling pass.
-# You may call your `scale_bytes`.
+# 写出 `min_bytes(kind, B, C, H, W, itemsize=4)`，即式 (3)：池化的读取加上缩放遍。可以调用你的 `scale_bytes`。
 
 # %% nbgrader={"grade": false, "grade_id": "min_bytes", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def min_bytes(kind: str, B: int, C: int, H: int, W: int, itemsize: int = 4) -> int:
-    """The least memory traffic of an inference forward, eq. (3), in bytes."""
+    """推理时一次前向传播的最小访存量，式 (3)，单位为字节。"""
     ### BEGIN SOLUTION
     pooling_passes = 2 if kind == "cbam" else 1
     return pooling_passes * B * C * H * W * itemsize + scale_bytes(kind, B, C, H, W, itemsize)
@@ -294,32 +227,25 @@ print("Every visible test of this step passes; it earns its 2 points when the hi
 
 
 # %% [markdown]
-# ### 2.2 Arithmetic intensity and the roofline
+# ### 2.2 算术强度与 roofline
 #
-# A processor can do at most $P_{\text{peak}}$ floating-point operations per second and move at most
-# $\beta$ bytes per second. A computation with $F$ operations on $Q$ bytes has **arithmetic
-# intensity** $I = F/Q$ (FLOP per byte), and the *roofline model* (Williams, Waterman, Patterson,
-# "Roofline", CACM 2009) bounds its speed by
+# 处理器每秒最多做 $P_{\text{peak}}$ 次浮点运算、最多搬运 $\beta$ 字节。对 $Q$ 字节做 $F$ 次运算的计算，其**算术强度**为 $I = F/Q$（FLOP/字节），而 *roofline 模型*（Williams、Waterman、Patterson，“Roofline”，CACM 2009）给出其速度的上界：
 #
 # $$ P_{\text{attainable}} = \min\big(P_{\text{peak}},\; I\,\beta\big). \tag{4}$$
 #
-# Below the **ridge point** $I^* = P_{\text{peak}}/\beta$ a computation is memory-bound: more
-# arithmetic units would not help, fewer bytes would. For an NVIDIA A100 (40 GB), the datasheet's
-# 19.5 TFLOP/s float32 and 1,555 GB/s give $I^*\approx 12.5$ FLOP/byte; CPUs sit in the same range.
-# The scaling pass does one multiplication per gate per element,
+# 在**脊点**（ridge point）$I^* = P_{\text{peak}}/\beta$ 以下，计算受内存限制（memory-bound）：更多的运算单元帮不上忙，更少的字节才有用。以 NVIDIA A100（40 GB）为例，数据手册上的 float32 19.5 TFLOP/s 和 1,555 GB/s 给出 $I^*\approx 12.5$ FLOP/字节；CPU 也在同一量级。缩放遍对每个元素、每个门控做一次乘法，
 #
 # $$ F_{\text{scale}} = gN, \qquad g = \begin{cases}1 & \text{SE, ECA}\\ 2 & \text{CA } (x\,a^h a^w),\ \text{CBAM } (x\,M_c M_s),\end{cases} \tag{5}$$
 #
-# so its intensity is about $g/(2s)$: 0.125 to 0.25 FLOP/byte in float32, fifty to a hundred times
-# below the ridge. These modules are memory-bound everywhere; only bytes matter.
+# 所以它的强度约为 $g/(2s)$：float32 下为 0.125 到 0.25 FLOP/字节，比脊点低五十到一百倍。这些模块在哪里都受内存限制；只有字节数要紧。
 #
-# ### Exercise 3: multiplications of the scaling pass (1 point)
+# ### 练习 3：缩放遍的乘法次数（1 分）
 #
-# Write `scale_flops(kind, B, C, H, W)`, eq. (5).
+# 写出 `scale_flops(kind, B, C, H, W)`，即式 (5)。
 
 # %% nbgrader={"grade": false, "grade_id": "scale_flops", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def scale_flops(kind: str, B: int, C: int, H: int, W: int) -> int:
-    """Multiplications of the scaling pass, eq. (5)."""
+    """缩放遍的乘法次数，式 (5)。"""
     ### BEGIN SOLUTION
     gates = 1 if kind in ("se", "eca") else 2
     return gates * B * C * H * W
@@ -337,11 +263,9 @@ expect_equal(scale_flops("ca", 1, 2, 3, 4), 48, "scale_flops('ca', 1, 2, 3, 4)",
 print("Every visible test of this step passes; it earns its 1 point when the hidden tests agree.")
 
 # %% [markdown]
-# ### 2.3 Floors against measurements
+# ### 2.3 下限与实测
 #
-# The reference versions of your three functions are `P.scale_bytes`, `P.min_bytes` and
-# `P.scale_flops` (the cells below use them, so they run whatever your exercises return). First the
-# floors of eq. (3) in copies, beside the ratios measured in section 1.2:
+# 你的三个函数的参考版本是 `P.scale_bytes`、`P.min_bytes` 和 `P.scale_flops`（下面的单元格用的是它们，所以无论你的练习返回什么，这些单元格都能运行）。先看以复制为单位的式 (3) 下限，与第 1.2 节测得的比值并列：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-04", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -372,11 +296,7 @@ ax.set_title(f"inference forward on {DEVICE}, {tuple(SHAPE)} float32 (median and
 ax.legend(fontsize=8); fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# And the roofline of this machine, eq. (4), with $\beta$ taken from the copy measured above and
-# $P_{\text{peak}}$ from a large matrix product (a practical peak, not the datasheet's). Each module
-# is placed at its intensity $F_{\text{scale}}/Q_{\min}$ and at the rate it achieves,
-# $F_{\text{scale}}/t$, with $t$ its measured time: the distance below the sloped roof is the
-# traffic it wastes.
+# 再看本机的 roofline，即式 (4)：$\beta$ 取自上面测得的复制，$P_{\text{peak}}$ 取自一次大矩阵乘法（实际可达的峰值，不是数据手册上的）。每个模块放在它的强度 $F_{\text{scale}}/Q_{\min}$ 和它达到的速率 $F_{\text{scale}}/t$ 处（$t$ 为它的实测时间）：它在斜屋顶下方的距离，就是它浪费的访存量。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-06", "locked": true, "schema_version": 3, "solution": false, "task": false}
 n = 512 if GRADING else 2048
@@ -400,26 +320,16 @@ ax.legend(fontsize=7, ncol=2); fig.tight_layout(); plt.show()
 
 
 # %% [markdown]
-# ## 3. Where the time goes: `torch.profiler`
+# ## 3. 时间花在哪里：`torch.profiler`
 #
-# ### 3.1 Operator tables and a trace
+# ### 3.1 算子表与 trace
 #
-# `torch.profiler.profile` records every operator PyTorch dispatches (and, on a GPU, every CUDA
-# kernel) with its start and end. `key_averages()` sums them by operator name into a table. Two
-# columns matter most:
+# `torch.profiler.profile` 记录 PyTorch 分派的每个算子（在 GPU 上还有每个 CUDA 内核）及其起止时间。`key_averages()` 按算子名把它们加总成一张表。最要紧的是两列：
 #
-# * **self time** — time spent in the operator itself, excluding the operators it calls;
-# * **total time** — including them. `aten::conv2d` calls `aten::convolution`, which calls
-#   `aten::_convolution`, …: total time counts the same work at every level, and a range recorded
-#   with `record_function("…")` has the total of everything inside it.
+# * **自身时间**（self time）——花在算子本身、不含它所调用的算子的时间；
+# * **总时间**（total time）——包含它们。`aten::conv2d` 调用 `aten::convolution`，后者又调用 `aten::_convolution`，……：总时间在每一层都把同一份工作计入一次，而用 `record_function("…")` 记录的区间，其总时间包含其中的一切。
 #
-# So *where the time goes* is the self-time column (on a GPU, also `self_device_us`: the time of
-# the kernels an operator launched, while its CPU time is mostly the launch). `P.profile_rows(fn)` runs `fn` a few times under
-# the profiler, inside a `record_function` range, and returns the table as plain rows sorted by
-# self time; with `trace_path=` it also writes a **Chrome trace**, a JSON timeline to open in
-# <https://ui.perfetto.dev> or `chrome://tracing` (one bar per operator; zoom in to see the gaps
-# between them, where Python and the dispatcher run). With `profile_memory=True` the table also has
-# the memory each operator allocated itself.
+# 所以*时间花在哪里*要看自身时间那一列（在 GPU 上还要看 `self_device_us`：算子启动的内核所用的时间，而它的 CPU 时间大多花在启动上）。`P.profile_rows(fn)` 在性能剖析器下、在一个 `record_function` 区间内把 `fn` 运行几次，以普通行的形式返回这张表，按自身时间排序；给出 `trace_path=` 时还会写出一份 **Chrome trace**，即一条 JSON 时间线，可以在 <https://ui.perfetto.dev> 或 `chrome://tracing` 中打开（每个算子一根条；放大可以看到条与条之间的空隙，那是 Python 和分派器在运行）。加上 `profile_memory=True` 时，表中还有每个算子自身分配的内存。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-07", "locked": true, "schema_version": 3, "solution": false, "task": false}
 def show(rows, top=8, title=""):
@@ -441,24 +351,11 @@ if trace:
           "(copy it next to your notebook first if your browser cannot reach that folder)")
 
 # %% [markdown]
-# ### 3.2 Memory
+# ### 3.2 内存
 #
-# Traffic is one cost of a fresh full-size tensor; the memory it occupies is another. On a GPU,
-# PyTorch's caching allocator keeps statistics: `torch.cuda.reset_peak_memory_stats()` then
-# `torch.cuda.max_memory_allocated()` gives the peak of one call (`P.peak_cuda_bytes`). On the CPU
-# there is no such allocator; what the operating system sees is the process's **resident set**.
-# Linux lets a process reset its high-water mark (`echo 5 > /proc/self/clear_refs`) and read it back
-# (`VmHWM` in `/proc/self/status`): `P.peak_rss_bytes` reports how far above the resident set before
-# the call one call went. `P.minor_faults` counts **minor page faults** per call: each is the kernel
-# mapping (and zeroing) a fresh page on first touch — the price of a large allocation that the
-# allocator had to get from the operating system rather than reuse.
+# 全尺寸新张量的一项开销是访存量，另一项是它占用的内存。在 GPU 上，PyTorch 的缓存分配器保存着统计数据：先 `torch.cuda.reset_peak_memory_stats()`，再 `torch.cuda.max_memory_allocated()`，就得到一次调用的峰值（`P.peak_cuda_bytes`）。CPU 上没有这样的分配器；操作系统看到的是进程的**常驻集**（resident set）。Linux 允许进程重置它的高水位标记（`echo 5 > /proc/self/clear_refs`）并读回（`/proc/self/status` 中的 `VmHWM`）：`P.peak_rss_bytes` 报告一次调用比调用前的常驻集高出多少。`P.minor_faults` 统计每次调用的**次缺页**（minor page fault）次数：每一次都是内核在首次访问时映射（并清零）一个新页面——分配器不得不向操作系统要、而不能复用的大块分配，代价就在这里。
 #
-# On the CPU the resident set and the page faults often stay at zero after the first call: glibc
-# keeps the memory freed by one call and hands it to the next, so the operating system sees
-# nothing (whether it does depends on the heap's history; `bench/README.md` shows runs with
-# thousands of faults per call). So the table also counts, with `torch.profiler`, the bytes PyTorch
-# **allocates** during one call, and that count as a multiple of $x$: this is where the modules
-# differ, whatever the allocator does with the memory afterwards.
+# 在 CPU 上，第一次调用之后常驻集和缺页次数往往都保持为零：glibc 留着一次调用释放的内存，交给下一次调用，所以操作系统什么也看不到（是否如此取决于堆的历史；`bench/README.md` 里有每次调用数千次缺页的运行）。所以表中还用 `torch.profiler` 统计了 PyTorch 在一次调用中**分配**的字节数，以及它是 $x$ 的多少倍：模块之间的差别就在这里，不论分配器之后怎样处理这些内存。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-08", "locked": true, "schema_version": 3, "solution": false, "task": false}
 mib = x.numel() * x.element_size() / 2**20
@@ -486,44 +383,18 @@ with torch.no_grad():
         print(f"{kind:5} attn_ref: {row[0]} | baseline: {row[1]}")
 
 # %% [markdown]
-# ### 3.3 Why a straightforward CA or CBAM can cost many copies
+# ### 3.3 为什么直译的 CA 或 CBAM 可能耗费许多次复制的时间
 #
-# Check your verdict lines of section 1.2 first: this section explains a gap between the baseline
-# and `attn_ref` that a quiet machine shows. If your run printed *cannot tell*, *SLOWER* or a
-# warning, the machine was busy while it measured; rerun that cell before reading on. Put the
-# operator tables next to eq. (3). The measured breakdown behind `attn_ref`'s own benchmark
-# (`bench/README.md`) finds the same causes; the cell after this list measures the pieces on your
-# machine.
+# 先看你在第 1.2 节得到的判定行：本节解释的是机器安静时可以看到的、基线与 `attn_ref` 之间的差距。如果你的运行打印了*无法判断*、*更慢*（SLOWER）或警告，说明测量时机器很忙；请先重新运行那个单元格再往下读。把算子表和式 (3) 放在一起看。`attn_ref` 自己的基准测试背后的实测分解（`bench/README.md`）找到的是同样的原因；这份列表之后的单元格会在你的机器上测量各个部分。
 #
-# * **Extra full-size passes.** The published CA ends with `identity * a_w * a_h`: the first product
-#   writes a full-size temporary, the second reads it back and writes the output — two read-and-write
-#   passes where eq. (2) has one, plus a second full-size allocation. Its two poolings,
-#   `AdaptiveAvgPool2d((None, 1))` and `((1, None))`, read $X$ twice where one pass would do. The
-#   published CBAM reads $X$ twice to pool it (average and max), **writes** $F' = M_c\otimes X$,
-#   reads $F'$ twice more (max and mean over channels) and reads and rewrites it for $M_s\otimes F'$:
-#   six full reads and two writes against the floor's three and one.
-# * **Reductions against the memory layout.** In NCHW, $W$ is the innermost axis: a mean over $W$
-#   (CA's row descriptor) reduces runs of $W$ contiguous values, short for late stages ($W = 7$ to
-#   28), and a max over channels (CBAM's spatial map) strides $HW$ elements between the values it
-#   combines. Both run well below copy speed.
-# * **Broadcasts over strided tensors.** When $X$ is channels-last but a gate is laid out as NCHW
-#   (or the other way round), every element of the product reads the gate with a stride instead of
-#   in step with $X$.
-# * **The allocator.** Every fresh full-size result is a new large allocation. When the allocator
-#   hands it back to the operating system after use and asks for it again on the next call, every
-#   page is faulted in and zeroed again — on the CPU that is roughly one more pass over the memory.
+# * **多余的全尺寸扫描。** 已发表的 CA 最后是 `identity * a_w * a_h`（恒等路径乘以两个门控）：第一个乘积写出一个全尺寸临时张量，第二个再把它读回来并写出输出——式 (2) 只有一遍读写，这里却有两遍，外加第二次全尺寸分配。它的两个池化 `AdaptiveAvgPool2d((None, 1))` 和 `((1, None))` 把 $X$ 读了两遍，而一遍就够。已发表的 CBAM 为池化（平均与最大）读两遍 $X$，**写出** $F' = M_c\otimes X$，再读两遍 $F'$（在通道上求最大值和均值），为 $M_s\otimes F'$ 又读并重写它一遍：六次完整读取、两次写入，而下限只要三次读取、一次写入。
+# * **与内存布局相悖的归约。** 在 NCHW 中，$W$ 是最内层的轴：在 $W$ 上求均值（CA 的行描述子）归约的是一段段长为 $W$ 的连续值，在靠后的阶段里很短（$W = 7$ 到 28）；而在通道上求最大值（CBAM 的空间图）所合并的值彼此相隔 $HW$ 个元素。两者都远低于复制的速度。
+# * **对跨步张量的广播。** 当 $X$ 是 channels-last 而某个门控按 NCHW 排布（或者反过来）时，乘积的每个元素都要跨步读取门控，而不是与 $X$ 步调一致地读取。
+# * **分配器。** 每个新的全尺寸结果都是一次新的大块分配。如果分配器用完后把它还给操作系统，下一次调用又重新申请，每个页面都要再次缺页并清零——在 CPU 上这大约相当于把内存再扫一遍。
 #
-# `attn_ref` avoids what eager PyTorch lets it avoid: it pools a channels-last $X$ on its
-# $(B, H, W, C)$ view, keeps the gates in $X$'s memory format, writes the result of CA's product
-# into one allocation and scales it in place (`attn_ref.coord.scale_hw`), and uses `amax` (no
-# indices) for CBAM's max pooling when no gradient is needed. What it cannot do in eager mode is
-# multiply by two broadcast gates in a **single** pass — that needs a fused kernel (section 5).
+# `attn_ref` 避开了 eager PyTorch 允许它避开的部分：它在 channels-last 的 $X$ 的 $(B, H, W, C)$ 视图上池化，让门控保持 $X$ 的内存格式，把 CA 乘积的结果写进一次分配并原地缩放（`attn_ref.coord.scale_hw`），并在不需要梯度时用 `amax`（不返回索引）做 CBAM 的最大池化。它在 eager 模式下做不到的，是在**一遍**扫描中乘以两个广播的门控——那需要一个融合内核（第 5 节）。
 #
-# One more thing the tables may show that eq. (3) does not model: the small layers on the pooled
-# descriptors (CA's $1\times1$ convolutions, CBAM's $7\times7$ one, the MLPs) have a fixed cost
-# per call — dispatch, and for oneDNN convolutions setting up the computation — that does not
-# shrink with the tensor. On a small or busy machine that overhead can rank high in the self-time
-# column; it is latency, not traffic, and it matters less as $N$ grows.
+# 表中可能还会显示一件式 (3) 没有建模的事：作用在池化后描述子上的小层（CA 的 $1\times1$ 卷积、CBAM 的 $7\times7$ 卷积、各个 MLP）每次调用都有固定开销——分派，以及 oneDNN 卷积的计算准备——它不随张量变小。在小的或繁忙的机器上，这部分开销在自身时间一列中可能排得很靠前；它是延迟，不是访存量，$N$ 越大就越无关紧要。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-09", "locked": true, "schema_version": 3, "solution": false, "task": false}
 a_h = torch.rand(b, c, h, 1, device=DEVICE)
@@ -552,16 +423,11 @@ for line in P.trust_report(part_results, part_ratios, part_floors):
     print("WARNING:", line)
 
 # %% [markdown]
-# ### Exercise 4: the dominant operator of a saved profile (2 points)
+# ### 练习 4：保存的性能剖析中占主导的算子（2 分）
 #
-# Profiles are noisy and machine-dependent, so this exercise reads one **saved** with the course
-# package: the straightforward CA on the CPU, in inference, made by `P.save_profile()` (its `meta`
-# says with which torch, shape and threads). Its `rows` are dicts with the keys `name`, `calls`,
-# `self_cpu_us` and `cpu_total_us` (totals over all calls, microseconds) and
-# `self_cpu_memory_bytes`.
+# 性能剖析有噪声，又因机器而异，所以这个练习读取一份随课程包**保存**的剖析：直译的 CA 在 CPU 上做推理，由 `P.save_profile()` 生成（它的 `meta` 记录了所用的 torch 版本、形状和线程数）。它的 `rows` 是字典，键为 `name`、`calls`、`self_cpu_us` 和 `cpu_total_us`（所有调用的总和，单位为微秒）以及 `self_cpu_memory_bytes`。
 #
-# Write `dominant_operator(rows)`: the **name** of the operator that takes the most time *itself*.
-# Do not assume the rows come sorted; the hidden tests also give tables in other orders.
+# 写出 `dominant_operator(rows)`：返回*自身*耗时最多的算子的**名字**。不要假设各行已经排好序；隐藏测试也会给出其他顺序的表。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-10", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -574,7 +440,7 @@ show(saved["rows"], top=10, title="the saved table (sorted by self time):")
 
 # %% nbgrader={"grade": false, "grade_id": "dominant_operator", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def dominant_operator(rows: list[dict]) -> str:
-    """Name of the row with the largest self CPU time."""
+    """自身 CPU 时间（self_cpu_us）最大的那一行的算子名。"""
     ### BEGIN SOLUTION
     return max(rows, key=lambda r: r["self_cpu_us"])["name"]
     ### END SOLUTION
@@ -607,27 +473,15 @@ share = sum(r["self_cpu_us"] for r in saved["rows"] if r["name"] == top) / sum(r
 print(f"dominant operator of the saved profile: {top} ({100 * share:.0f} % of all self time)")
 
 # %% [markdown]
-# Compare it with the list in section 3.3: which full-size pass is it, and how many copies did the
-# same operation cost on your machine in the cell above?
+# 把它与第 3.3 节的列表对照：它是哪一遍全尺寸扫描？在上面的单元格里，同一个运算在你的机器上花了几次复制的时间？
 #
-# ## 4. Levers
+# ## 4. 优化手段
 #
-# Three changes that need no new code in the module, each measured against the same copy:
+# 三种不需要给模块写新代码的改动，每一种都以同一个复制为标尺来测量：
 #
-# * **channels-last** (`x.to(memory_format=torch.channels_last)`, $C$ innermost): changes which
-#   reductions run along contiguous memory. `attn_ref`'s modules handle both layouts; the
-#   straightforward code was written for NCHW.
-# * **lower precision**: bfloat16 (or float16 on a GPU) halves $s$ in eqs. (1)–(3), so a memory-bound
-#   module should take about half the time — *if* its tensors really are half-size. `torch.autocast`
-#   runs matrix products and convolutions in lower precision but leaves element-wise products of
-#   float32 inputs in float32, so for these modules it saves little; casting the module and its input
-#   (`.bfloat16()`) is what halves the traffic. (CPU bfloat16 arithmetic is fast only on processors
-#   with native support; elsewhere it is converted on the fly.)
-# * **`torch.compile`**: TorchInductor fuses chains of element-wise operations and reductions into
-#   generated kernels (C++/OpenMP on the CPU, Triton on a GPU), removing intermediate tensors. Its first
-#   call compiles, which is slow (the header gives an estimate; the cell prints when it starts and
-#   how long it took), so it is skipped while grading. We compile the straightforward
-#   CA with `dynamic=False` (shapes fixed).
+# * **channels-last**（`x.to(memory_format=torch.channels_last)`，$C$ 在最内层）：改变哪些归约沿连续内存进行。`attn_ref` 的模块两种布局都能处理；直译代码是为 NCHW 写的。
+# * **更低的精度**：bfloat16（在 GPU 上也可以用 float16）把式 (1)–(3) 中的 $s$ 减半，所以受内存限制的模块应该只需大约一半的时间——*前提是*它的张量真的只有一半大小。`torch.autocast` 以较低精度运行矩阵乘法和卷积，但让 float32 输入的逐元素乘积保持 float32，所以对这些模块省不了多少；把模块和它的输入一起转换（`.bfloat16()`）才能让访存量减半。（CPU 上的 bfloat16 运算只有在原生支持它的处理器上才快；在其他处理器上要即时转换。）
+# * **`torch.compile`**：TorchInductor 把一串逐元素运算和归约融合进生成的内核（CPU 上是 C++/OpenMP，GPU 上是 Triton），去掉中间张量。它的首次调用要编译，很慢（章首给出了估计；单元格会打印何时开始、用了多久），所以评分时跳过。我们以 `dynamic=False`（形状固定）编译直译的 CA。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-12", "locked": true, "schema_version": 3, "solution": false, "task": false}
 x_cl = x.to(memory_format=torch.channels_last)
@@ -686,59 +540,36 @@ for line in P.trust_report(lever_results, lever_ratios, lever_floors):
 
 
 # %% [markdown]
-# Read the table against eq. (3): in bfloat16 the floor is half the float32 copy, 0.75 copies for CA.
-# Whether a lever helps depends on the machine — a channels-last input can make the
-# straightforward code *slower*, and bfloat16 on a CPU without native support can cost more than it
-# saves — so the lines under the table say, lever by lever, whether it *helped*, *hurt* or made no
-# difference this run could see (the same per-round test as in section 1.2), and warn when the
-# machine was too busy to say. That is why every claim in this chapter is a measurement you can
-# repeat, printed with the verdict its numbers support.
+# 对照式 (3) 读这张表：在 bfloat16 下，下限是 float32 复制的一半，CA 为 0.75 次复制。某个手段是否有帮助取决于机器——channels-last 输入可能让直译代码*更慢*，在没有原生支持的 CPU 上，bfloat16 花掉的可能比省下的还多——所以表下面的几行逐个手段地说明它是*有帮助*、*有害*，还是在本次运行中看不出差别（与第 1.2 节相同的逐轮检验），并在机器太忙、无法下结论时给出警告。这就是为什么本章的每个论断都是一次你能重复的测量，并附上其数字所支持的判定。
 #
-# ## 5. One pass: a fused kernel in Triton
+# ## 5. 一遍完成：用 Triton 写融合内核
 #
-# ### 5.1 The kernel
+# ### 5.1 内核
 #
-# Eager PyTorch computes CA's last step, eq. (6) of chapter 4, $y_c(h,w) = x_c(h,w)\,a^h_c(h)\,a^w_c(w)$,
-# in two passes. A single kernel can read $x$ once, fetch the two gate values each element needs,
-# and write $y$ once — exactly the $Q_{\text{scale}}$ of eq. (2).
+# eager PyTorch 把 CA 的最后一步，即第 4 章的式 (6) $y_c(h,w) = x_c(h,w)\,a^h_c(h)\,a^w_c(w)$，分两遍计算。单个内核可以读一遍 $x$，取出每个元素需要的两个门控值，再写一遍 $y$——恰好是式 (2) 的 $Q_{\text{scale}}$。
 #
-# [Triton](https://triton-lang.org) writes such kernels in Python. A kernel is a function decorated
-# with `@triton.jit`, launched on a **grid** of program instances; each instance handles a block of
-# `BLOCK` elements at once (`BLOCK` is a `tl.constexpr`, fixed at compile time, usually a power of
-# two). Inside it:
+# [Triton](https://triton-lang.org) 让你用 Python 写这样的内核。内核是一个用 `@triton.jit` 装饰的函数，在由程序实例组成的**网格**（grid）上启动；每个实例一次处理一个含 `BLOCK` 个元素的块（`BLOCK` 是 `tl.constexpr`，在编译时固定，通常是 2 的幂）。在内核里：
 #
-# * `pid = tl.program_id(0)` is the instance's index along the grid's first axis, and
-#   `offs = pid * BLOCK + tl.arange(0, BLOCK)` the flat indices of its block;
-# * `tl.load(ptr + offs, mask=m)` and `tl.store(ptr + offs, v, mask=m)` read and write memory; a
-#   tensor argument arrives as a pointer to its first element, and you do the index arithmetic;
-# * the **mask** switches off the lanes past the end: $N$ is rarely a multiple of `BLOCK`, and the
-#   last block must neither read nor write beyond the tensor.
+# * `pid = tl.program_id(0)` 是该实例沿网格第一个轴的索引，`offs = pid * BLOCK + tl.arange(0, BLOCK)` 是它这一块的扁平索引；
+# * `tl.load(ptr + offs, mask=m)` 和 `tl.store(ptr + offs, v, mask=m)` 读写内存；张量参数以指向其首元素的指针传入，索引运算由你来做；
+# * **掩码**（mask）屏蔽越过末尾的那些位置：$N$ 很少是 `BLOCK` 的倍数，最后一个块既不能读、也不能写到张量之外。
 #
-# For a contiguous $(B, C, H, W)$ output and a flat index $i$: $w = i \bmod W$, the row of $a^h$ is
-# $\lfloor i/W\rfloor$ (it enumerates $(b, c, h)$ in order, which is exactly $a^h$'s flat index), and
-# $a^w$'s flat index is $\lfloor i/(HW)\rfloor\, W + w$. The launcher computes the grid,
-# $\lceil N/\texttt{BLOCK}\rceil$ instances (`triton.cdiv`), and passes the sizes.
+# 对于连续存储的 $(B, C, H, W)$ 输出和扁平索引 $i$：$w = i \bmod W$，$a^h$ 的行号是 $\lfloor i/W\rfloor$（它按顺序枚举 $(b, c, h)$，恰好就是 $a^h$ 的扁平索引），而 $a^w$ 的扁平索引是 $\lfloor i/(HW)\rfloor\, W + w$。启动函数计算网格，即 $\lceil N/\texttt{BLOCK}\rceil$ 个实例（`triton.cdiv`），并传入各个尺寸。
 #
-# ### Exercise 5: `ca_scale` (4 points)
+# ### 练习 5：`ca_scale`（4 分）
 #
-# Write the kernel and its launcher `ca_scale(x, a_h, a_w, out)`, which writes $x\,a^h a^w$ into
-# `out` and returns it. What the hidden tests promise: `x` is $(B, C, H, W)$ and may be contiguous,
-# channels-last or a transposed view (make it contiguous in the launcher, or use its strides);
-# `a_h` is $(B, C, H, 1)$ and `a_w` $(B, C, 1, W)$, contiguous; `out` is a contiguous
-# $(B, C, H, W)$ tensor; float32 and float64; sizes that are multiples of no block size, down to a
-# single element, and $H \ne W$ as well as $H = W$. Any block size, a 1-D or a 2-D grid, and
-# strides or a contiguous copy are all fine. A kernel that writes past the end of `out` fails.
+# 写出内核及其启动函数 `ca_scale(x, a_h, a_w, out)`，它把 $x\,a^h a^w$ 写进 `out` 并返回 `out`。隐藏测试保证的是：`x` 为 $(B, C, H, W)$，可能是连续的、channels-last 的或转置后的视图（在启动函数里把它变成连续的，或者使用它的步长）；`a_h` 为 $(B, C, H, 1)$，`a_w` 为 $(B, C, 1, W)$，都是连续的；`out` 是连续的 $(B, C, H, W)$ 张量；float32 和 float64；尺寸不是任何块大小的倍数，小到只有一个元素，$H \ne W$ 和 $H = W$ 都有。任意块大小、1-D 或 2-D 网格、使用步长或连续副本都可以。写到 `out` 末尾之外的内核不能通过。
 
 # %% nbgrader={"grade": false, "grade_id": "ca_scale", "locked": false, "schema_version": 3, "solution": true, "task": false}
 @triton.jit
 def ca_scale_kernel(x_ptr, ah_ptr, aw_ptr, out_ptr, n, H, W, BLOCK: tl.constexpr):
-    """out[i] = x[i] * a_h[row of i] * a_w[column of i], for BLOCK flat indices i per program."""
+    """out[i] = x[i] * a_h[i 所在的行] * a_w[i 所在的列]，每个程序实例处理 BLOCK 个扁平索引 i。"""
     ### BEGIN SOLUTION
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
-    live = offs < n                       # the last block runs past the end
+    live = offs < n                       # 最后一个块会越过末尾
     w = offs % W
-    row = offs // W                       # flat index of (b, c, h): a_h's element
-    col = (row // H) * W + w              # flat index of (b, c, w): a_w's element
+    row = offs // W                       # (b, c, h) 的扁平索引：a_h 的元素
+    col = (row // H) * W + w              # (b, c, w) 的扁平索引：a_w 的元素
     x = tl.load(x_ptr + offs, mask=live)
     ah = tl.load(ah_ptr + row, mask=live)
     aw = tl.load(aw_ptr + col, mask=live)
@@ -747,7 +578,7 @@ def ca_scale_kernel(x_ptr, ah_ptr, aw_ptr, out_ptr, n, H, W, BLOCK: tl.constexpr
 
 
 def ca_scale(x: torch.Tensor, a_h: torch.Tensor, a_w: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Write x * a_h * a_w into out (contiguous, x's shape) with one kernel launch; return out."""
+    """用一次内核启动把 x * a_h * a_w 写进 out（连续存储，形状与 x 相同），并返回 out。"""
     ### BEGIN SOLUTION
     x = x.contiguous()
     n = x.numel()
@@ -796,12 +627,9 @@ expect_close(out.cpu(), (xt * ah2 * aw2).cpu(), "ca_scale on a transposed x (2x3
 print("Every visible test of this step passes; it earns its 4 points when the hidden tests agree.")
 
 # %% [markdown]
-# ### 5.2 Does it pay?
+# ### 5.2 值得吗？
 #
-# Your kernel against `P.fused_ca_scale` (the reference: a 1-D grid that reads $x$ through its
-# strides, so it needs no contiguous copy) and against eager PyTorch. On a GPU the timings show what
-# fusion buys; on the CPU the interpreter runs the kernel with NumPy, one program at a time, so only
-# the values and the bytes are compared.
+# 你的内核与 `P.fused_ca_scale`（参考内核：一个 1-D 网格，通过步长读取 $x$，因此不需要连续副本）以及 eager PyTorch 的对比。在 GPU 上，计时显示融合带来了什么；在 CPU 上，解释器用 NumPy 一次运行一个程序实例，所以只比较数值和字节数。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-13", "locked": true, "schema_version": 3, "solution": false, "task": false}
 small = (2, 16, 14, 14)
@@ -830,55 +658,41 @@ if GPU:
         print(f"{name:22} {r['median']:6.2f} copies")
 
 # %% [markdown]
-# ## 6. Pitfalls
+# ## 6. 易错点
 #
-# * **Timing launches instead of work.** Without `torch.cuda.synchronize()` (or CUDA events, or
-#   `torch.utils.benchmark`) a GPU timing measures how fast kernels are queued.
-# * **Timing the first call.** It includes allocation, initialisation and algorithm selection.
-# * **One number.** Report a median and a spread, over interleaved rounds, relative to a yardstick
-#   measured in the same rounds; say what else was running.
-# * **Concluding from noise.** When the spread between rounds is wider than the difference you are
-#   after, or a ratio falls below the bytes the operation must move, the numbers show the machine's
-#   load, not the code. Decide only when every quartile of the per-round ratio agrees
-#   (`P.compare`), and otherwise say *cannot tell* and measure again on a quieter machine.
-# * **Timer's threads.** `torch.utils.benchmark.Timer` runs on one thread unless `num_threads` is
-#   given; compared with readings taken on all threads, it measures a different program.
-# * **Counting multiply-adds for memory-bound modules.** A module at 0.1–0.3 FLOP/byte is limited by
-#   bytes; eq. (3) predicts its cost, a FLOP counter does not.
-# * **Total time instead of self time.** In an operator table, total time counts nested operators at
-#   every level, and a `record_function` range contains everything; rank by self time.
-# * **Materialised broadcasts.** `x * a.expand_as(x)` is fine (a view), but `a.expand_as(x).contiguous()`
-#   or `repeat` builds a full-size gate; in a fused kernel, read the small gate.
-# * **A kernel without a mask.** On a GPU an unmasked last block reads garbage and writes past the
-#   end, corrupting another tensor silently; in the interpreter it can crash the process.
-# * **Lower precision that is not.** `autocast` leaves element-wise products of float32 inputs in
-#   float32; the traffic only halves when the tensors themselves are half-size.
+# * **计时量到的是启动而不是计算。** 没有 `torch.cuda.synchronize()`（或 CUDA 事件，或 `torch.utils.benchmark`），GPU 计时测的是内核入队有多快。
+# * **为第一次调用计时。** 它包含了分配、初始化和算法选择。
+# * **只报一个数。** 报告中位数和离散程度，在交替轮次中测量，并相对于在同样轮次中测得的标尺；说明当时还有什么在运行。
+# * **从噪声中得出结论。** 当各轮之间的离散程度比你要找的差别还大，或者某个比值低于该运算必须搬运的字节数时，数字反映的是机器的负载，而不是代码。只有逐轮比值的每个四分位数都一致时才下结论（`P.compare`），否则就说*无法判断*，到更安静的机器上再测。
+# * **Timer 的线程数。** 除非给出 `num_threads`，`torch.utils.benchmark.Timer` 只用一个线程运行；与用全部线程得到的读数相比，它测的是另一个程序。
+# * **为受内存限制的模块数乘加次数。** 0.1–0.3 FLOP/字节的模块受字节数限制；式 (3) 能预测它的开销，FLOP 计数器不能。
+# * **用总时间代替自身时间。** 在算子表中，总时间在每一层都把嵌套的算子计入，而 `record_function` 区间包含其中的一切；要按自身时间排序。
+# * **物化的广播。** `x * a.expand_as(x)` 没问题（是视图），但 `a.expand_as(x).contiguous()` 或 `repeat` 会构建一个全尺寸的门控；在融合内核中，要读小的门控。
+# * **不带掩码的内核。** 在 GPU 上，不带掩码的最后一个块会读到垃圾数据并写过末尾，悄无声息地破坏另一个张量；在解释器中它可能让进程崩溃。
+# * **名不副实的低精度。** `autocast` 让 float32 输入的逐元素乘积保持 float32；只有张量本身变成一半大小时，访存量才会减半。
 #
-# ## 7. Summary and references
+# ## 7. 小结与参考文献
 #
-# | quantity | closed form | code |
+# | 量 | 闭式 | 代码 |
 # |---|---|---|
-# | copy | $Q_{\text{copy}} = 2Ns$ | `P.copy_bytes(x)` |
-# | scaling pass | $Q_{\text{scale}} = s(2N + G)$; $G = BC$, $BC(H+W)$, $BC + BHW$ | `scale_bytes` |
-# | whole forward | $Q_{\min} = s\,pN + Q_{\text{scale}}$; $p = 1$, CBAM $2$ | `min_bytes` |
-# | floor in copies | $\approx (p + 2)/2$: 1.5 (SE, ECA, CA), 2 (CBAM) | |
-# | multiplications | $F = gN$; $g = 1$ (SE, ECA), $2$ (CA, CBAM) | `scale_flops` |
-# | roofline | $P = \min(P_{\text{peak}}, I\beta)$, $I = F/Q$ | |
+# | 复制 | $Q_{\text{copy}} = 2Ns$ | `P.copy_bytes(x)` |
+# | 缩放遍 | $Q_{\text{scale}} = s(2N + G)$；$G = BC$、$BC(H+W)$、$BC + BHW$ | `scale_bytes` |
+# | 整个前向 | $Q_{\min} = s\,pN + Q_{\text{scale}}$；$p = 1$，CBAM 为 $2$ | `min_bytes` |
+# | 以复制计的下限 | $\approx (p + 2)/2$：1.5（SE、ECA、CA），2（CBAM） | |
+# | 乘法次数 | $F = gN$；$g = 1$（SE、ECA），$2$（CA、CBAM） | `scale_flops` |
+# | roofline | $P = \min(P_{\text{peak}}, I\beta)$，$I = F/Q$ | |
 #
 # * S. Williams, A. Waterman, D. Patterson. *Roofline: an insightful visual performance model for
 #   multicore architectures.* Communications of the ACM 52(4), 2009.
-# * PyTorch documentation: `torch.utils.benchmark` (*PyTorch Benchmark* recipe), `torch.profiler`
-#   (*PyTorch Profiler* recipe), CUDA semantics (asynchronous execution), `torch.compile`.
+# * PyTorch 文档：`torch.utils.benchmark`（*PyTorch Benchmark* 教程）、`torch.profiler`（*PyTorch Profiler* 教程）、CUDA 语义（异步执行）、`torch.compile`。
 # * P. Tillet, H. T. Kung, D. Cox. *Triton: an intermediate language and compiler for tiled neural
-#   network computations.* MAPL 2019; <https://triton-lang.org> (tutorial *Vector addition*; the
-#   interpreter, `TRITON_INTERPRET=1`).
-# * `attn_ref/baselines.py` (the straightforward transcriptions), `attn_ref/profiling.py` (the
-#   helpers of this chapter), `bench/README.md` (the course's module benchmark and its breakdown).
+#   network computations.* MAPL 2019；<https://triton-lang.org>（教程 *Vector addition*；解释器，`TRITON_INTERPRET=1`）。
+# * `attn_ref/baselines.py`（直译实现）、`attn_ref/profiling.py`（本章的辅助函数）、`bench/README.md`（课程的模块基准测试及其分解）。
 
 # %% [markdown]
-# ## Before you submit
+# ## 提交之前
 #
-# The cell below lists the graded steps of this chapter with their points, and whether each step's visible tests passed when they last ran in this session (*Run → Run All Cells* runs them all; it goes on past the steps you have not written yet). Visible tests that pass are a good sign, not the grade: the grader runs each step's hidden tests when you submit.
+# 下面的单元格列出本章的计分步骤和分值，以及每一步的可见测试在本次会话中最近一次运行时是否通过（*运行 → 运行全部单元格*，即 *Run → Run All Cells*，会运行全部单元格，遇到你还没写的步骤也会继续往下运行）。可见测试通过是个好兆头，但不是成绩：提交后，评分程序会运行每一步的隐藏测试。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from attn_ref.grading import summary
