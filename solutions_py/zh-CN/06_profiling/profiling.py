@@ -3,7 +3,7 @@
 #
 # *attention-course · 第 6 章 · 约 60 分钟 · 有 GPU 时在 GPU 上运行，其他情况下都在 CPU 上运行 · 计时单元格会打印各自用了多长时间；`torch.compile` 的首次调用（第 4 节）在两个 CPU 核上约需一分钟*
 #
-# 第 1–5 章统计了注意力模块在**参数**和**乘加**次数上的开销，发现按乘加次数算它们几乎是免费的（第 5 章第 2.1 节）。可是在真实的机器上，CBAM 或坐标注意力（Coordinate Attention，CA）这样的模块可能占去一个块相当可观的一部分时间。原因在于这些模块每个字节几乎不做什么运算：它们都要把整张特征图（feature map）$X\in\mathbb{R}^{B\times C\times H\times W}$ 读几遍、写一遍，所以决定速度的是**访存量**（memory traffic），而不是乘加次数。本章：
+# 第 1–5 章统计了注意力模块在**参数**和**乘加**次数上的开销，发现按乘加次数算它们几乎是免费的（第 5 章第 2.1 节）。可是在真实的机器上，CBAM 或坐标注意力（Coordinate Attention，CA）这样的模块可能占去一个块相当可观的一部分时间。原因在于这些模块每个字节几乎不做什么运算：它们都要把整张特征图（feature map）$X\in\mathbb{R}^{B\times C\times H\times W}$ 读几遍、写一遍，所以决定速度的是**访存量（memory traffic）**，而不是乘加次数。本章：
 #
 # 1. 老老实实地计时（预热、同步、中位数与离散程度，以一次复制为标尺）；
 # 2. 用闭式推导每个模块*必须*搬运的字节数、它的算术强度（arithmetic intensity）以及它在 roofline 上的位置，并由你写出这些公式；
@@ -155,7 +155,7 @@ for line in P.trust_report(results, ratios, floors):
 #
 # $$ Q_{\text{copy}} = 2Ns, \qquad t_{\text{copy}} \ge \frac{2Ns}{\beta}. \tag{1}$$
 #
-# 本课程的每个模块最后都有一个**缩放遍**（scaling pass），把 $X$ 乘以它的门控。融合成一遍时，它读一遍 $X$，**以门控自身的小形状**把每个门控读一遍（融合内核在寄存器里广播，从不物化出门控的全尺寸副本），再写一遍 $Y$：
+# 本课程的每个模块最后都有一个**缩放遍（scaling pass）**，把 $X$ 乘以它的门控。融合成一遍时，它读一遍 $X$，**以门控自身的小形状**把每个门控读一遍（融合内核在寄存器里广播，从不物化出门控的全尺寸副本），再写一遍 $Y$：
 #
 # $$ Q_{\text{scale}} = s\,(2N + G), \qquad
 # G = \begin{cases} BC & \text{SE, ECA } (s\in\mathbb{R}^{C}\text{ per example})\\
@@ -326,8 +326,8 @@ ax.legend(fontsize=7, ncol=2); fig.tight_layout(); plt.show()
 #
 # `torch.profiler.profile` 记录 PyTorch 分派的每个算子（在 GPU 上还有每个 CUDA 内核）及其起止时间。`key_averages()` 按算子名把它们加总成一张表。最要紧的是两列：
 #
-# * **自身时间**（self time）——花在算子本身、不含它所调用的算子的时间；
-# * **总时间**（total time）——包含它们。`aten::conv2d` 调用 `aten::convolution`，后者又调用 `aten::_convolution`，……：总时间在每一层都把同一份工作计入一次，而用 `record_function("…")` 记录的区间，其总时间包含其中的一切。
+# * **自身时间（self time）**——花在算子本身、不含它所调用的算子的时间；
+# * **总时间（total time）**——包含它们。`aten::conv2d` 调用 `aten::convolution`，后者又调用 `aten::_convolution`，……：总时间在每一层都把同一份工作计入一次，而用 `record_function("…")` 记录的区间，其总时间包含其中的一切。
 #
 # 所以*时间花在哪里*要看自身时间那一列（在 GPU 上还要看 `self_device_us`：算子启动的内核所用的时间，而它的 CPU 时间大多花在启动上）。`P.profile_rows(fn)` 在性能剖析器下、在一个 `record_function` 区间内把 `fn` 运行几次，以普通行的形式返回这张表，按自身时间排序；给出 `trace_path=` 时还会写出一份 **Chrome trace**，即一条 JSON 时间线，可以在 <https://ui.perfetto.dev> 或 `chrome://tracing` 中打开（每个算子一根条；放大可以看到条与条之间的空隙，那是 Python 和分派器在运行）。加上 `profile_memory=True` 时，表中还有每个算子自身分配的内存。
 
