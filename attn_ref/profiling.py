@@ -52,6 +52,7 @@ ASSETS = Path(__file__).resolve().parent / "assets"
 SAVED_PROFILE = ASSETS / "profile_ca_baseline_cpu.json"
 
 from . import kinds as _kinds
+from .i18n import tr
 
 # the kinds with a memory-traffic model and a straightforward baseline (attn_ref.kinds), in the
 # registry's order: the modules this chapter times and the bench compares
@@ -236,21 +237,23 @@ def trust_report(results: dict[str, dict], ratios: dict[str, dict] | None = None
                  floors: dict[str, float] | None = None, limit: float = NOISY_SPREAD) -> list[str]:
     """Plain-language lines on whether a measurement can be trusted: which callables varied by more
     than ``limit`` (IQR / median) between rounds, and which ratios fell below their physical floor
-    (:func:`below_floor`). An empty list means neither happened."""
+    (:func:`below_floor`). An empty list means neither happened. Each line is in the course's
+    language (:func:`attn_ref.i18n.tr`; the catalogue's templates for these lines), English by
+    default."""
     lines = []
     spread = noisy(results, limit)
     if spread:
         tries = max(r.get("tries", 1) for r in results.values())
         worst = ", ".join(f"{n} {100 * v:.0f} %" for n, v in sorted(spread.items(), key=lambda kv: -kv[1])[:3])
-        lines.append(f"the machine was too busy for these timings: between rounds the times varied by "
-                     f"more than {100 * limit:.0f} % of their median ({worst}) after {tries} "
-                     f"{'try' if tries == 1 else 'tries'}; differences smaller than that spread mean "
-                     "nothing. Rerun the cell when the machine is quieter.")
+        lines.append(tr(f"the machine was too busy for these timings: between rounds the times varied by "
+                        f"more than {100 * limit:.0f} % of their median ({worst}) after {tries} "
+                        f"{'try' if tries == 1 else 'tries'}; differences smaller than that spread mean "
+                        "nothing. Rerun the cell when the machine is quieter."))
     if ratios is not None and floors:
         for name, (got, floor) in below_floor(ratios, floors).items():
-            lines.append(f"{name}: {got:.2f} copies is impossible -- it must move at least {floor:.2f} "
-                         "copies' worth of bytes; the copy it is divided by was slowed by other work. "
-                         "Do not read this row.")
+            lines.append(tr(f"{name}: {got:.2f} copies is impossible -- it must move at least {floor:.2f} "
+                            "copies' worth of bytes; the copy it is divided by was slowed by other work. "
+                            "Do not read this row."))
     return lines
 
 

@@ -343,3 +343,37 @@ def test_measure_until_steady_measures_again_only_while_noisy_and_pools_the_roun
     still = P.measure_until_steady(fns, retries=1, measure_fn=fake([busy, busy]))
     assert len(calls) == 2 and P.noisy(still)              # gives up after the retries, and says so
     assert "after 2 tries" in P.trust_report(still)[0]
+
+
+@pytest.fixture
+def chinese():
+    from attn_ref.i18n import set_language
+    set_language("zh-CN")
+    yield
+    set_language(None)
+
+
+def _busy_and_impossible():
+    # copy: sorted 0.4, 1, 1, 2, 3 -> quartiles 1 and 2, median 1: a spread of 100 %
+    results = {"copy": _result([1.0, 2.0, 0.4, 1.0, 3.0]), "mean": _result([0.5, 0.52, 0.5, 0.51, 0.5])}
+    ratios = {"x.mean(2)": {"median": 0.03, "q1": 0.02, "q3": 0.05}}
+    return results, ratios, {"x.mean(2)": 0.5}
+
+
+def test_trust_report_in_english_word_for_word():
+    assert P.trust_report(*_busy_and_impossible()) == [
+        "the machine was too busy for these timings: between rounds the times varied by more than "
+        "25 % of their median (copy 100 %) after 1 try; differences smaller than that spread mean "
+        "nothing. Rerun the cell when the machine is quieter.",
+        "x.mean(2): 0.03 copies is impossible -- it must move at least 0.50 copies' worth of bytes; "
+        "the copy it is divided by was slowed by other work. Do not read this row."]
+
+
+def test_trust_report_speaks_the_learners_language(chinese):
+    busy, impossible = P.trust_report(*_busy_and_impossible())
+    assert busy == ("机器太忙，这些计时不可信：测了 1 次之后，各轮之间的时间波动仍超过中位数的 25 %"
+                    "（copy 100 %）；比这个离散程度小的差别没有意义。请在机器空闲一些时重新运行该单元格。")
+    assert impossible == ("x.mean(2)：0.03 次复制是不可能的——它至少要搬运 0.50 次复制的字节量；"
+                          "作为分母的那次复制被别的工作拖慢了。不要采信这一行。")
+    twice = {n: dict(r, tries=2) for n, r in _busy_and_impossible()[0].items()}   # "after 2 tries"
+    assert P.trust_report(twice)[0].startswith("机器太忙，这些计时不可信：测了 2 次之后，")
