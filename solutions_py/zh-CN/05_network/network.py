@@ -1,27 +1,15 @@
 # %% [markdown]
-# # Chapter 5 — Attention inside a network
+# # 第 5 章　网络中的注意力
 #
-# *attention-course · chapter 5 · about 60 minutes (the short experiment in section 3 shows a progress bar with the time left, and prints how long it took)*
+# *attention-course · 第 5 章 · 约 60 分钟（第 3 节的小实验会用进度条显示剩余时间，并打印所用的时间）*
 #
-# Chapters 1–4 built four attention modules — SE, ECA, CBAM and Coordinate Attention (CA) — as
-# stand-alone blocks that map a feature map $X\in\mathbb{R}^{C\times H\times W}$ to one of the same
-# shape. A module only earns its keep inside a network, and *where* it goes matters: every paper
-# puts it at the same place in a ResNet bottleneck, and CA's paper puts it at a specific place in
-# MobileNetV2's inverted residual. This chapter
+# 第 1–4 章实现了四个注意力模块：挤压与激励（Squeeze-and-Excitation，SE）、ECA（Efficient Channel Attention，一种高效的通道注意力（channel attention））、CBAM 和坐标注意力（Coordinate Attention，CA）。它们都是独立的模块，把一张特征图（feature map）$X\in\mathbb{R}^{C\times H\times W}$ 映射成形状相同的特征图。模块只有放进网络里才能发挥作用，而且放在*哪里*很重要：各篇论文都把它放在 ResNet 瓶颈块（bottleneck）的同一个位置，CA 的论文则把它放在 MobileNetV2 倒残差块（inverted residual）里的一个特定位置。本章：
 #
-# 1. places the modules in the two blocks and has you write the bottleneck with a pluggable module;
-# 2. reproduces the parameter counts of the papers' tables from `attn_ref`'s networks, with each
-#    paper's counting convention, and has you count a stage in closed form;
-# 3. trains small CNNs with and without each module on digits placed at random positions on a
-#    larger canvas, over several seeds, and looks at where CBAM's and CA's maps point.
+# 1. 把模块放进这两种块，并让你写一个可以插入任意模块的瓶颈块；
+# 2. 用 `attn_ref` 中的网络，按每篇论文自己的计数约定，复现论文表格里的参数量，并让你用闭式公式算出一个阶段的参数量；
+# 3. 把手写数字放在更大画布上的随机位置，训练带和不带各个模块的小型 CNN，重复多个随机种子，再看看 CBAM 和 CA 的注意力图指向哪里。
 #
-# **How this notebook is graded.** Each exercise is a code cell with `raise NotImplementedError()`
-# to replace, followed by a locked test cell. The visible tests in that cell check a small case you
-# can verify by hand and tell you what differs. When you submit, the same cell also runs hidden
-# tests — many shapes, seeds and dtypes, compared with the course's reference package `attn_ref` —
-# and the verdict is reached outside your notebook's kernel. No graded cell depends on the training
-# run (while grading, the experiment runs in a tiny version). Restart the kernel and run all cells
-# before you submit: the notebook must run top to bottom.
+# **本笔记本怎样评分。** 每个练习是一个含 `raise NotImplementedError()` 的代码单元格，由你替换成自己的代码；它后面是一个锁定的测试单元格。测试单元格里的可见测试检查一个能手算验证的小例子，并告诉你哪里不对。提交后，同一个单元格还会运行隐藏测试：多种形状、随机种子和数据类型，结果与课程的参考实现包 `attn_ref` 比较，判定在你的笔记本内核之外完成。计分单元格都不依赖训练的结果（评分时，实验只运行一个极小的版本）。提交前请重启内核并运行全部单元格：笔记本必须能从头到尾运行。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "setup", "locked": true, "schema_version": 3, "solution": false, "task": false}
 import math
@@ -46,27 +34,16 @@ torch.set_printoptions(precision=4, sci_mode=False)
 # %matplotlib inline
 
 # %% [markdown]
-# ## 1. Where each module goes
+# ## 1. 每个模块放在哪里
 #
-# ### 1.1 The ResNet bottleneck
+# ### 1.1 ResNet 瓶颈块
 #
-# A ResNet-50 bottleneck computes a *residual branch* $\mathcal{F}(X)$ — a $1\times1$ convolution
-# that reduces the width to $w$, a $3\times3$ convolution, and a $1\times1$ convolution that expands
-# to $4w$, each followed by BatchNorm (and the first two by a ReLU $\delta$) — and adds it to the
-# input (or to a $1\times1$ projection of it when the shape changes):
+# ResNet-50 的瓶颈块先计算*残差支路*（residual branch）$\mathcal{F}(X)$：一个把宽度降到 $w$ 的 $1\times1$ 卷积，一个 $3\times3$ 卷积，一个把宽度扩展到 $4w$ 的 $1\times1$ 卷积，每个卷积后面接 BatchNorm（前两个还接 ReLU $\delta$）；再把它加到输入上（形状改变时，加到输入的 $1\times1$ 投影上）：
 #
 # $$ Y = \delta\big(A(\mathcal{F}(X)) + \mathrm{shortcut}(X)\big), \qquad
 # \mathcal{F}(X) = \mathrm{BN}_3\,\mathrm{conv}_3\,\delta\,\mathrm{BN}_2\,\mathrm{conv}_2\,\delta\,\mathrm{BN}_1\,\mathrm{conv}_1\,X. \tag{1}$$
 #
-# The attention module $A$ goes **on the residual branch, after its last BatchNorm and before the
-# addition**: the SE paper's Fig. 3 (SE-ResNet module), CBAM's Fig. 3 (CBAM integrated with a
-# ResBlock), ECA's and CA's released ResNet code all agree. So the module re-weights only what the
-# block *adds*; the identity path passes through untouched, which keeps the gradient highway of a
-# deep ResNet intact. The SE paper's ablation (Table 14, top-1 error of SE-ResNet-50) finds this
-# "standard" placement (22.28 %) about as good as putting SE before the block, SE-PRE (22.23 %), or
-# on the identity, SE-Identity (22.20 %), which are even slightly better; putting it *after* the
-# addition, "POST", is worst. (Table numbers of SENet's extended arXiv:1709.01507 version; the
-# figures of all papers quoted in the course, with their tables, are listed in `FACTS.md`.)
+# 注意力模块 $A$ 放在**残差支路上、最后一个 BatchNorm 之后、相加之前**：SE 论文的 Fig. 3（SE-ResNet 模块）、CBAM 的 Fig. 3（CBAM 集成到 ResBlock 中），以及 ECA 和 CA 公开的 ResNet 代码，做法都一样。这样模块只重新加权块*加上去*的那部分；恒等路径原样通过，深层 ResNet 的梯度通路保持完好。SE 论文的消融实验（Table 14，SE-ResNet-50 的 top-1 错误率）发现，这种“标准”放法（22.28 %）和把 SE 放在块之前的 SE-PRE（22.23 %）、放在恒等路径上的 SE-Identity（22.20 %）效果相当，后两者甚至略好；放在相加*之后*的“POST”最差。（表中数字取自 SENet 的扩展版 arXiv:1709.01507；课程引用的所有论文数字及其出处表格都列在 `FACTS.md` 中。）
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-01", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fig, axes = plt.subplots(2, 1, figsize=(15, 4.6))
@@ -84,29 +61,17 @@ fig.tight_layout(); plt.show()
 
 
 # %% [markdown]
-# ### 1.2 The MobileNetV2 inverted residual
+# ### 1.2 MobileNetV2 倒残差块
 #
-# MobileNetV2's block is *inverted*: it expands a thin input by a factor $t$ (6 in most blocks),
-# filters each channel with a $3\times3$ depthwise convolution, and projects back with a *linear*
-# $1\times1$ convolution (no ReLU6 after it). The CA paper's MobileNetV2 + CA (its Fig. 4 and the
-# released `mbv2_ca.py`) inserts the module **on the expanded width, right after the depthwise
-# convolution** and its BatchNorm + ReLU6, in every block with $t\ne1$. There the module sees
-# $tC_{in}$ channels at full spatial resolution, the richest representation in the block, and the
-# projection that follows can mix the re-weighted channels. That placement is what reproduces the
-# paper's 3.95 M parameters (section 2); putting the module on the output instead gives another
-# count. `attn_ref.models.mobilenet_v2(..., attention_position="output")` builds that variant.
+# MobileNetV2 的块是*倒置*的：先把较窄的输入扩展 $t$ 倍（大多数块中为 6），再用 $3\times3$ 深度卷积（depthwise convolution）逐通道滤波，最后用一个*线性*的 $1\times1$ 卷积投影回去（其后没有 ReLU6）。CA 论文的 MobileNetV2 + CA（论文 Fig. 4 和公开的 `mbv2_ca.py`）把模块放在**扩展后的宽度上，紧跟在深度卷积**及其 BatchNorm + ReLU6 之后，每个 $t\ne1$ 的块都有。在这个位置，模块看到的是全空间分辨率下的 $tC_{in}$ 个通道，是块中最丰富的表示，而后面的投影能把重新加权后的通道混合起来。正是这种放法复现了论文的 3.95 M 参数（第 2 节）；把模块放在输出上，得到的是另一个数。`attn_ref.models.mobilenet_v2(..., attention_position="output")` 构建的就是这种变体。
 #
-# ### 1.3 Exercise 1: a bottleneck with a pluggable module (4 points)
+# ### 1.3 练习 1：可插入注意力模块的瓶颈块（4 分）
 #
-# The layers are created for you, with the names of `attn_ref.models.Bottleneck` (the hidden test
-# loads weights by these names, so keep them). Write `forward` following eq. (1): the attention
-# module is whatever `nn.Module` was passed in (`nn.Identity()` by default), applied after `bn3` and
-# before the addition; the stride sits on the $3\times3$ convolution, as in the released PyTorch
-# code of all four papers.
+# 各层已经替你建好，名字与 `attn_ref.models.Bottleneck` 相同（隐藏测试按这些名字加载权重，所以请保留它们）。按式 (1) 写出 `forward`：注意力模块是传进来的任意 `nn.Module`（默认为 `nn.Identity()`），作用在 `bn3` 之后、相加之前；步长放在 $3\times3$ 卷积上，和四篇论文公开的 PyTorch 代码一致。
 
 # %% nbgrader={"grade": false, "grade_id": "bottleneck", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class Bottleneck(nn.Module):
-    """ResNet bottleneck with an attention module on the residual branch, eq. (1)."""
+    """残差支路上带注意力模块的 ResNet 瓶颈块，式 (1)。"""
 
     def __init__(self, in_channels: int, width: int, stride: int = 1, attention: nn.Module | None = None):
         super().__init__()
@@ -119,7 +84,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_channels)
         self.relu = nn.ReLU(inplace=True)
         self.attention = attention if attention is not None else nn.Identity()
-        self.downsample = None                     # the shortcut's 1x1 projection, when needed
+        self.downsample = None                     # 捷径上的 1x1 投影（需要时才有）
         if stride != 1 or in_channels != out_channels:
             self.downsample = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
                                             nn.BatchNorm2d(out_channels))
@@ -179,9 +144,7 @@ expect_answer(Bottleneck, "network.bottleneck", "Bottleneck with random weights"
 print("Every visible test of this step passes; it earns its 4 points when the hidden tests agree.")
 
 # %% [markdown]
-# `attn_ref.models.resnet50(attention)` and `mobilenet_v2(attention)` build the two networks with
-# one module per block from `make_attention(kind, channels)`. Check that your block and the
-# reference agree inside a full stage, with SE as the module:
+# `attn_ref.models.resnet50(attention)` 和 `mobilenet_v2(attention)` 构建这两个网络，每个块里放一个由 `make_attention(kind, channels)` 生成的模块。下面以 SE 为模块，检查你的块和参考实现放在一个完整阶段里是否一致：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-02", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -194,30 +157,17 @@ with torch.no_grad():
     print("your block == attn_ref's block (SE inside, stride 2):", torch.allclose(mine(x), ref(x), atol=1e-10))
 
 # %% [markdown]
-# ## 2. What the modules cost in a network
+# ## 2. 模块在网络中的开销
 #
-# ### 2.1 The papers' tables, reproduced
+# ### 2.1 复现论文的表格
 #
-# Every paper reports the parameters of its attention-equipped ResNet-50 (and CA's of MobileNetV2),
-# but they do not count alike:
+# 每篇论文都报告了加入注意力后 ResNet-50 的参数量（CA 报告的是 MobileNetV2），但各自的计数方式并不相同：
 #
-# * **SE** (Tables 10, 13, 15 and 16), **CBAM** (Table 4) and **CA** (its official README) give millions as
-#   $10^6$. SE's released Caffe models have biases in both fully connected layers; CBAM's official
-#   code has biases in its MLP and a BatchNorm after the $7\times7$ convolution.
-# * **ECA** (Table 3 of CVPR 2020 / arXiv v4) gives "M" in units of $2^{20} = 1{,}048{,}576$ — its ResNet-50 has 24.37 M,
-#   which is $25{,}557{,}032 / 2^{20}$ — and its SE-ResNet-50 (26.77 M) is the *bias-free* SE of
-#   the common PyTorch port. ECA-ResNet-50's released kernel sizes are $k = 3, 5, 5, 7$ per stage
-#   (80 parameters in all, too few to move the count).
-# * All count the classifier (1000 classes) and none counts BatchNorm's running statistics
-#   (buffers, not parameters).
+# * **SE**（Tables 10、13、15 和 16）、**CBAM**（Table 4）和 **CA**（其官方 README）的“百万”是 $10^6$。SE 公开的 Caffe 模型在两个全连接层里都有偏置；CBAM 的官方代码在 MLP 中有偏置，并在 $7\times7$ 卷积之后接了一个 BatchNorm。
+# * **ECA**（CVPR 2020 / arXiv v4 的 Table 3）的“M”以 $2^{20} = 1{,}048{,}576$ 为单位——它的 ResNet-50 为 24.37 M，即 $25{,}557{,}032 / 2^{20}$——而它的 SE-ResNet-50（26.77 M）用的是常见 PyTorch 移植版中*无偏置*的 SE。ECA-ResNet-50 公开的卷积核大小按阶段依次为 $k = 3, 5, 5, 7$（总共 80 个参数，少到影响不了计数）。
+# * 它们都计入分类器（1000 类），也都不计 BatchNorm 的滑动统计量（running statistics；它们是缓冲区，不是参数）。
 #
-# Multiply-adds are counted for one $224\times224$ image by PyTorch's `FlopCounterMode`
-# (`attn_ref.complexity.count_macs`, on the `meta` device: shapes only, no arithmetic; the
-# networks below are built there too, so no weights are drawn), which sees
-# convolutions and matrix products but not the element-wise gate products. The papers' "GFLOPs"
-# are multiply-adds too, but ResNet-50 is quoted at 3.86 G (SE, CBAM: stride on the first $1\times1$
-# convolution, as in the original Caffe ResNet; `resnet50(stride_in_1x1=True)` gives 3.858 G) or
-# 4.1 G (stride on the $3\times3$ convolution, as in the PyTorch code and in `attn_ref`'s default).
+# 乘加次数按一张 $224\times224$ 的图像，用 PyTorch 的 `FlopCounterMode` 统计（`attn_ref.complexity.count_macs`，在 `meta` 设备上进行：只有形状，不做算术；下面的网络也在这个设备上构建，所以不会生成任何权重）。它看得到卷积和矩阵乘法，但看不到逐元素的门控乘积。论文中的“GFLOPs”其实也是乘加次数，但 ResNet-50 有两种数：3.86 G（SE、CBAM：步长放在第一个 $1\times1$ 卷积上，和最初的 Caffe ResNet 一样；`resnet50(stride_in_1x1=True)` 给出 3.858 G），或 4.1 G（步长放在 $3\times3$ 卷积上，和 PyTorch 代码以及 `attn_ref` 的默认设置一样）。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-03", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -245,33 +195,25 @@ print(f"added to ResNet-50's {plain / 1e9:.3f} G multiply-adds: " + ", ".join(
     for m, k in (("SE-", "SE-ResNet-50, biases"), ("ECA-", "ECA-ResNet-50 (3,5,5,7)"), ("CBAM-", "CBAM-ResNet-50"))))
 
 # %% [markdown]
-# Every published figure is matched once its convention is known: ECA's 24.37 M and 26.77 M are the
-# $2^{20}$ column, the others the $10^6$ column. The multiply-adds confirm the papers' claim that the
-# modules are almost free in arithmetic: the last line gives what each adds to ResNet-50's, in
-# multiply-adds and as a percentage (CBAM's include its $7\times7$ spatial convolutions). The element-wise gate products,
-# which the counter does not see, add $CHW$ multiplications per gate: small in MACs, but each is a
-# memory-bound pass over the whole feature map, which costs real time on a CPU (section 3).
+# 只要知道了各自的约定，每个公开数字都对得上：ECA 的 24.37 M 和 26.77 M 对应 $2^{20}$ 那一列，其余的对应 $10^6$ 那一列。乘加次数印证了论文的说法：这些模块在算术上几乎不花什么。最后一行给出每个模块给 ResNet-50 增加的乘加次数，以及所占的百分比（CBAM 的包括它的 $7\times7$ 空间卷积）。计数器看不到的逐元素门控乘积，每个门控增加 $CHW$ 次乘法：按 MAC 算很少，但每次都要把整张特征图过一遍，受内存带宽限制，在 CPU 上要花实实在在的时间（第 3 节）。
 #
-# ### 2.2 Counting a stage in closed form
+# ### 2.2 用闭式公式计算一个阶段
 #
-# The closed forms of chapters 1–4, with $C$ the width the module acts on:
+# 第 1–4 章的闭式公式，$C$ 为模块作用的宽度：
 #
-# | module | parameters of one block | where |
+# | 模块 | 一个块的参数量 | 位置 |
 # |---|---|---|
-# | SE, biases | $2CC' + C' + C$, $C' = \lfloor C/16\rfloor$ | ResNet: $C = 4w$, the block's output |
-# | ECA | $k$ (one shared 1-D kernel, no bias) | ResNet: $k = 3, 5, 5, 7$ by stage (released) |
-# | CA | $mC + m + 2m + 2(mC + C)$, $m = \max(8, \lfloor C/32\rfloor)$ | MobileNetV2: $C = t\,C_{in}$, expanded width |
+# | SE，带偏置 | $2CC' + C' + C$，$C' = \lfloor C/16\rfloor$ | ResNet：$C = 4w$，即块的输出 |
+# | ECA | $k$（一个共享的 1 维卷积核，无偏置） | ResNet：按阶段 $k = 3, 5, 5, 7$（公开模型） |
+# | CA | $mC + m + 2m + 2(mC + C)$，$m = \max(8, \lfloor C/32\rfloor)$ | MobileNetV2：$C = t\,C_{in}$，扩展后的宽度 |
 #
-# ResNet-50's stages conv2_x … conv5_x have 3, 4, 6, 3 blocks of bottleneck widths
-# $w = 64, 128, 256, 512$, so the modules act on $C = 256, 512, 1024, 2048$ channels.
+# ResNet-50 的 conv2_x … conv5_x 各阶段分别有 3、4、6、3 个块，瓶颈宽度 $w = 64, 128, 256, 512$，所以模块作用在 $C = 256, 512, 1024, 2048$ 个通道上。
 #
-# **Exercise 2 (1 point).** Set `se_conv3_params` to the number of parameters the SE blocks (with
-# biases, $r = 16$) add to stage conv3_x of SE-ResNet-50. Compute it in the cell (write the
-# arithmetic, not just the number).
+# **练习 2（1 分）。** 把 `se_conv3_params` 设为 SE 模块（带偏置，$r = 16$）给 SE-ResNet-50 的 conv3_x 阶段增加的参数量。在单元格里把它算出来（写出算式，不要只写一个数）。
 
 # %% nbgrader={"grade": false, "grade_id": "se_conv3", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
-C = 4 * 128                                    # SE acts on the block's output width
+C = 4 * 128                                    # SE 作用在块的输出宽度上
 hidden = C // 16
 se_conv3_params = 4 * (2 * C * hidden + hidden + C)
 ### END SOLUTION
@@ -285,9 +227,7 @@ expect_answer(se_conv3_params, "network.se_conv3", "se_conv3_params")
 print("Every visible test of this step passes; it earns its 1 point when the hidden tests agree.")
 
 # %% [markdown]
-# **Exercise 3 (1 point).** Set `eca_stage_params` to a list of four integers: the parameters ECA
-# adds to each of conv2_x, conv3_x, conv4_x, conv5_x in the released ECA-ResNet-50. Their sum is
-# the paper's "80 parameters".
+# **练习 3（1 分）。** 把 `eca_stage_params` 设为一个由四个整数组成的列表：公开的 ECA-ResNet-50 中，ECA 给 conv2_x、conv3_x、conv4_x、conv5_x 各阶段增加的参数量。它们的和就是论文说的“80 个参数”。
 
 # %% nbgrader={"grade": false, "grade_id": "eca_stages", "locked": false, "schema_version": 3, "solution": true, "task": false}
 ### BEGIN SOLUTION
@@ -306,17 +246,15 @@ print("Every visible test of this step passes; it earns its 1 point when the hid
 
 
 # %% [markdown]
-# **Exercise 4 (2 points).** Write `ca_block_params(in_channels, expansion, reduction=32)`: the
-# parameters of the CA module inside one MobileNetV2 block with that input width and expansion
-# factor $t$ (for $t\ne1$), placed as in section 1.2.
+# **练习 4（2 分）。** 写出 `ca_block_params(in_channels, expansion, reduction=32)`：给定输入宽度和扩展因子 $t$（$t\ne1$），按第 1.2 节的位置放置时，一个 MobileNetV2 块中 CA 模块的参数量。
 
 # %% nbgrader={"grade": false, "grade_id": "ca_block", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def ca_block_params(in_channels: int, expansion: int, reduction: int = 32) -> int:
-    """Parameters of the CA module of one MobileNetV2 inverted residual block."""
+    """一个 MobileNetV2 倒残差块中 CA 模块的参数量。"""
     ### BEGIN SOLUTION
-    C = in_channels * expansion                 # CA acts on the expanded width
+    C = in_channels * expansion                 # CA 作用在扩展后的宽度上
     m = max(8, C // reduction)
-    return C * m + m + 2 * m + 2 * (m * C + C)  # conv1 + bias, bn1, conv_h and conv_w + biases
+    return C * m + m + 2 * m + 2 * (m * C + C)  # conv1 + 偏置，bn1，conv_h 和 conv_w + 偏置
     ### END SOLUTION
 
 
@@ -334,8 +272,7 @@ expect_equal(ca_block_params(64, 6), 384 * 12 + 12 + 2 * 12 + 2 * (12 * 384 + 38
 print("Every visible test of this step passes; it earns its 2 points when the hidden tests agree.")
 
 # %% [markdown]
-# Your function, summed over every block of MobileNetV2 with $t \ne 1$, against the difference of
-# the two networks' counts:
+# 把你的函数在 MobileNetV2 所有 $t \ne 1$ 的块上求和，对照两个网络参数量之差：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-04", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
@@ -350,21 +287,11 @@ print(f"sum of ca_block_params over the blocks: {total:,d}")
 print(f"MobileNetV2 + CA minus MobileNetV2:     {diff:,d}")
 
 # %% [markdown]
-# ## 3. An experiment: does attention help when *where* matters?
+# ## 3. 一个实验：当*位置*重要时，注意力有用吗？
 #
-# ImageNet is out of reach on a CPU, so we ask a smaller question. scikit-learn ships 1,797
-# handwritten digits of $8\times8$ pixels (`sklearn.datasets.load_digits`). We upscale each to
-# $16\times16$ and paste it at a random position on a $32\times32$ canvas of Gaussian noise: a
-# network must now *find* the digit before it can read it, and a module that can say where to
-# look (CBAM's spatial map, CA's row and column gates) has something to do.
+# CPU 上跑不了 ImageNet，所以我们问一个小一些的问题。scikit-learn 自带 1,797 张 $8\times8$ 像素的手写数字（`sklearn.datasets.load_digits`）。我们把每张放大到 $16\times16$，贴到一张 $32\times32$ 的高斯噪声画布上的随机位置：网络现在必须先*找到*数字才能认出它，而能指出该看哪里的模块（CBAM 的空间注意力图、CA 的行门控和列门控）就有事可做了。
 #
-# The network is a tiny ResNet: a $3\times3$ stem with 16 channels, then two basic residual blocks
-# (two $3\times3$ convolutions each, stride 2, widths 32 and 32) with the attention module on the
-# branch after the last BatchNorm, exactly as in eq. (1), then global average pooling and a linear
-# classifier. SE and CBAM use $r = 8$ (with $C = 32$, $r = 16$ would leave 2 hidden units), ECA its
-# adaptive $k$, CA its defaults ($m = \max(8, 32/32) = 8$). Each configuration is trained with
-# AdamW and a one-cycle learning rate, on the training and test images counted below, over several
-# seeds (two in the short experiment, three in the full one; the cell that trains prints which ran).
+# 网络是一个很小的 ResNet：先是一个 16 通道的 $3\times3$ 主干（stem），然后是两个基本残差块（每个含两个 $3\times3$ 卷积，步长 2，宽度 32 和 32），注意力模块放在支路上最后一个 BatchNorm 之后，和式 (1) 完全一样，最后是全局平均池化（global average pooling）和一个线性分类器。SE 和 CBAM 用 $r = 8$（$C = 32$ 时，$r = 16$ 只剩 2 个隐藏单元），ECA 用它的自适应 $k$，CA 用默认设置（$m = \max(8, 32/32) = 8$）。每种配置都用 AdamW 和单周期（one-cycle）学习率，在下面统计出的训练图像和测试图像上训练，重复多个随机种子（短实验两个，完整实验三个；训练的单元格会打印实际跑了哪一种）。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from sklearn.datasets import load_digits
@@ -493,30 +420,14 @@ if len(SEEDS) > 1:
           f"{'within' if gap <= 2 * spread else 'more than'} two of them")
 
 # %% [markdown]
-# **Reading the table.** Each row is the mean test accuracy over the seeds, ± the standard
-# deviation between seeds, the parameter count, the parameters the module adds, and the mean
-# training time of one run (which depends on the machine and its load). The first printed line
-# says how many trainings of how many epochs ran, the line under the progress bar how long they
-# took on this machine (several times longer on a busy one). The full experiment (more seeds and
-# epochs) is opt-in, in the cell that builds the data.
+# **怎样读这张表。** 每一行依次是：各随机种子上测试准确率的均值 ± 种子之间的标准差、参数量、模块增加的参数量，以及一次训练的平均用时（取决于机器及其负载）。打印的第一行说明跑了多少次训练、每次多少个轮次（epoch），进度条下面那一行说明这些训练在这台机器上总共花了多久（机器繁忙时要长好几倍）。完整实验（更多种子和轮次）需要主动开启，开关在构建数据的单元格里。
 #
-# Read the table with its error bars: the last lines say which module scored highest and which
-# lowest in this run, and whether the gap between them is larger than two standard deviations of
-# the spread between seeds. When it is not, this experiment does not show that any module helps
-# (or hurts) here, whatever the order of the rows. The extra parameters are tiny (the `extra`
-# column). On ImageNet the papers report gains of 0.5–2 points of top-1 accuracy for deep networks
-# trained for 90+ epochs; a two-block network trained for a few epochs on 1,200 images is a
-# different regime, and with a few seeds and a few hundred test images, unless the last line says
-# the gap is more than two standard deviations, the honest summary is that this experiment does
-# not separate the modules.
+# 读这张表要连同误差一起读：最后几行说明本次运行中哪个模块得分最高、哪个最低，以及两者之差是否大于种子间标准差的两倍。如果不大于，那么不管各行的先后顺序如何，这个实验都没有表明哪个模块在这里有帮助（或有害）。额外的参数极少（见 `extra` 列）。在 ImageNet 上，论文报告的是训练 90 个以上轮次的深层网络 top-1 准确率提高 0.5–2 个百分点；一个只有两个块、在 1,200 张图像上训练几个轮次的网络，是完全不同的情形。只用几个种子、几百张测试图像，除非最后一行说差距超过两个标准差，否则诚实的结论是：这个实验区分不出这些模块。
 
 # %% [markdown]
-# ### 3.1 Where do the maps point?
+# ### 3.1 注意力图指向哪里？
 #
-# CBAM's spatial map $M_s$ and CA's $a^h$, $a^w$ are the two gates that can say *where*. Below, for
-# a few test images, the maps of the first block (at $16\times16$, half the canvas resolution) of
-# the models just trained, with the digit's true box drawn in. For CA each channel has its own
-# $a^h$ and $a^w$: we plot their mean over channels, and the outer product $a^h (a^w)^\top$ as a map.
+# CBAM 的空间图 $M_s$ 和 CA 的 $a^h$、$a^w$ 是两个能表达*在哪里*的门控。下面对几张测试图像，画出刚训练好的模型第一个块的注意力图（分辨率为 $16\times16$，是画布的一半），并画上数字的真实边框。CA 的每个通道都有自己的 $a^h$ 和 $a^w$：我们画它们在通道上的均值，并把外积 $a^h (a^w)^\top$ 画成一张图。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-08", "locked": true, "schema_version": 3, "solution": false, "task": false}
 show = test_idx[:4].tolist()
@@ -540,9 +451,7 @@ for j, i in enumerate(show):
 fig.tight_layout(); plt.show()
 
 # %% [markdown]
-# A number to go with the pictures: the share of each map's total inside the digit's box, against
-# the box's share of the area ($8\times8$ of $16\times16$, 25 %). A map that ignores position scores
-# about 25 %; a map that points at the digit scores more.
+# 再给图片配一个数：每张图的总量中落在数字边框内的比例，对照边框所占的面积比例（$16\times16$ 中的 $8\times8$，即 25 %）。不管位置的图大约得 25 %；指向数字的图得分更高。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-09", "locked": true, "schema_version": 3, "solution": false, "task": false}
 idx = test_idx.tolist()
@@ -567,66 +476,45 @@ better = int((s_hi > s_lo).sum())
 print(f"{hi} puts more of itself inside the box than {lo} on {better} of {len(s_hi)} images")
 
 # %% [markdown]
-# **What the maps show, honestly.** The pictures and the numbers printed above tell different
-# parts of the story. CA's mean $a^h\,(a^w)^\top$ can only be a blurred cross: a gate per row and
-# per column brightens the rows and columns the digit occupies, never a sharp blob. CBAM's $M_s$
-# responds to the strokes of the digit, but also to the border of the canvas, where its $7\times7$
-# convolution meets the zero padding — a response to padding, not to content. Since both maps are
-# sigmoids, every value stays above zero, so even a map that clearly reacts to the digit keeps part
-# of its total outside the box. How far above the 25 % of a position-blind map each one got in this
-# run, and which of the two points more at the digit, is in the printed lines; in our runs the
-# answer changed with the number of epochs and the seed, which is itself the lesson: a small
-# experiment on a few hundred images does not rank the modules' maps. Whether either module helped
-# accuracy here is in the table's last line (compare the plain network's row); nothing in the loss
-# asks for a sharp spatial gate.
-# Averaging CA's gates over channels also hides channels that may localise better than the mean;
-# plot single channels (`maps["a_h"][:, c]`) to look further.
+# **这些图说明了什么（实话实说）。** 上面的图片和打印出的数字各讲了故事的一部分。CA 的平均 $a^h\,(a^w)^\top$ 只能是一个模糊的十字：每行一个、每列一个门控值，能提亮数字所占的行和列，却画不出一个清晰的斑块。CBAM 的 $M_s$ 对数字的笔画有响应，但对画布的边缘也有响应——在那里它的 $7\times7$ 卷积碰到了零填充，这是对填充的响应，而不是对内容的响应。两种图都是 Sigmoid 的输出，每个值都大于零，所以即使一张图明显对数字有反应，它的总量里也总有一部分落在边框之外。本次运行中两者各比不管位置的图的 25 % 高出多少、哪一个更多地指向数字，见打印出的几行；在我们的运行中，答案随轮次数和种子而变，这本身就是教训：在几百张图像上做的小实验，排不出这些模块注意力图的高下。两个模块是否提高了这里的准确率，见表格的最后一行（与不加模块的网络那一行比较）；损失函数里没有任何东西要求一个清晰的空间门控。
+# 在通道上平均 CA 的门控，也会掩盖那些可能比均值定位得更准的通道；想进一步看，可以画单个通道（`maps["a_h"][:, c]`）。
 
 # %% [markdown]
-# ## 4. Pitfalls
+# ## 4. 易错点
 #
-# * **After the addition.** Applying the module to $\mathcal{F}(X) + X$ re-weights the identity
-#   path too; a gate below 1 then shrinks the signal at every block and deep networks train worse
-#   (the SE paper's "POST" variant, Table 14). The hidden test of exercise 1 recognises it, and
-#   the variants below.
-# * **Before the last BatchNorm.** $\mathrm{BN}_3(A(\cdot))$ lets BatchNorm undo much of a
-#   channel gate (a per-channel scale is exactly what BatchNorm's normalisation removes).
-# * **On the identity path.** $\mathcal{F}(X) + A(X)$ gates the shortcut instead of the branch.
-# * **The final ReLU.** A bottleneck ends with $\delta$ after the addition; MobileNetV2's block does
-#   not (its projection is linear), so code moved between the two gets this wrong both ways.
-# * **Which width.** In a bottleneck the module acts on $4w$ channels (the block's output), not the
-#   bottleneck width $w$; in MobileNetV2 + CA on the expanded width $tC_{in}$.
-# * **Counting conventions.** $10^6$ against $2^{20}$ (a 4.9 % difference), biases or none,
-#   BatchNorm scale and shift (parameters) against running statistics (buffers), the classifier in
-#   or out, released kernel sizes against the rule: state all of them when you quote a count.
-# * **Multiply-adds.** Counters see convolutions and matrix products only. The gate products,
-#   pooling and activations are invisible to them but dominate the run time of these modules.
+# * **放在相加之后。** 把模块作用在 $\mathcal{F}(X) + X$ 上，恒等路径也会被重新加权；门控值小于 1 时，每个块都会把信号缩小一些，深层网络就更难训练（SE 论文的“POST”变体，Table 14）。练习 1 的隐藏测试能识别这种写法，以及下面几种变体。
+# * **放在最后一个 BatchNorm 之前。** $\mathrm{BN}_3(A(\cdot))$ 会让 BatchNorm 抵消掉通道门控的大部分作用（逐通道的缩放恰恰是 BatchNorm 的归一化要去掉的东西）。
+# * **放在恒等路径上。** $\mathcal{F}(X) + A(X)$ 门控的是捷径（shortcut），而不是残差支路。
+# * **最后的 ReLU。** 瓶颈块在相加之后以 $\delta$ 结尾；MobileNetV2 的块没有（它的投影是线性的），所以在两者之间搬代码，两个方向都容易出错。
+# * **作用在哪个宽度上。** 在瓶颈块中，模块作用在 $4w$ 个通道上（块的输出），而不是瓶颈宽度 $w$；在 MobileNetV2 + CA 中，作用在扩展后的宽度 $tC_{in}$ 上。
+# * **计数约定。** $10^6$ 还是 $2^{20}$（相差 4.9 %），有没有偏置，BatchNorm 的缩放和平移（参数）还是滑动统计量（缓冲区），算不算分类器，公开的卷积核大小还是按规则算出的：引用参数量时，这些都要交代清楚。
+# * **乘加次数。** 计数器只看得到卷积和矩阵乘法。门控乘积、池化和激活函数它们都看不到，却占了这些模块运行时间的大头。
 #
-# ## 5. Summary
+# ## 5. 小结
 #
-# | where | block | module on | count (one block) |
+# | 位置 | 块 | 模块作用于 | 参数量（一个块） |
 # |---|---|---|---|
-# | ResNet-50 bottleneck | $\delta(A(\mathrm{BN}_3\,\mathrm{conv}_3\cdots) + \mathrm{shortcut}(X))$ | $4w$ channels | SE $2CC'+C'+C$; ECA $k$; CBAM $2CC'+C'+C+2\cdot7^2+2$ |
-# | MobileNetV2 block, $t\ne1$ | after depthwise conv + BN + ReLU6 | $tC_{in}$ channels | CA $3mC + 3m + 2C$ |
+# | ResNet-50 瓶颈块 | $\delta(A(\mathrm{BN}_3\,\mathrm{conv}_3\cdots) + \mathrm{shortcut}(X))$ | $4w$ 个通道 | SE $2CC'+C'+C$；ECA $k$；CBAM $2CC'+C'+C+2\cdot7^2+2$ |
+# | MobileNetV2 块，$t\ne1$ | 深度卷积 + BN + ReLU6 之后 | $tC_{in}$ 个通道 | CA $3mC + 3m + 2C$ |
 #
-# **References**
+# **参考文献**
 #
-# * J. Hu, L. Shen, G. Sun. *Squeeze-and-Excitation Networks.* CVPR 2018; TPAMI 2020 (Fig. 3, Tables 10, 13–16).
+# * J. Hu, L. Shen, G. Sun. *Squeeze-and-Excitation Networks.* CVPR 2018；TPAMI 2020（Fig. 3，Tables 10、13–16）。
 # * Q. Wang et al. *ECA-Net: Efficient Channel Attention for Deep Convolutional Neural Networks.*
-#   CVPR 2020 / arXiv v4 (Table 3; counts in units of $2^{20}$).
+#   CVPR 2020 / arXiv v4（Table 3；计数以 $2^{20}$ 为单位）。
 # * S. Woo, J. Park, J.-Y. Lee, I. S. Kweon. *CBAM: Convolutional Block Attention Module.* ECCV 2018
-#   (Fig. 3, Table 4).
+#   （Fig. 3，Table 4）。
 # * Q. Hou, D. Zhou, J. Feng. *Coordinate Attention for Efficient Mobile Network Design.* CVPR 2021
-#   (Fig. 4).
-# * K. He et al. *Deep Residual Learning for Image Recognition.* CVPR 2016; M. Sandler et al.
-#   *MobileNetV2: Inverted Residuals and Linear Bottlenecks.* CVPR 2018.
-# * Our reference: `attn_ref/models.py`, `attn_ref/complexity.py`; the hidden tests of this chapter:
-#   `attn_ref/grading/checks_network.py`.
+#   （Fig. 4）。
+# * K. He et al. *Deep Residual Learning for Image Recognition.* CVPR 2016；M. Sandler et al.
+#   *MobileNetV2: Inverted Residuals and Linear Bottlenecks.* CVPR 2018。
+# * 本课程的参考实现：`attn_ref/models.py`、`attn_ref/complexity.py`；本章的隐藏测试：
+#   `attn_ref/grading/checks_network.py`。
 
 # %% [markdown]
-# ## Before you submit
+# ## 提交之前
 #
-# The cell below lists the graded steps of this chapter with their points, and whether each step's visible tests passed when they last ran in this session (*Run → Run All Cells* runs them all; it goes on past the steps you have not written yet). Visible tests that pass are a good sign, not the grade: the grader runs each step's hidden tests when you submit.
+# 下面的单元格列出本章的计分步骤和分值，以及每一步的可见测试在本次会话中最近一次运行时是否通过（*运行 → 运行全部单元格*，即 *Run → Run All Cells*，会运行全部单元格，遇到你还没写的步骤也会继续往下运行）。可见测试通过是个好兆头，但不是成绩：提交后，评分程序会运行每一步的隐藏测试。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "summary", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from attn_ref.grading import summary
