@@ -38,12 +38,12 @@ torch.set_printoptions(precision=4, sci_mode=False)
 #
 # ### 1.1 ResNet 瓶颈块
 #
-# ResNet-50 的瓶颈块先计算*残差支路*（residual branch）$\mathcal{F}(X)$：一个把宽度降到 $w$ 的 $1\times1$ 卷积，一个 $3\times3$ 卷积，一个把宽度扩展到 $4w$ 的 $1\times1$ 卷积，每个卷积后面接 BatchNorm（前两个还接 ReLU $\delta$）；再把它加到输入上（形状改变时，加到输入的 $1\times1$ 投影上）：
+# ResNet-50 的瓶颈块先计算*残差分支*（residual branch）$\mathcal{F}(X)$：一个把宽度降到 $w$ 的 $1\times1$ 卷积，一个 $3\times3$ 卷积，一个把宽度扩展到 $4w$ 的 $1\times1$ 卷积，每个卷积后面接 BatchNorm（前两个还接 ReLU $\delta$）；再把它加到输入上（形状改变时，加到输入的 $1\times1$ 投影上）：
 #
 # $$ Y = \delta\big(A(\mathcal{F}(X)) + \mathrm{shortcut}(X)\big), \qquad
 # \mathcal{F}(X) = \mathrm{BN}_3\,\mathrm{conv}_3\,\delta\,\mathrm{BN}_2\,\mathrm{conv}_2\,\delta\,\mathrm{BN}_1\,\mathrm{conv}_1\,X. \tag{1}$$
 #
-# 注意力模块 $A$ 放在**残差支路上、最后一个 BatchNorm 之后、相加之前**：SE 论文的 Fig. 3（SE-ResNet 模块）、CBAM 的 Fig. 3（CBAM 集成到 ResBlock 中），以及 ECA 和 CA 公开的 ResNet 代码，做法都一样。这样模块只重新加权块*加上去*的那部分；恒等路径原样通过，深层 ResNet 的梯度通路保持完好。SE 论文的消融实验（Table 14，SE-ResNet-50 的 top-1 错误率）发现，这种“标准”放法（22.28 %）和把 SE 放在块之前的 SE-PRE（22.23 %）、放在恒等路径上的 SE-Identity（22.20 %）效果相当，后两者甚至略好；放在相加*之后*的“POST”最差。（表中数字取自 SENet 的扩展版 arXiv:1709.01507；课程引用的所有论文数字及其出处表格都列在 `FACTS.md` 中。）
+# 注意力模块 $A$ 放在**残差分支上、最后一个 BatchNorm 之后、相加之前**：SE 论文的 Fig. 3（SE-ResNet 模块）、CBAM 的 Fig. 3（CBAM 集成到 ResBlock 中），以及 ECA 和 CA 公开的 ResNet 代码，做法都一样。这样模块只重新加权块*加上去*的那部分；恒等路径原样通过，深层 ResNet 的梯度通路保持完好。SE 论文的消融实验（Table 14，SE-ResNet-50 的 top-1 错误率）发现，这种“标准”放法（22.28 %）和把 SE 放在块之前的 SE-PRE（22.23 %）、放在恒等路径上的 SE-Identity（22.20 %）效果相当，后两者甚至略好；放在相加*之后*的“POST”最差。（表中数字取自 SENet 的扩展版 arXiv:1709.01507；课程引用的所有论文数字及其出处表格都列在 `FACTS.md` 中。）
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-01", "locked": true, "schema_version": 3, "solution": false, "task": false}
 fig, axes = plt.subplots(2, 1, figsize=(15, 4.6))
@@ -71,7 +71,7 @@ fig.tight_layout(); plt.show()
 
 # %% nbgrader={"grade": false, "grade_id": "bottleneck", "locked": false, "schema_version": 3, "solution": true, "task": false}
 class Bottleneck(nn.Module):
-    """残差支路上带注意力模块的 ResNet 瓶颈块，式 (1)。"""
+    """残差分支上带注意力模块的 ResNet 瓶颈块，式 (1)。"""
 
     def __init__(self, in_channels: int, width: int, stride: int = 1, attention: nn.Module | None = None):
         super().__init__()
@@ -291,7 +291,7 @@ print(f"MobileNetV2 + CA minus MobileNetV2:     {diff:,d}")
 #
 # CPU 上跑不了 ImageNet，所以我们问一个小一些的问题。scikit-learn 自带 1,797 张 $8\times8$ 像素的手写数字（`sklearn.datasets.load_digits`）。我们把每张放大到 $16\times16$，贴到一张 $32\times32$ 的高斯噪声画布上的随机位置：网络现在必须先*找到*数字才能认出它，而能指出该看哪里的模块（CBAM 的空间注意力图、CA 的行门控和列门控）就有事可做了。
 #
-# 网络是一个很小的 ResNet：先是一个 16 通道的 $3\times3$ 主干（stem），然后是两个基本残差块（每个含两个 $3\times3$ 卷积，步长 2，宽度 32 和 32），注意力模块放在支路上最后一个 BatchNorm 之后，和式 (1) 完全一样，最后是全局平均池化（global average pooling）和一个线性分类器。SE 和 CBAM 用 $r = 8$（$C = 32$ 时，$r = 16$ 只剩 2 个隐藏单元），ECA 用它的自适应 $k$，CA 用默认设置（$m = \max(8, 32/32) = 8$）。每种配置都用 AdamW 和单周期（one-cycle）学习率，在下面统计出的训练图像和测试图像上训练，重复多个随机种子（短实验两个，完整实验三个；训练的单元格会打印实际跑了哪一种）。
+# 网络是一个很小的 ResNet：先是一个 16 通道的 $3\times3$ 主干（stem），然后是两个基本残差块（每个含两个 $3\times3$ 卷积，步长 2，宽度 32 和 32），注意力模块放在分支上最后一个 BatchNorm 之后，和式 (1) 完全一样，最后是全局平均池化（global average pooling）和一个线性分类器。SE 和 CBAM 用 $r = 8$（$C = 32$ 时，$r = 16$ 只剩 2 个隐藏单元），ECA 用它的自适应 $k$，CA 用默认设置（$m = \max(8, 32/32) = 8$）。每种配置都用 AdamW 和单周期（one-cycle）学习率，在下面统计出的训练图像和测试图像上训练，重复多个随机种子（短实验两个，完整实验三个；训练的单元格会打印实际跑了哪一种）。
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05", "locked": true, "schema_version": 3, "solution": false, "task": false}
 from sklearn.datasets import load_digits
@@ -484,7 +484,7 @@ print(f"{hi} puts more of itself inside the box than {lo} on {better} of {len(s_
 #
 # * **放在相加之后。** 把模块作用在 $\mathcal{F}(X) + X$ 上，恒等路径也会被重新加权；门控值小于 1 时，每个块都会把信号缩小一些，深层网络就更难训练（SE 论文的“POST”变体，Table 14）。练习 1 的隐藏测试能识别这种写法，以及下面几种变体。
 # * **放在最后一个 BatchNorm 之前。** $\mathrm{BN}_3(A(\cdot))$ 会让 BatchNorm 抵消掉通道门控的大部分作用（逐通道的缩放恰恰是 BatchNorm 的归一化要去掉的东西）。
-# * **放在恒等路径上。** $\mathcal{F}(X) + A(X)$ 门控的是捷径（shortcut），而不是残差支路。
+# * **放在恒等路径上。** $\mathcal{F}(X) + A(X)$ 门控的是捷径（shortcut），而不是残差分支。
 # * **最后的 ReLU。** 瓶颈块在相加之后以 $\delta$ 结尾；MobileNetV2 的块没有（它的投影是线性的），所以在两者之间搬代码，两个方向都容易出错。
 # * **作用在哪个宽度上。** 在瓶颈块中，模块作用在 $4w$ 个通道上（块的输出），而不是瓶颈宽度 $w$；在 MobileNetV2 + CA 中，作用在扩展后的宽度 $tC_{in}$ 上。
 # * **计数约定。** $10^6$ 还是 $2^{20}$（相差 4.9 %），有没有偏置，BatchNorm 的缩放和平移（参数）还是滑动统计量（缓冲区），算不算分类器，公开的卷积核大小还是按规则算出的：引用参数量时，这些都要交代清楚。
