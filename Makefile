@@ -104,7 +104,7 @@ site: venv
 
 ## test: unit tests, notebooks (nbval), release drift, sample autograding
 test: venv
-	$(BIN)/python -m pytest -p no:cacheprovider --nbval-lax tests solutions
+	$(BIN)/python -m pytest -p no:cacheprovider --durations=25 --nbval-lax tests solutions
 
 test-fast: venv
 	$(BIN)/python -m pytest -p no:cacheprovider -m "not slow" tests
