@@ -498,6 +498,74 @@ def test_the_class_report_has_its_headings_in_the_instructors_language():
     assert "<th>assignment</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
 
 
+def _report_page(monkeypatch, tmp_path, lang: str) -> tuple[str, list[str]]:
+    """The class report of two made-up submissions (one late, slow, flagged, with a named
+    mistake and a similar pair; one not graded) written in ``lang``, and the texts of its
+    figures as they were drawn."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from attn_grade import report
+    from attn_ref.i18n import set_language
+
+    matplotlib.use("Agg")
+    S = report.Submission
+    se = {"squeeze": "se", "excitation": "se"}
+    subs = {("alice", "01_se"): S(
+        "alice", "01_se", 2, 5, steps={"squeeze": (2, 2), "excitation": (0, 3)}, notebook_of=se,
+        mistakes={"excitation": [("se.excitation", "no_relu")]},
+        failed={"excitation": ["se.excitation"]},
+        notes=["se.ipynb cell 12: interrupted at the time limit"],
+        flags=["squeeze is defined differently above and below its test cell; the definition "
+               "above it was graded"],
+        seconds=12.5, timestamp="2026-12-01 10:00:00", late=3700, penalty=1),
+        ("bob", "01_se"): S("bob", "01_se", 5, 5, steps={"squeeze": (2, 2), "excitation": (3, 3)},
+                            notebook_of=se, seconds=8.0, graded=False)}
+    monkeypatch.setattr(report, "collect", lambda grading, db: subs)
+    monkeypatch.setattr(report, "similar_pairs", lambda *a: [("01_se", "alice", "bob", 0.91, 0.85, 99)])
+    monkeypatch.setattr(report, "hints", lambda: {
+        ("se.excitation", "no_relu"): "apply the ReLU between the two layers."})
+    drawn, savefig = [], Figure.savefig
+
+    def recorded(fig, *args, **kwargs):
+        drawn.extend(t.get_text() for t in fig.findobj(Text) if t.get_text())
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recorded)
+    try:
+        set_language(lang)
+        page = report.write(tmp_path, tmp_path, "sqlite://").read_text()
+    finally:
+        set_language(None)
+    return page, drawn
+
+
+def test_the_class_report_is_all_in_the_instructors_language(monkeypatch, tmp_path):
+    """Every text of the class report — headings, table heads, paragraphs, the figures' titles
+    and labels, the images' descriptions, the table's words, the grader's notes and the hints —
+    is written in Chinese for a Chinese instructor (ATTN_COURSE_LANG=zh-CN): what stays in
+    Latin letters is the class's data (ids, names of assignments, steps, checks and mistakes),
+    file names, the names of tools and the units of a lateness."""
+    page, drawn = _report_page(monkeypatch, tmp_path / "zh", "zh-CN")
+    data = {"alice", "bob", "squeeze", "excitation", "no_relu", "ReLU", "UTC", "nbgrader",
+            "copydetect", "grades_steps", "grades", "submissions", "steps", "mistakes",
+            "similarity", "csv", "report", "autograde", "grading", "json", "ipynb",
+            "min"}                                        # a lateness: "1 h 1 min"
+    alts = re.findall(r'alt="([^"]*)"', page)
+    text = html_text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|title)>.*?</\1>", " ", page))
+    text += "\n" + "\n".join(alts + drawn)
+    english = sorted({w for w in re.findall(r"(?<![\w.])[A-Za-z][A-Za-z_]+", text)
+                      if w not in data} - {"se"})
+    assert not english, f"English left in the Chinese class report: {english}"
+    assert "班级报告" in html_text and "待复核：" in html_text and "至" in html_text
+    assert len(alts) == 4 and len(drawn) > 10
+    en_page, en_drawn = _report_page(monkeypatch, tmp_path / "en", "en")
+    assert "A named mistake is one of the hidden check's catalogued mistakes" in en_page
+    assert "grading time (2 submissions, 20 s in all)" in en_drawn
+    assert not CJK.search(en_page + "".join(en_drawn))
+
+
 def test_a_submission_is_graded_after_the_release_of_its_edition(tmp_path):
     """attn_grade.editions.edition_of: by the notebook's metadata; where an editor dropped it
     (Colab), by which release's markdown the notebook holds; English otherwise."""

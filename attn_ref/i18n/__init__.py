@@ -38,7 +38,10 @@ METADATA_KEY = "attn_course"          # notebook metadata: {"attn_course": {"lan
 GLOSSARY = HERE / "glossary.zh-CN.md"
 
 # what a template's field may hold, by its name (any text where not named here)
-FIELDS = {"dtype": r"\w+", "i": r"\d+", "n": r"\d+", "k": r"\d+", "b": r"\d+", "c": r"\d+"}
+FIELDS = {"dtype": r"\w+", "i": r"\d+", "n": r"\d+", "k": r"\d+", "b": r"\d+", "c": r"\d+",
+          # points as the grader writes them ("1.5 of 2 points"); shares ("80%")
+          "score": r"-?\d+(?:\.\d+)?", "most": r"\d+(?:\.\d+)?", "lowest": r"\d+%",
+          "highest": r"\d+%"}
 
 _chosen: str | None = None
 
