@@ -149,3 +149,20 @@ def test_a_chinese_notebooks_figures_are_in_chinese_and_an_english_ones_unchange
     assert {"宇航员：Gabor 特征图 X", "宇航员", "随机权重：每个 Gabor 通道的门控 s", "砖墙"} <= \
         set(zh[0]["texts"] + zh[1]["texts"])
     assert zh_png != en_png
+
+
+def test_describe_gates_speaks_the_learners_language():
+    """describe_gates' lines (printed beside the gate plots) come from the catalogue's template
+    in Chinese, the image names and "none" translated, the channel labels and values as they
+    are; in English they are as before."""
+    from attn_ref.plots import describe_gates
+
+    gates = {"brick": [0.9, 0.3, 0.6, 0.2], "grass": [0.4, 0.4, 0.4, 0.4]}
+    labels = ["λ=4, θ=0°", "λ=4, θ=90°", "λ=8, θ=0°", "λ=8, θ=90°"]
+    set_language("zh-CN")
+    assert describe_gates(gates, labels, top=2) == [
+        "砖墙：门控最大的是 λ=4, θ=0° (0.90), λ=8, θ=0° (0.60) | 高于 ½ 的 —— λ=4: θ=0°; λ=8: θ=0°",
+        "草地：门控最大的是 λ=4, θ=0° (0.40), λ=4, θ=90° (0.40) | 高于 ½ 的 —— λ=4: 无; λ=8: 无"]
+    set_language("en")
+    assert describe_gates(gates, labels, top=2)[1] == (
+        "grass: largest λ=4, θ=0° (0.40), λ=4, θ=90° (0.40) | above ½ — λ=4: none; λ=8: none")
