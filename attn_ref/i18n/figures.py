@@ -13,8 +13,10 @@ When it runs, in one place: :func:`watch` registers :func:`translate` with IPyth
 formatter for matplotlib figures (``mimebundle_formatter.for_type_by_name``), a formatter that
 changes the figure in place and returns nothing, so that IPython's own PNG formatter (which
 ``matplotlib_inline`` registers) then draws the translated figure. Every way a notebook shows a
-figure goes through it: ``plt.show()``, the figures ``matplotlib_inline`` flushes after a cell, a
-figure as a cell's value and ``display(fig)``. ``watch`` does nothing in English or outside
+figure with the inline backend (the course's) goes through it: ``plt.show()``, the figures
+``matplotlib_inline`` flushes after a cell, a figure as a cell's value and ``display(fig)``; an
+interactive backend that draws a figure itself (``%matplotlib widget``) is left alone, but for the
+figures of :mod:`attn_ref.plots`. ``watch`` does nothing in English or outside
 IPython; it is called when :mod:`attn_ref.grading` is imported and by each visible-test helper
 (as the translation of printed lines is, :func:`attn_ref.grading.visible._translated_prints`),
 and by the figures of :mod:`attn_ref.plots`, which also translate themselves where they are
