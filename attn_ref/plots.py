@@ -1,10 +1,18 @@
-"""Plots the chapters share: block diagrams, gates over channels, grids of maps."""
+"""Plots the chapters share: block diagrams, gates over channels, grids of maps.
+
+Each figure's texts are written in English and shown in the learner's language
+(:func:`attn_ref.i18n.figures.translate`: through the catalogue, with a font that has the glyphs);
+so are the sentences of :func:`describe_gates` (:func:`attn_ref.i18n.tr`).
+"""
 from __future__ import annotations
 
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from .i18n import tr
+from .i18n.figures import translate, watch
 
 
 def block_diagram(steps: Sequence[tuple[str, str]], title: str = "", skip_to: int | None = None,
@@ -33,6 +41,7 @@ def block_diagram(steps: Sequence[tuple[str, str]], title: str = "", skip_to: in
         ax.text(skip_to / 2, 0.78 + 0.04 * skip_to, "x", color="#b33", ha="center", fontsize=9)
     if title:
         ax.set_title(title, fontsize=10, pad=2)
+    _in_language(ax.figure)
     return ax
 
 
@@ -55,6 +64,7 @@ def plot_gates(gates: dict[str, np.ndarray], labels: Sequence[str] | None = None
                        rotation=60, ha="right", fontsize=7)
     if len(names) > 1:
         ax.legend(fontsize=8)
+    _in_language(ax.figure)
     return ax
 
 
@@ -75,6 +85,7 @@ def show_maps(maps: np.ndarray, titles: Sequence[str] | None = None, cols: int =
                 ax.set_title(titles[i], fontsize=7)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
+    _in_language(fig)
     fig.tight_layout()
     return fig
 
@@ -86,7 +97,7 @@ def describe_gates(gates: dict[str, np.ndarray], labels: Sequence[str], top: int
     the Gabor bank's labels ``"λ=4, θ=90°"``: the orientations above one half at each wavelength).
 
     gates: name -> array of C gate values in (0, 1); labels: C channel labels. Returns one line
-    per name.
+    per name, in the learner's language (the catalogue's template for the line).
     """
     lines = []
     for name, g in gates.items():
@@ -101,6 +112,14 @@ def describe_gates(gates: dict[str, np.ndarray], labels: Sequence[str], top: int
             groups.setdefault(head, [])
             if v > 0.5:
                 groups[head].append(rest or head)
-        above = "; ".join(f"{head}: {', '.join(rest) if rest else 'none'}" for head, rest in groups.items())
-        lines.append(f"{name}: largest {best} | above ½ — {above}")
+        above = "; ".join(f"{head}: {', '.join(rest)}" if rest else tr(f"{head}: none")
+                          for head, rest in groups.items())
+        lines.append(tr(f"{name}: largest {best} | above ½ — {above}"))
     return lines
+
+
+def _in_language(fig) -> None:
+    """A figure drawn here, in the learner's language (English: as it is); in a notebook, every
+    later figure too (:func:`attn_ref.i18n.figures.watch`)."""
+    watch()
+    translate(fig)

@@ -247,6 +247,87 @@ def _shown_strings(source: str) -> list[str]:
     return out
 
 
+# what draws a text on a figure: methods whose first text argument is shown (ax.text(x, y, s):
+# the third), the plotting calls whose ``label=`` names a legend entry or a colour bar, and the
+# figures of attn_ref.plots (their titles, and a block diagram's boxes)
+FIGURE_TEXT = {"set_title": 0, "set_xlabel": 0, "set_ylabel": 0, "suptitle": 0, "supxlabel": 0,
+               "supylabel": 0, "set_label": 0, "text": 2, "annotate": 0, "figtext": 2}
+FIGURE_LISTS = {"legend": 0, "set_xticklabels": 0, "set_yticklabels": 0, "set_xticks": 1,
+                "set_yticks": 1}
+LABELLED = {"plot", "bar", "barh", "scatter", "loglog", "semilogx", "semilogy", "step", "hist",
+            "errorbar", "fill_between", "axhline", "axvline", "axhspan", "axvspan", "stem",
+            "colorbar", "imshow", "contour", "contourf"}
+PLOTS = {"block_diagram": ("title",), "plot_gates": ("title",), "show_maps": ("suptitle",)}
+
+
+def _text_of(node) -> str | None:
+    """A string constant as written; an f-string as it reads with ``1`` for each field (the
+    catalogue then needs a template for it)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "1" for v in node.values)
+    return None
+
+
+def _figure_strings(source: str) -> list[str]:
+    """The texts a code cell puts on a figure: titles, axis labels, legend entries, annotations,
+    tick labels, colour-bar labels, and the titles and boxes of attn_ref.plots' figures."""
+    out = []
+    tree = ast.parse("\n".join("" if ln.strip().startswith(("%", "!")) else ln
+                               for ln in source.splitlines()))
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", None) or getattr(node.func, "id", "")
+        args = []
+        if name in FIGURE_TEXT and len(node.args) > FIGURE_TEXT[name]:
+            args.append(node.args[FIGURE_TEXT[name]])
+        if name in FIGURE_LISTS and len(node.args) > FIGURE_LISTS[name] \
+                and isinstance(node.args[FIGURE_LISTS[name]], (ast.List, ast.Tuple)):
+            args += node.args[FIGURE_LISTS[name]].elts
+        if name in FIGURE_LISTS or name in LABELLED:
+            args += [k.value for k in node.keywords if k.arg in ("label", "labels")]
+        if name in PLOTS:
+            args += [k.value for k in node.keywords if k.arg in PLOTS[name]]
+            if name == "block_diagram" and node.args and isinstance(node.args[0], ast.List):
+                args += [e for t in node.args[0].elts if isinstance(t, ast.Tuple) for e in t.elts]
+        out += [t for t in map(_text_of, args) if t is not None]
+    return out
+
+
+def test_figure_strings_are_found():
+    cell = ('fig, ax = plt.subplots()\nax.bar(x, y, label="floor, eq. (3)")\n'
+            'ax.set_title(f"roofline on {DEVICE} (ridge)"); ax.set_xlabel("arithmetic intensity")\n'
+            'ax.text(0, 1, "the ridge point"); ax.legend(["measured time"])\n'
+            'block_diagram([("global\\navg pool", "C")], title="SE block")\n'
+            'show(rows, title="a printed table")\nprofile_rows(f, label="one call")\n')
+    assert _figure_strings(cell) == ["floor, eq. (3)", "roofline on 1 (ridge)",
+                                     "arithmetic intensity", "the ridge point", "measured time",
+                                     "SE block", "global\navg pool", "C"]
+
+
+# the lower-case words a figure may keep in English (the field writes them so: the glossary's
+# header) or that name an operation as code does
+KEPT_ON_FIGURES = {"softmax", "sigmoid", "swish", "conv", "max", "avg", "mean", "sum", "log"}
+
+
+def _figure_words(text: str) -> bool:
+    """Whether a figure's text says something in English: words as :func:`_words` finds them, or
+    one English word (lower case, three letters or more, not a symbol's name such as ``a^h`` or
+    ``M_s`` and not one of :data:`KEPT_ON_FIGURES`): a figure's labels are often a single word
+    (``"gate"``, ``"concat"``, ``"row h"``)."""
+    return _words(text) or any(w not in KEPT_ON_FIGURES for w in
+                               re.findall(r"(?<![\\\w^_'])[a-z]{3,}(?![\w^_])", text))
+
+
+def test_figure_words_tell_labels_from_symbols():
+    assert _figure_words("gate") and _figure_words("row h") and _figure_words("a^h (one value per row)")
+    assert _figure_words("floor, eq. (3)") and _figure_words("log10 weight")
+    assert not _figure_words("C×H×W") and not _figure_words("sigmoid σ") and not _figure_words("M_s, 1")
+    assert not _figure_words("FC  W₁") and not _figure_words("softmax") and not _figure_words("CA: a^h (a^w)ᵀ")
+
+
 def _words(text: str) -> bool:
     """Whether ``text`` says something in English (not only code: ``squeeze(x).shape``,
     ``channels=64, reduction=16``), so that a learner of another edition needs it translated."""
@@ -262,22 +343,53 @@ def test_words_tells_prose_from_code():
 
 @pytest.mark.parametrize("lang,english", PAIRS)
 def test_every_message_a_learner_sees_is_in_the_catalogue(lang, english):
+    missing = _untranslated(lang, english)
+    assert not missing, (f"attn_ref/i18n/{lang}.json lacks what chapter {english.parent.name} "
+                         "shows a learner:\n" + "\n".join(missing))
+
+
+def _untranslated(lang: str, english: Path) -> list[str]:
+    """What a chapter shows a learner in English that the catalogue of ``lang`` does not
+    translate: its test cells' messages, the texts its code cells put on figures (figures are
+    translated when shown, attn_ref.i18n.figures) and its hidden checks' texts."""
     from attn_ref.grading.registry import all_checks
 
     a, _ = _pairs(lang, english)
-    messages, _templates = catalogue(lang)
     missing = []
     for i, cell in enumerate(a.cells):
         if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("grade"):
             missing += [f"{_name(i, cell)}: {s!r}" for s in _shown_strings(cell.source)
                         if _words(s) and tr(s, lang) == s]
+        if cell.cell_type == "code" and not cell.metadata.get("nbgrader", {}).get("solution"):
+            missing += [f"{_name(i, cell)}, on a figure: {s!r}"
+                        for s in _figure_strings(cell.source) if _figure_words(s) and tr(s, lang) == s]
     chapter = english.stem
     for check in all_checks(chapter).values():
         texts = [check.title, check.points_hint, *[m.hint for m in check.mistakes()],
                  *[c.label for c in check.cases()]]
         missing += [f"check {check.id}: {t!r}" for t in texts if _words(t) and tr(t, lang) == t]
-    assert not missing, (f"attn_ref/i18n/{lang}.json lacks what chapter {english.parent.name} "
-                         "shows a learner:\n" + "\n".join(missing))
+    return missing
+
+
+def test_a_figure_string_missing_from_the_catalogue_is_named(monkeypatch):
+    """The test above fails, naming the text, where a chapter's figure says something the
+    catalogue lacks."""
+    from attn_ref import i18n
+
+    english = SOLUTIONS / "01_se" / "se.ipynb"
+    if not _edition("zh-CN", english).exists():
+        pytest.skip("01_se has no Chinese edition")
+    title = "random weights: gate s per Gabor channel"
+    assert title in _figure_strings("\n".join(c.source for c in nbformat.read(
+        english, as_version=4).cells if c.cell_type == "code"))
+    assert not [m for m in _untranslated("zh-CN", english) if title in m]
+    messages, templates = i18n.catalogue("zh-CN")
+    monkeypatch.setattr(i18n, "catalogue", lambda lang: (
+        {k: v for k, v in messages.items() if k != title}, templates))
+    i, cell = next((i, c) for i, c in enumerate(nbformat.read(english, as_version=4).cells)
+                   if c.metadata.get("nbgrader", {}).get("grade_id") == "code-04")
+    assert [m for m in _untranslated("zh-CN", english) if title in m] == [
+        f"{_name(i, cell)}, on a figure: {title!r}"]
 
 
 def test_catalogue_templates_keep_their_fields():
@@ -384,6 +496,74 @@ def test_the_class_report_has_its_headings_in_the_instructors_language():
     finally:
         set_language(None)
     assert "<th>assignment</th>" in report._table(["assignment", "mean"], [["01_se", 1]])
+
+
+def _report_page(monkeypatch, tmp_path, lang: str) -> tuple[str, list[str]]:
+    """The class report of two made-up submissions (one late, slow, flagged, with a named
+    mistake and a similar pair; one not graded) written in ``lang``, and the texts of its
+    figures as they were drawn."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from attn_grade import report
+    from attn_ref.i18n import set_language
+
+    matplotlib.use("Agg")
+    S = report.Submission
+    se = {"squeeze": "se", "excitation": "se"}
+    subs = {("alice", "01_se"): S(
+        "alice", "01_se", 2, 5, steps={"squeeze": (2, 2), "excitation": (0, 3)}, notebook_of=se,
+        mistakes={"excitation": [("se.excitation", "no_relu")]},
+        failed={"excitation": ["se.excitation"]},
+        notes=["se.ipynb cell 12: interrupted at the time limit"],
+        flags=["squeeze is defined differently above and below its test cell; the definition "
+               "above it was graded"],
+        seconds=12.5, timestamp="2026-12-01 10:00:00", late=3700, penalty=1),
+        ("bob", "01_se"): S("bob", "01_se", 5, 5, steps={"squeeze": (2, 2), "excitation": (3, 3)},
+                            notebook_of=se, seconds=8.0, graded=False)}
+    monkeypatch.setattr(report, "collect", lambda grading, db: subs)
+    monkeypatch.setattr(report, "similar_pairs", lambda *a: [("01_se", "alice", "bob", 0.91, 0.85, 99)])
+    monkeypatch.setattr(report, "hints", lambda: {
+        ("se.excitation", "no_relu"): "apply the ReLU between the two layers."})
+    drawn, savefig = [], Figure.savefig
+
+    def recorded(fig, *args, **kwargs):
+        drawn.extend(t.get_text() for t in fig.findobj(Text) if t.get_text())
+        return savefig(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recorded)
+    try:
+        set_language(lang)
+        page = report.write(tmp_path, tmp_path, "sqlite://").read_text()
+    finally:
+        set_language(None)
+    return page, drawn
+
+
+def test_the_class_report_is_all_in_the_instructors_language(monkeypatch, tmp_path):
+    """Every text of the class report — headings, table heads, paragraphs, the figures' titles
+    and labels, the images' descriptions, the table's words, the grader's notes and the hints —
+    is written in Chinese for a Chinese instructor (ATTN_COURSE_LANG=zh-CN): what stays in
+    Latin letters is the class's data (ids, names of assignments, steps, checks and mistakes),
+    file names, the names of tools and the units of a lateness."""
+    page, drawn = _report_page(monkeypatch, tmp_path / "zh", "zh-CN")
+    data = {"alice", "bob", "squeeze", "excitation", "no_relu", "ReLU", "UTC", "nbgrader",
+            "copydetect", "grades_steps", "grades", "submissions", "steps", "mistakes",
+            "similarity", "csv", "report", "autograde", "grading", "json", "ipynb",
+            "min"}                                        # a lateness: "1 h 1 min"
+    alts = re.findall(r'alt="([^"]*)"', page)
+    text = html_text = re.sub(r"<[^>]+>", " ", re.sub(r"<(style|title)>.*?</\1>", " ", page))
+    text += "\n" + "\n".join(alts + drawn)
+    english = sorted({w for w in re.findall(r"(?<![\w.])[A-Za-z][A-Za-z_]+", text)
+                      if w not in data} - {"se"})
+    assert not english, f"English left in the Chinese class report: {english}"
+    assert "班级报告" in html_text and "待复核：" in html_text and "至" in html_text
+    assert len(alts) == 4 and len(drawn) > 10
+    en_page, en_drawn = _report_page(monkeypatch, tmp_path / "en", "en")
+    assert "A named mistake is one of the hidden check's catalogued mistakes" in en_page
+    assert "grading time (2 submissions, 20 s in all)" in en_drawn
+    assert not CJK.search(en_page + "".join(en_drawn))
 
 
 def test_a_submission_is_graded_after_the_release_of_its_edition(tmp_path):

@@ -99,3 +99,16 @@ def test_the_dtype_test_speaks_the_learners_language(capsys):
     with pytest.raises(AssertionError) as failed:
         expect_dtype([0.0], torch.float32, "s")
     assert "期望数据类型为 torch.float32 的张量，实际得到 list" in str(failed.value)
+
+
+def test_the_hidden_checks_line_in_the_kernel_speaks_the_notebooks_language(capsys):
+    """grade() run by an instructor on a Chinese solution (or nbval): its line and its failure
+    in Chinese, as the grader's feedback would say them."""
+    from attn_ref.grading import grade
+
+    set_language("zh-CN")
+    grade("se.squeeze", lambda x: x.mean(dim=(2, 3)), namespace={})
+    assert capsys.readouterr().out.startswith("隐藏检查：squeeze(x)：全部")
+    with pytest.raises(AssertionError) as failed:
+        grade("se.squeeze", lambda x: x.sum(dim=(2, 3)), namespace={})
+    assert "个隐藏用例中" in str(failed.value) and "hidden cases" not in str(failed.value)

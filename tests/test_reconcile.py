@@ -184,3 +184,19 @@ def test_cells_are_parsed_safely_by_grading_threads_side_by_side():
         sys.setswitchinterval(interval)
         gc.collect()
     assert errors == []
+
+
+def test_the_notes_cell_speaks_the_language_of_the_edition():
+    """The notes put first in a graded notebook (and so in its feedback) are in the language of
+    the notebook's edition, each note as the catalogue translates it; English as written."""
+    from attn_grade.reconcile import notes_cell
+
+    notes = ["test cell 'test_squeeze' was missing: restored from the gradebook",
+             "handed in 2026-12-01 10:00:00 UTC, after the due date 2026-11-30 00:00:00"]
+    assert notes_cell(notes).source == (
+        "**Notes from grading** (how your notebook was read; your code was not changed)\n\n"
+        f"- {notes[0]}\n- {notes[1]}")
+    assert notes_cell(notes, "zh-CN").source == (
+        "**评分说明**（评分程序如何读取你的笔记本；你的代码没有被改动）\n\n"
+        "- 缺少测试单元格 'test_squeeze'：已从成绩簿恢复\n"
+        "- 提交于 2026-12-01 10:00:00 UTC，晚于截止时间 2026-11-30 00:00:00")

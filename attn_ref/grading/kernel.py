@@ -16,6 +16,7 @@ import traceback
 import warnings
 from typing import Any
 
+from ..i18n import tr
 from .core import MIME, PAYLOAD_VERSION, Refused, Rejected, encode_array, verify
 from .registry import get_check
 
@@ -125,7 +126,8 @@ def grade(check_id: str, obj: Any, namespace: dict | None = None) -> None:
     # every case) would only cost time
     autograding = os.environ.get("NBGRADER_EXECUTION") == "autograde"
     verdict = None if autograding else verify(get_check(check_id), payload)
-    summary = ("hidden checks: " + (verdict.lines[0] if verdict else "results sent to the grader"))
+    # in the language of the notebook's edition (an instructor running a Chinese solution)
+    summary = tr("hidden checks: " + (verdict.lines[0] if verdict else "results sent to the grader"))
     try:
         from IPython import get_ipython
         from IPython.display import display
@@ -137,6 +139,6 @@ def grade(check_id: str, obj: Any, namespace: dict | None = None) -> None:
     # while nbgrader autogrades, the verdict is reached outside; raising here would keep the
     # later checks of a multi-value test cell from sending their results
     if verdict is not None and not verdict.passed:
-        raise AssertionError(verdict.text())
+        raise AssertionError(tr(verdict.text()))
     if not shown:
         print(summary)

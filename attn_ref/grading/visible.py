@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..i18n import language, tr
+from ..i18n import figures, language, tr
 from .core import Refused, Rejected, compare, error_line, to_numpy
 
 SHOWN = 8          # values shown of a tensor in a failure message
@@ -266,12 +266,14 @@ def _translated_prints() -> None:
     IPython puts its own wrapper around ``sys.stdout.write`` for each cell it runs and takes it
     off afterwards, so the translation wraps whatever writes at the start of every cell. Set up
     on import and again by each visible-test helper (a kernel forked from the grader's zygote
-    finds this module imported before it had a shell)."""
+    finds this module imported before it had a shell), with the translation of figures
+    (:func:`attn_ref.i18n.figures.watch`)."""
     try:
         from IPython import get_ipython
     except ImportError:
         return
     shell = get_ipython()
+    figures.watch()                    # and the figures (attn_ref.i18n.figures)
     if shell is None or _wrap_stdout in shell.events.callbacks["pre_run_cell"] \
             or language() == "en":
         return

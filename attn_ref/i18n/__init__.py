@@ -41,7 +41,10 @@ GLOSSARY = HERE / "glossary.zh-CN.md"
 # will do); a name may itself hold " (" and the like: as much as will do ("ok: {name} ({what})"
 # for "ok: y (B, C) (2 cases)" takes the last bracket as {what})
 FIELDS = {"dtype": r"\w+", "i": r"\d+", "n": r"\d+", "k": r"\d+", "b": r"\d+", "c": r"\d+",
-          "name": r".+"}
+          "name": r".+",
+          # points as the grader writes them ("1.5 of 2 points"); shares ("80%")
+          "score": r"-?\d+(?:\.\d+)?", "most": r"\d+(?:\.\d+)?", "lowest": r"\d+%",
+          "highest": r"\d+%"}
 
 _chosen: str | None = None
 

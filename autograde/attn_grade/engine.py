@@ -483,7 +483,7 @@ def reconcile_all(notebooks: dict[str, bytes], scratch: Path, task: Task, res: R
                     datetime.fromisoformat(res.timestamp) > datetime.fromisoformat(task.duedate):
                 notes.append(f"handed in {res.timestamp} UTC, after the due date {task.duedate}")
             if notes:
-                nb.cells.insert(0, notes_cell(notes))
+                nb.cells.insert(0, notes_cell(notes, lang))
             res.info += [f"{name}: {n}" for n in what.notes if not n.startswith("flagged")]
             if what.flags:
                 res.flags[name[:-len(".ipynb")]] = dict(what.flags)

@@ -216,17 +216,19 @@ class GradedSummary(Preprocessor):
             seen.add(grade_id)
             score, most = determine_grade(cell, self.log)
             steps.append((grade_id.removeprefix("test_"), float(score or 0.0), float(most)))
+        lang = notebook_language(nb)          # in the language of the notebook's edition
         width = max([len(step) for step, _, _ in steps] + [4])
-        lines = ["Graded steps, as the grader scored them (hidden checks, run outside your "
-                 "kernel, on your code as you handed it in):"]
+        lines = [tr("Graded steps, as the grader scored them (hidden checks, run outside your "
+                    "kernel, on your code as you handed it in):", lang)]
         for step, score, most in steps:
             mark = "✔" if score >= most else ("✘" if score <= 0 else "◐")
-            lines.append(f"  {mark} {step:<{width}} {score:g} of {most:g} "
-                         f"point{'s' if most != 1 else ''}")
+            lines.append(f"  {mark} {step:<{width}} "
+                         + tr(f"{score:g} of {most:g} point{'s' if most != 1 else ''}", lang))
         got, total = sum(s for _, s, _ in steps), sum(m for _, _, m in steps)
-        lines.append(f"The grader gave {got:g} of {total:g} points for these steps (before any "
-                     "late penalty or your instructor's review, which the score above includes). "
-                     "Each step's test cell above shows what its hidden checks found.")
+        lines.append(tr(f"The grader gave {got:g} of {total:g} points for these steps (before any "
+                        "late penalty or your instructor's review, which the score above "
+                        "includes). Each step's test cell above shows what its hidden checks "
+                        "found.", lang))
         for cell in target:
             cell.outputs = [from_dict({"output_type": "stream", "name": "stdout",
                                        "text": "\n".join(lines) + "\n"})]
@@ -245,6 +247,7 @@ def _resilient_execute():
 
         def preprocess(self, nb, resources=None, km=None):
             self._dead = False
+            self._lang = notebook_language(nb)
             return super().preprocess(nb, resources, km=km)
 
         def preprocess_cell(self, cell, resources, index):
@@ -254,8 +257,9 @@ def _resilient_execute():
                 return super().preprocess_cell(cell, resources, index)
             except DeadKernelError:
                 self._dead = True
-                text = ("The kernel stopped while running this cell (an exit, a crash or the "
-                        "memory limit); the cells after it were not run.")
+                text = tr("The kernel stopped while running this cell (an exit, a crash or the "
+                          "memory limit); the cells after it were not run.",
+                          getattr(self, "_lang", "en"))
                 cell.outputs.append(from_dict({"output_type": "error", "ename": "KernelDied",
                                                "evalue": text, "traceback": [text]}))
                 return cell, self.resources

@@ -305,11 +305,14 @@ def reconcile(nb, release, gradebook_sources: dict[str, str] | None = None):
     return result, out
 
 
-def notes_cell(notes: list[str]):
+def notes_cell(notes: list[str], lang: str = "en"):
     """A markdown cell listing ``notes``, put first in the graded notebook (and so in the
-    feedback)."""
-    text = "**Notes from grading** (how your notebook was read; your code was not changed)\n\n" + \
-        "\n".join(f"- {n}" for n in notes)
+    feedback), in ``lang``, the language of the notebook's edition (attn_ref.i18n.tr: the
+    catalogue's translation of each note, the note as it is where it has none)."""
+    from attn_ref.i18n import tr
+
+    text = tr("**Notes from grading** (how your notebook was read; your code was not "
+              "changed)", lang) + "\n\n" + "\n".join(f"- {tr(n, lang)}" for n in notes)
     cell = nbformat.v4.new_markdown_cell(text)
     cell.metadata[NOTES_MARK] = True
     return cell
@@ -335,8 +338,8 @@ class ReconcileCells(Preprocessor):
 
         course = Path(coursedir.format_path(coursedir.release_directory, ".", "."))
         name = f"{info['notebook']}.ipynb"
-        path = release_path(course, info["assignment"], name,
-                            edition_of(course, info["assignment"], name, nb))
+        lang = edition_of(course, info["assignment"], name, nb)
+        path = release_path(course, info["assignment"], name, lang)
         if not path.exists():
             self.log.warning("no released notebook at %s: cells not reconciled", path)
             return nb, resources
@@ -346,7 +349,7 @@ class ReconcileCells(Preprocessor):
             sources = {c.name: c.source for c in notebook.source_cells}
         fixed, what = reconcile(nb, release, sources)
         if what.notes:
-            fixed.cells.insert(0, notes_cell(what.notes))
+            fixed.cells.insert(0, notes_cell(what.notes, lang))
         for note in what.notes:
             self.log.warning("%s: %s", info["notebook"], note)
         return fixed, resources

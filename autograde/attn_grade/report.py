@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from attn_ref.i18n import tr   # the headings in the instructor's language (ATTN_COURSE_LANG)
+from attn_ref.i18n import tr   # the page in the instructor's language (ATTN_COURSE_LANG)
 
 METADATA_KEY = "attn_grading"          # attn_grade.nbgrader_plugin.METADATA_KEY
 SIMILARITY_THRESHOLD = 0.8             # copydetect's share of one learner's tokens found in the other's
@@ -231,6 +231,9 @@ def similarity_groups(pairs) -> list[tuple[str, list[str], float, float, int]]:
 def _png(fig) -> str:
     import matplotlib.pyplot as plt
 
+    from attn_ref.i18n.figures import translate
+
+    translate(fig)                     # its texts in the instructor's language, as the page's
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -238,7 +241,7 @@ def _png(fig) -> str:
 
 
 def _img(png: str, alt: str) -> str:
-    return f'<img class="figure" alt="{html.escape(alt)}" src="data:image/png;base64,{png}">'
+    return f'<img class="figure" alt="{html.escape(tr(alt))}" src="data:image/png;base64,{png}">'
 
 
 def figure_scores(by_assignment) -> str:
@@ -434,13 +437,15 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
     # the page
     now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     secs = [s.seconds for s in subs.values() if s.seconds is not None]
-    parts = [f"<h1>{tr('Class report')}</h1><p>Written {now} from the class gradebook and the autograded "
-             f"notebooks: {len(subs)} submissions of {len({k[0] for k in subs})} learners in "
-             f"{len(by_assignment)} assignments. The same numbers for a spreadsheet: "
-             + ", ".join(f'<a href="report/{n}">{n}</a>' for n in
-                         ("submissions.csv", "steps.csv", "mistakes.csv", "similarity.csv"))
-             + ', and per learner and step <a href="grades_steps.csv">grades_steps.csv</a> '
-             '(nbgrader\'s own export: <a href="grades.csv">grades.csv</a>).</p>']
+    links = ", ".join(f'<a href="report/{n}">{n}</a>' for n in
+                      ("submissions.csv", "steps.csv", "mistakes.csv", "similarity.csv"))
+    parts = [f"<h1>{tr('Class report')}</h1><p>"
+             + tr(f"Written {now} from the class gradebook and the autograded notebooks: "
+                  f"{len(subs)} submissions of {len({k[0] for k in subs})} learners in "
+                  f"{len(by_assignment)} assignments. The same numbers for a spreadsheet: "
+                  f'{links}, and per learner and step <a href="grades_steps.csv">grades_steps.csv'
+                  '</a> (nbgrader\'s own export: <a href="grades.csv">grades.csv</a>).')
+             + "</p>"]
     parts.append(f"<h2 id='scores'>{tr('Scores')}</h2>")
     if by_assignment:
         parts.append(_img(figure_scores(by_assignment), "score distribution per assignment"))
@@ -449,11 +454,12 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
                           f"{statistics.median(s.score for s in g):g}",
                           sum(s.score >= s.max > 0 for s in g), f"{max(s.max for s in g):g}"]
                          for a, g in sorted(by_assignment.items())]))
-    parts.append(f"<h2 id='steps'>{tr('Steps and their named mistakes')}</h2><p>A named mistake is one of "
-                 "the hidden check's catalogued mistakes whose results the learner's code "
-                 "returned on every hidden case, failed or passed, as the grader recorded it (the "
-                 "feedback's <code>hint:</code> lines name the closest mistake case by case). "
-                 "Each links to one learner's feedback with the learner's id removed.</p>")
+    parts.append(f"<h2 id='steps'>{tr('Steps and their named mistakes')}</h2><p>"
+                 + tr("A named mistake is one of the hidden check's catalogued mistakes whose "
+                      "results the learner's code returned on every hidden case, failed or "
+                      "passed, as the grader recorded it (the feedback's <code>hint:</code> lines "
+                      "name the closest mistake case by case). Each links to one learner's "
+                      "feedback with the learner's id removed.") + "</p>")
     for a, group in sorted(by_assignment.items()):
         parts.append(f"<h3>{html.escape(a)}</h3>")
         parts.append(_img(figure_steps(a, group), f"{a}: points per step"))
@@ -462,48 +468,51 @@ def write(grading: Path, course: Path, db_url: str, threshold: float = SIMILARIT
         rows = [r for r in mistake_rows if r[0] == a]
         parts.append(_table(["step", "check", "mistake", "hint", "learners", "example"],
                             [[html.escape(r[1]), html.escape(r[2]), html.escape(r[3]),
-                              html.escape(r[4]), r[5],
-                              f'<a href="{html.escape(r[7])}">feedback</a>' if r[7] else ""]
+                              html.escape(tr(r[4])), r[5],
+                              f'<a href="{html.escape(r[7])}">{tr("feedback")}</a>' if r[7] else ""]
                              for r in rows], raw={0, 1, 2, 3, 5}) if rows else
-                     "<p>No named mistakes.</p>")
+                     f"<p>{tr('No named mistakes.')}</p>")
         srows = [r for r in step_rows if r[0] == a]
         parts.append(_table(["step", "points", "learners", "mean", "full", "none",
                              "failed, no named mistake"], [r[1:] for r in srows]))
     parts.append(f"<h2 id='problems'>{tr('Not graded, limits hit, flagged for review')}</h2>")
     parts.append(_table(["student", "assignment", "graded", "notes"],
-                        [[s.student, s.assignment, "yes" if s.graded else "no",
-                          "; ".join(s.notes + [f"flagged for review: {f}" for f in s.flags])]
+                        [[s.student, s.assignment, tr("yes" if s.graded else "no"),
+                          "; ".join([tr(n) for n in s.notes]
+                                    + [tr(f"flagged for review: {f}") for f in s.flags])]
                          for s in sorted(not_graded, key=lambda s: (s.assignment, s.student))])
-                 if not_graded else "<p>None.</p>")
+                 if not_graded else f"<p>{tr('None.')}</p>")
     parts.append(f"<h2 id='late'>{tr('Late work')}</h2>")
     parts.append(_table(["student", "assignment", "handed in", "late by", "penalty"],
                         [[s.student, s.assignment, s.timestamp or "", duration(s.late),
                           "" if s.penalty is None else f"{s.penalty:g}"]
                          for s in sorted(late, key=lambda s: (s.assignment, s.student))])
-                 if late else "<p>None.</p>")
+                 if late else f"<p>{tr('None.')}</p>")
     parts.append(f"<h2 id='time'>{tr('Grading time')}</h2>")
     if secs:
         parts.append(_img(figure_times(list(subs.values())), "grading time per submission"))
         slow = sorted((s for s in subs.values() if s.seconds is not None),
                       key=lambda s: -s.seconds)[:10]
-        parts.append("<p>The slowest:</p>" + _table(
+        parts.append(f"<p>{tr('The slowest:')}</p>" + _table(
             ["student", "assignment", "seconds"],
             [[s.student, s.assignment, f"{s.seconds:.1f}"] for s in slow]))
     else:
-        parts.append("<p>No grading times recorded (autograde/grading.json is missing).</p>")
-    parts.append(f"<h2 id='similarity'>{tr('Similar answers')}</h2><p>Pairs of submissions of one "
-                 f"assignment whose answer cells (the learners' own solution cells; the released "
-                 f"stubs ignored) share at least {threshold:.0%} of either one's code, by "
-                 f"copydetect's fingerprints. Correct answers to short exercises are often "
-                 f"alike; this list is for the instructor to judge, and grading ignores it.</p>")
+        parts.append(f"<p>{tr('No grading times recorded (autograde/grading.json is missing).')}</p>")
+    parts.append(f"<h2 id='similarity'>{tr('Similar answers')}</h2><p>"
+                 + tr(f"Pairs of submissions of one assignment whose answer cells (the learners' "
+                      f"own solution cells; the released stubs ignored) share at least "
+                      f"{threshold:.0%} of either one's code, by copydetect's fingerprints. "
+                      f"Correct answers to short exercises are often alike; this list is for the "
+                      f"instructor to judge, and grading ignores it.") + "</p>")
     groups = similarity_groups(pairs)
-    parts.append(f"<p>{len(pairs)} pairs in {len(groups)} groups (learners joined by a pair); "
-                 "every pair is in <a href='report/similarity.csv'>similarity.csv</a>.</p>")
+    parts.append("<p>" + tr(f"{len(pairs)} pairs in {len(groups)} groups (learners joined by a "
+                            "pair); every pair is in <a href='report/similarity.csv'>"
+                            "similarity.csv</a>.") + "</p>")
     parts.append(_table(["assignment", "learners (score)", "pairs", "share of the more similar "
                          "side, lowest to highest"],
                         [[a, ", ".join(f"{s} ({subs[(s, a)].score:g})" for s in members), n,
-                          f"{lo:.0%} to {hi:.0%}"] for a, members, lo, hi, n in groups])
-                 if pairs else "<p>None above the threshold.</p>")
+                          tr(f"{lo:.0%} to {hi:.0%}")] for a, members, lo, hi, n in groups])
+                 if pairs else f"<p>{tr('None above the threshold.')}</p>")
     page = ("<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + tr("Class report") + "</title><style>"
             "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;"

@@ -321,7 +321,7 @@ plot_gates(gates, labels, title="hand-set weights: s_c = σ(α (z_c − mean z))
 plt.show()
 
 # %% [markdown]
-# 现在是统计量在驱动门控，每张图像偏好的通道各不相同。偏好哪些通道，下面由同一组门控值算出、用文字列出（输出沿用英文：`largest` 后是门控值最大的三个通道及其门控值，`above ½` 后是每个波长 λ 下门控值高于 ½ 的方向 θ，`none` 表示没有；λ = 4 是细波长）：
+# 现在是统计量在驱动门控，每张图像偏好的通道各不相同。偏好哪些通道，下面由同一组门控值算出、用文字列出（“门控最大的是”后是门控值最大的三个通道及其门控值，“高于 ½ 的”后是每个波长 λ 下门控值高于 ½ 的方向 θ，“无”表示没有；λ = 4 是细波长）：
 
 # %% deletable=false editable=false nbgrader={"grade": false, "grade_id": "code-05-gates", "locked": true, "schema_version": 3, "solution": false, "task": false}
 # NBVAL_CHECK_OUTPUT
