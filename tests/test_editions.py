@@ -593,6 +593,34 @@ def test_a_submission_is_graded_after_the_release_of_its_edition(tmp_path):
 
 
 @pytest.mark.slow
+def test_what_the_course_cells_print_and_raise_is_in_chinese(tmp_path, monkeypatch):
+    """In the Chinese edition, the lines the course's read-only cells print (f-strings with
+    numbers: the catalogue's templates) and the AssertionErrors its test cells raise come out in
+    Chinese; a line a learner's own cell prints stays as typed, even where a template would
+    match it."""
+    from attn_grade.pipeline import correct_answers, parse_cells
+
+    released = COURSE / "zh-CN" / "01_se" / "se.ipynb"
+    nb = nbformat.read(released, as_version=4)
+    answers = {**correct_answers(SOLUTIONS / "zh-CN" / "01_se" / "se.ipynb"),
+               # carol_no_sigmoid's excitation and block: no sigmoid on the gate
+               **parse_cells(ROOT / "autograde" / "samples" / "carol_no_sigmoid" / "01_se.py")}
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+        if gid == "squeeze":
+            cell.source += "\nprint('expected 3, got 4')\n"
+    nb = _run_cells(nb, "code-03", {"JPY_SESSION_NAME": "{path}"}, tmp_path, monkeypatch)
+    by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): _text(c) for c in nb.cells}
+    assert "expected 3, got 4" in by_id["squeeze"], by_id["squeeze"]
+    assert "门控值必须在 (0, 1) 内" in by_id["test_se_module"], by_id["test_se_module"]
+    assert "the gate must lie in (0, 1)" not in by_id["test_se_module"]
+    assert "SE 共增加" in by_id["code-02"] and "SE adds" not in by_id["code-02"], by_id["code-02"]
+    assert "计数器，全连接层：" in by_id["code-03"] and "counter, FC" not in by_id["code-03"]
+
+
+@pytest.mark.slow
 def test_a_correct_step_of_the_chinese_edition_says_so_in_chinese(tmp_path, monkeypatch):
     released = COURSE / "zh-CN" / "01_se" / "se.ipynb"
     if not released.exists():

@@ -6,6 +6,8 @@ Nothing goes to stderr.
 """
 from __future__ import annotations
 
+import json
+import os
 from typing import Any
 
 import numpy as np
@@ -259,15 +261,22 @@ def summary(notebook: str) -> None:
 
 
 def _translated_prints() -> None:
-    """In an edition in another language than English (attn_ref.i18n), a text a cell prints that
-    the catalogue holds word for word (the visible tests' closing line, written in English in the
-    test cells, which both editions share) is shown translated. Only in a notebook's kernel, only
-    exact matches (one dictionary look-up per write); everything else is written as it comes.
+    """In an edition in another language than English (attn_ref.i18n), what the course's own
+    cells print is shown in that language: the visible tests' closing line, the lines the
+    chapters' read-only cells print (their code is the same in both editions, written in English)
+    and the messages of the AssertionErrors the test cells raise, each through the catalogue
+    (:func:`attn_ref.i18n.tr`: exactly or by a template; unknown text as it is). In the cells a
+    learner writes only texts the catalogue holds word for word are swapped (a learner's own
+    "expected 3, got 4" stays as typed). A course cell is one of the nbgrader cells that are not
+    answers, of the notebook this kernel runs (:func:`attn_ref.i18n.kernel_notebooks`).
+
     IPython puts its own wrapper around ``sys.stdout.write`` for each cell it runs and takes it
-    off afterwards, so the translation wraps whatever writes at the start of every cell. Set up
-    on import and again by each visible-test helper (a kernel forked from the grader's zygote
-    finds this module imported before it had a shell), with the translation of figures
-    (:func:`attn_ref.i18n.figures.watch`)."""
+    off afterwards, so the translation wraps whatever writes at the start of every cell
+    (``pre_run_cell``); the errors go through IPython's handler for chosen exceptions
+    (``set_custom_exc``, left alone where something else set one). Only in a notebook's kernel.
+    Set up on import, by each visible-test helper, and as an IPython extension (the grader's
+    kernels forked from its zygote import this module before they have a shell), with the
+    translation of figures (:func:`attn_ref.i18n.figures.watch`)."""
     try:
         from IPython import get_ipython
     except ImportError:
@@ -278,28 +287,81 @@ def _translated_prints() -> None:
             or language() == "en":
         return
     shell.events.register("pre_run_cell", _wrap_stdout)
+    if not shell.custom_exceptions:
+        shell.set_custom_exc((AssertionError,), _translated_error)
     _wrap_stdout()                     # the cell running now
 
 
-def _wrap_stdout(*_info) -> None:
+def load_ipython_extension(shell) -> None:
+    """``%load_ext attn_ref.grading.visible``, or a kernel's ``extensions``: the translations of
+    :func:`_translated_prints` in a kernel that imported this module before it had a shell."""
+    _translated_prints()
+
+
+_now = {"course_cell": False}          # whether the cell running now is one of the course's
+
+
+def _course_cells() -> frozenset:
+    """The sources of the course's own cells (nbgrader cells that are not answers) of the
+    notebooks this kernel runs, read again when one of them changes on disk."""
+    from ..i18n import kernel_notebooks
+
+    paths = kernel_notebooks()
+    key = tuple((p, os.path.getmtime(p)) for p in paths if os.path.isfile(p))
+    if _course_cells.key != key:
+        sources = set()
+        for p in paths:
+            try:
+                with open(p, encoding="utf-8") as f:
+                    cells = json.load(f).get("cells", [])
+            except (OSError, ValueError, AttributeError):
+                continue
+            for cell in cells if isinstance(cells, list) else []:
+                meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+                if meta and not meta.get("solution"):
+                    src = cell.get("source", "")
+                    sources.add(("".join(src) if isinstance(src, list) else str(src)).strip())
+        _course_cells.key, _course_cells.sources = key, frozenset(sources)
+    return _course_cells.sources
+
+
+_course_cells.key, _course_cells.sources = None, frozenset()
+
+
+def _wrap_stdout(info=None) -> None:
     import sys
 
     from ..i18n import catalogue
 
+    raw = getattr(info, "raw_cell", None)
+    _now["course_cell"] = isinstance(raw, str) and raw.strip() in _course_cells()
     out = sys.stdout
     write = out.write
     if getattr(write, "_attn_translated", False):
         return
-    messages, _ = catalogue(language())
+    lang = language()
+    messages, _ = catalogue(lang)
 
     def translated(text, *args, **kwargs):
-        return write(messages.get(text, text) if isinstance(text, str) else text, *args, **kwargs)
+        if isinstance(text, str):
+            text = tr(text, lang) if _now["course_cell"] else messages.get(text, text)
+        return write(text, *args, **kwargs)
 
     translated._attn_translated = True
     try:
         out.write = translated
     except AttributeError:            # a stream that takes no attributes: left as it is
         pass
+
+
+def _translated_error(shell, etype, value, tb, tb_offset=None):
+    """IPython's handler for an AssertionError: its message through the catalogue where a course
+    cell raised it, then the traceback as IPython shows any other."""
+    if _now["course_cell"] and value.args and isinstance(value.args[0], str):
+        said = tr(value.args[0])
+        if said != value.args[0]:
+            value.args = (said, *value.args[1:])
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
 
 
 _watch()

@@ -105,6 +105,21 @@ def language() -> str:
 language.cache_clear = _found.clear         # set_language and the tests start afresh
 
 
+def kernel_notebooks() -> list[str]:
+    """The notebook this kernel runs, as Jupyter names it (``JPY_SESSION_NAME``: its path or, as
+    some servers give it, its name relative to the working folder); where none is named, the
+    notebooks in the working folder (a kernel started by nbgrader's Validate or by the grader runs
+    in the notebook's folder), at most 20. Empty where none is found."""
+    session = os.environ.get("JPY_SESSION_NAME", "")
+    for path in (session, os.path.basename(session)):
+        if path.endswith(".ipynb") and os.path.isfile(path):
+            return [path]
+    try:
+        return [str(p) for p in sorted(Path.cwd().glob("*.ipynb"))[:20]]
+    except OSError:
+        return []
+
+
 def _language() -> str:
     env = os.environ.get(ENV, "")
     if env:
@@ -112,18 +127,9 @@ def _language() -> str:
             return normalise(env)
         except ValueError:
             return DEFAULT
-    session = os.environ.get("JPY_SESSION_NAME", "")
-    # the notebook's path (or, as some servers give it, relative to the root: its name here)
-    for path in (session, os.path.basename(session)):
-        if path.endswith(".ipynb") and os.path.isfile(path):
-            try:
-                return notebook_language(path)
-            except (OSError, ValueError):
-                break
-    # the notebooks beside the kernel (a kernel started by nbgrader's Validate or by the grader
-    # runs in the notebook's folder), where they agree
+    # the notebook's edition, or the editions of the notebooks beside the kernel where they agree
     try:
-        found = {notebook_language(p) for p in sorted(Path.cwd().glob("*.ipynb"))[:20]}
+        found = {notebook_language(p) for p in kernel_notebooks()}
     except (OSError, ValueError):
         found = set()
     return found.pop() if len(found) == 1 else DEFAULT
