@@ -127,7 +127,7 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 #
 # 式 (4) 没有规定的几件事，本课程在这里定下来：
 #
-# * **叠放顺序：$[F^s_{avg};\, F^s_{max}]$，与论文的写法一致。** 权重 `conv_w` 的形状是 `(1, 2, k, k)`；`conv_w[0, 0]` 作用于**均值**图，`conv_w[0, 1]` 作用于**最大值**图。（官方代码的叠放顺序正好相反——见第 3 节。）
+# * **拼接顺序：$[F^s_{avg};\, F^s_{max}]$，与论文的写法一致。** 权重 `conv_w` 的形状是 `(1, 2, k, k)`；`conv_w[0, 0]` 作用于**均值**图，`conv_w[0, 1]` 作用于**最大值**图。（官方代码的拼接顺序正好相反——见第 3 节。）
 # * **四周各补 $(k-1)/2$ 个零**，使 $M_s$ 保持输入的 $H\times W$，且输出像素 $(i, j)$ 以输入像素 $(i, j)$ 为中心。和 PyTorch 中的其他地方一样，这里的“卷积”其实是互相关（`F.conv2d`）：卷积核不翻转。
 # * 卷积和 Sigmoid 之间**没有偏置，也没有 BatchNorm**（官方代码在那里有一个 BatchNorm——同样见第 3 节）。
 #
@@ -135,7 +135,7 @@ print("Every visible test of this step passes; it earns its 3 points when the hi
 
 # %% nbgrader={"grade": false, "grade_id": "spatial_gate", "locked": false, "schema_version": 3, "solution": true, "task": false}
 def spatial_gate(x, conv_w):
-    """式 (3)-(4)：x 的空间注意力图 M_s，按论文顺序 [mean; max] 叠放，补零，无偏置。
+    """式 (3)-(4)：x 的空间注意力图 M_s，按论文顺序 [mean; max] 拼接，补零，无偏置。
 
     x: (B, C, H, W)；conv_w: (1, 2, k, k)，k 为奇数；conv_w[0, 0] 作用于通道上的均值，
     conv_w[0, 1] 作用于通道上的最大值。返回 M_s: (B, 1, H, W)，每个元素都在 (0, 1) 内。
@@ -354,7 +354,7 @@ for scale in (0.0, 0.1, 0.3, 1.0, 3.0):
 #
 # 官方 PyTorch 代码（Jongchan/attention-module 中的 `MODELS/cbam.py`）有两处与式 (4) 不同：
 #
-# 1. **叠放顺序。** 它的通道池化返回 `[max; mean]`：$7\times 7$ 权重的输入通道 0 对应的是**最大值**图，与论文的 $[F^s_{avg};\, F^s_{max}]$ 正好相反。从算术上看，两种顺序没有优劣之分——网络会学到合适的权重——但用一种顺序训练出的权重，要交换它的两个输入通道（`w.flip(1)`）才能用于另一种顺序。
+# 1. **拼接顺序。** 它的通道池化返回 `[max; mean]`：$7\times 7$ 权重的输入通道 0 对应的是**最大值**图，与论文的 $[F^s_{avg};\, F^s_{max}]$ 正好相反。从算术上看，两种顺序没有优劣之分——网络会学到合适的权重——但用一种顺序训练出的权重，要交换它的两个输入通道（`w.flip(1)`）才能用于另一种顺序。
 # 2. **卷积之后有一个 BatchNorm。** 代码中的卷积块是卷积（无偏置）→ `BatchNorm2d(1, eps=1e-5, momentum=0.01)` → Sigmoid。在评估模式下，BatchNorm 是一个固定的仿射映射 $y \mapsto \gamma\,(y - \mu)/\sqrt{\sigma^2 + \epsilon} + \beta$：它的缩放可以并入 $7\times 7$ 权重，但它的平移 $\beta - \gamma\mu/\sqrt{\sigma^2+\epsilon}$ 需要一个偏置，而式 (4) 没有偏置。在训练模式下，它用每个批次自己的统计量做归一化，任何固定的权重都模仿不了。
 #
 # 课程的参考实现默认与代码一致，同时提供论文版本：`attn_ref.CBAM(C, r, order="official" | "paper", batchnorm=True | False)`；`attn_ref.load_official_state_dict` 读取代码的权重文件（键为 `ChannelGate.mlp.1.*`、`ChannelGate.mlp.3.*`、`SpatialGate.spatial.conv.weight`、`SpatialGate.spatial.bn.*`），目标模块采用论文顺序时，它会交换两个输入通道。下面用一个官方排列、数值为编造的权重文件，看看每种捷径的代价（这个权重文件的 BatchNorm 有非平凡的滑动统计量，和训练过的一样）：
@@ -623,7 +623,7 @@ plt.show()
 # * **输出偏置要加两次。** MLP 连同偏置在每个描述子上各运行一次；如果先把两个隐藏层相加、只乘一次 $W_2$，$b_2$ 就只加了一次（论文没有偏置，所以它的公式不会提醒你这一点）。
 # * **池化的轴。** 通道门控在 $H, W$ 上池化（`dim=(2, 3)`）；空间门控在通道上池化（`dim=1, keepdim=True`）。把两者弄反会改变所有形状——这还算是运气好的情况。
 # * **填充。** $k\times k$ 卷积核需要在四周各补 $(k-1)/2$ 个零；把 `padding=3` 写死，在 $k \ne 7$ 时就会出错；`padding=0` 会让注意力图变小；只在一侧填充，会让图的尺寸不变、却平移 $(k-1)/2$ 个像素——这是最难发现的失误。
-# * **叠放顺序和 BatchNorm。** 论文叠放 $[\text{avg}; \text{max}]$，没有归一化；官方代码叠放 `[max; mean]`，并在卷积之后接 `BatchNorm2d(1)`（momentum 0.01）。两种都能用，只是参数化方式不同。代码的权重文件要交换空间权重的两个输入通道才符合论文的顺序，并且要保留它的 BatchNorm（或把它折叠成一个权重*和一个偏置*）——见第 3 节。`attn_ref.load_official_state_dict` 会做这个交换；只按键名复制则会悄无声息地漏掉它。
+# * **拼接顺序和 BatchNorm。** 论文拼接 $[\text{avg}; \text{max}]$，没有归一化；官方代码拼接 `[max; mean]`，并在卷积之后接 `BatchNorm2d(1)`（momentum 0.01）。两种都能用，只是参数化方式不同。代码的权重文件要交换空间权重的两个输入通道才符合论文的顺序，并且要保留它的 BatchNorm（或把它折叠成一个权重*和一个偏置*）——见第 3 节。`attn_ref.load_official_state_dict` 会做这个交换；只按键名复制则会悄无声息地漏掉它。
 # * **空间注意力图看哪个张量、缩放哪个张量。** $M_s$ 由 $F'$ 计算，并乘以 $F'$。$M_s(F) \otimes F'$ 是并行排列，而 $M_s(F') \otimes F$ 把通道门控丢掉了。
 # * **瓶颈宽度。** 官方代码用 `C // r`，当 $C < r$ 时它为 0（一个空的 `nn.Linear`，于是 MLP 只返回它的偏置）；本课程用 $\max(1, \lfloor C/r\rfloor)$。
 
