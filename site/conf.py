@@ -284,7 +284,24 @@ def language_switch(app, pagename, templatename, context, doctree):
     context["body"] = f'<p class="language-switch">{" · ".join(links)}</p>\n' + context["body"]
 
 
+def _chinese_search_with_its_stemmer() -> None:
+    """Sphinx 9.0.4's Chinese search names its stemmer after the language
+    (``window.Stemmer = ChineseStemmer``) while the code it ships is the English stemmer, so the
+    Chinese site's search page stops with "ChineseStemmer is not defined" (sphinx-doc/sphinx
+    issue 14229, fixed upstream by pull request 14416, not yet released). The same search with
+    its stemmer named as the code it ships; Chinese text is still cut into words by jieba."""
+    from sphinx import search
+    from sphinx.search.zh import SearchChinese
+
+    class SearchChineseStemmed(SearchChinese):
+        language_name = "English"          # what js_stemmer_rawcode (english-stemmer.js) defines
+
+    search.languages["zh"] = SearchChineseStemmed
+
+
 def setup(app):
+    if SITE_LANG == "zh-CN":
+        _chinese_search_with_its_stemmer()
     app.connect("html-page-context", language_switch)
     app.connect("doctree-read", tagged_equations_as_written)
     app.connect("autodoc-process-docstring", plain_bars)
