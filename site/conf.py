@@ -10,12 +10,16 @@ jupyter-server-mathjax, copied into the site.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
 
 import jupyter_server_mathjax
 from docutils import nodes
+
+from attn_grade.editions import EDITIONS         # the languages other than English
+from attn_ref.i18n import normalise, tr
 
 ROOT = Path(__file__).resolve().parents[1]          # the repository (this file is site/conf.py)
 SITE_SRC = ROOT / "site"
@@ -26,12 +30,7 @@ SITE_SRC = ROOT / "site"
 # course/<lang>/<a>/ into build/site/<lang>/ with the same page names, so that a page's other
 # language is the same path under the other root (language_switch below). SITE_LANG names the
 # build's language; Sphinx's own words (search, navigation) follow `language`.
-import os  # noqa: E402
-
-from attn_ref.i18n import normalise, tr  # noqa: E402
-
 SITE_LANG = normalise(os.environ.get("SITE_LANG", "en"))
-EDITIONS = ("zh-CN",)                                 # the languages other than English
 COURSE = ROOT / "course" if SITE_LANG == "en" else ROOT / "course" / SITE_LANG
 language = {"en": "en", "zh-CN": "zh_CN"}[SITE_LANG]
 

@@ -211,23 +211,30 @@ def _watch() -> None:
         shell.events.register("post_run_cell", _record)
 
 
+def _nbgrader_cells(notebook: str):
+    """(cell, its nbgrader metadata, its source stripped) of each cell of ``notebook`` (a path)
+    that nbgrader marks. Raises OSError, ValueError or KeyError for a file that is not a
+    notebook."""
+    with open(notebook, encoding="utf-8") as f:
+        cells = json.load(f)["cells"]
+    for cell in cells:
+        meta = (cell.get("metadata") or {}).get("nbgrader") or {}
+        if meta:
+            src = cell.get("source", "")
+            yield cell, meta, ("".join(src) if isinstance(src, list) else str(src)).strip()
+
+
 def steps(notebook: str) -> list[dict]:
     """The graded steps of ``notebook`` (a path): one dict per autograded test cell, with its
     ``step`` (grade_id without ``test_``), ``points`` and ``status`` ("passed", "not run", or the
     error's class name) as last run in this kernel."""
-    import json
-
-    with open(notebook, encoding="utf-8") as f:
-        cells = json.load(f)["cells"]
     found, seen = [], set()
-    for cell in cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+    for cell, meta, source in _nbgrader_cells(notebook):
         if cell.get("cell_type") != "code" or not meta.get("grade") or meta.get("solution"):
             continue
         if meta.get("grade_id") in seen:     # a duplicated test cell: one step, counted once
             continue
         seen.add(meta.get("grade_id"))
-        source = "".join(cell.get("source", "")).strip()
         status = _RUNS.get(source)
         found.append({"step": meta.get("grade_id", "?").removeprefix("test_"),
                       "points": meta.get("points", 0),
@@ -312,15 +319,10 @@ def _course_cells() -> frozenset:
         sources = set()
         for p in paths:
             try:
-                with open(p, encoding="utf-8") as f:
-                    cells = json.load(f).get("cells", [])
-            except (OSError, ValueError, AttributeError):
+                sources.update(source for _, meta, source in _nbgrader_cells(p)
+                               if not meta.get("solution"))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 continue
-            for cell in cells if isinstance(cells, list) else []:
-                meta = (cell.get("metadata") or {}).get("nbgrader") or {}
-                if meta and not meta.get("solution"):
-                    src = cell.get("source", "")
-                    sources.add(("".join(src) if isinstance(src, list) else str(src)).strip())
         _course_cells.key, _course_cells.sources = key, frozenset(sources)
     return _course_cells.sources
 
